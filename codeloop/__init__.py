@@ -1,0 +1,88 @@
+"""codeloop: agents that think in code.
+
+This module only re-exports the public API. Names are resolved lazily on first access so that
+``import codeloop`` stays light (no provider SDK, no executor machinery is imported until used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # data
+    "ChatMessage": "codeloop.messages",
+    "ChatMessageToolCall": "codeloop.messages",
+    "ChatMessageToolCallFunction": "codeloop.messages",
+    "ChatMessageStreamDelta": "codeloop.messages",
+    "ChatMessageToolCallStreamDelta": "codeloop.messages",
+    "MessageRole": "codeloop.messages",
+    "TokenUsage": "codeloop.messages",
+    "Timing": "codeloop.messages",
+    "agglomerate_stream_deltas": "codeloop.messages",
+    # errors
+    "AgentError": "codeloop.errors",
+    "AgentParsingError": "codeloop.errors",
+    "AgentExecutionError": "codeloop.errors",
+    "AgentToolCallError": "codeloop.errors",
+    "AgentToolExecutionError": "codeloop.errors",
+    "AgentMaxStepsError": "codeloop.errors",
+    "AgentGenerationError": "codeloop.errors",
+    "InterpreterError": "codeloop.errors",
+    "ToolDefinitionError": "codeloop.errors",
+    "ToolValidationError": "codeloop.errors",
+    "ModelConfigurationError": "codeloop.errors",
+    "ModelRequestError": "codeloop.errors",
+    # tools
+    "Tool": "codeloop.tools",
+    "tool": "codeloop.tools",
+    "ToolCollection": "codeloop.tools",
+    "FinalAnswerTool": "codeloop.tools",
+    "UserInputTool": "codeloop.tools",
+    # models
+    "Model": "codeloop.models",
+    "OpenAIModel": "codeloop.models",
+    "OpenAIServerModel": "codeloop.models",
+    "AzureOpenAIModel": "codeloop.models",
+    "ScriptedModel": "codeloop.models",
+    # executors
+    "LocalPythonExecutor": "codeloop.executors",
+    "InProcessExecutor": "codeloop.executors",
+    "PythonExecutor": "codeloop.executors",
+    "CodeOutput": "codeloop.executors",
+    "evaluate_python_code": "codeloop.executors",
+    # agents and memory
+    "MultiStepAgent": "codeloop.agents",
+    "CodeAgent": "codeloop.agents",
+    "ToolCallingAgent": "codeloop.agents",
+    "RunResult": "codeloop.agents",
+    "AgentMemory": "codeloop.memory",
+    "ActionStep": "codeloop.memory",
+    "PlanningStep": "codeloop.memory",
+    "TaskStep": "codeloop.memory",
+    "SystemPromptStep": "codeloop.memory",
+    "FinalAnswerStep": "codeloop.memory",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'codeloop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the real names
+    from .errors import *  # noqa: F403
+    from .messages import *  # noqa: F403

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates or updates the project's virtual environment in .venv with the extras given as $1
+# (e.g. "" or "test"). Re-installs only when pyproject.toml changed, so repeated runs are fast.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+extras="${1:-}"
+py=""
+for cand in python3.13 python3.12 python3.11 python3; do
+  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    py="$cand"; break
+  fi
+done
+if [ -z "$py" ]; then
+  echo "codeloop needs Python 3.11 or newer on PATH (python3.11, python3.12 or python3.13)." >&2
+  exit 2
+fi
+if [ ! -x "$root/.venv/bin/python" ]; then
+  "$py" -m venv "$root/.venv"
+  "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+stamp="$root/.venv/.codeloop-installed"
+want="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16) $extras"
+if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
+  (cd "$root" && .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec")
+  echo "$want" >>"$stamp"
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick start, part 2: sets up .venv with the test extras, installs what the isolated executor needs
+# from the OS (bubblewrap), then lints and runs the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "$0")" && pwd)"
+cd "$root"
+scripts/ensure-venv.sh test
+if [ -x scripts/install-os-deps.sh ]; then scripts/install-os-deps.sh; fi
+.venv/bin/ruff check --quiet codeloop tests benchmarks
+exec .venv/bin/python -m pytest "$@"
