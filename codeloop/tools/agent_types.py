@@ -1,0 +1,50 @@
+"""Wrapper types for tool inputs and outputs when ``sanitize_inputs_outputs=True``.
+
+Layer 2 (tools). smolagents wraps tool outputs in ``AgentText``/``AgentImage``/``AgentAudio`` so a UI can
+render them, and unwraps such values (``to_raw()``) before a tool sees them. codeloop keeps the text
+type (a ``str`` subclass, so nothing else changes) and the unwrapping rule; image and audio values pass
+through unchanged until a UI needs richer wrappers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["AgentType", "AgentText", "handle_agent_input_types", "handle_agent_output_types"]
+
+
+class AgentType:
+    """A value that knows its raw form and its text form."""
+
+    def to_raw(self) -> Any:
+        raise NotImplementedError
+
+    def to_string(self) -> str:
+        return str(self.to_raw())
+
+
+class AgentText(str, AgentType):
+    """Text returned by a tool; it is a ``str``."""
+
+    def to_raw(self) -> str:
+        return str(self)
+
+    def to_string(self) -> str:
+        return str(self)
+
+
+def handle_agent_input_types(*args: Any, **kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Replace wrapped values by their raw form."""
+    unwrap = lambda v: v.to_raw() if isinstance(v, AgentType) else v  # noqa: E731
+    return [unwrap(a) for a in args], {k: unwrap(v) for k, v in kwargs.items()}
+
+
+def handle_agent_output_types(output: Any, output_type: str | None = None) -> Any:
+    """Wrap text outputs as AgentText; leave everything else as it is."""
+    if (
+        isinstance(output, str)
+        and not isinstance(output, AgentText)
+        and output_type in (None, "string", "any")
+    ):
+        return AgentText(output)
+    return output
