@@ -47,7 +47,12 @@ _EXPORTS: dict[str, str] = {
     "OpenAIModel": "codeloop.models",
     "OpenAIServerModel": "codeloop.models",
     "AzureOpenAIModel": "codeloop.models",
+    "AzureOpenAIServerModel": "codeloop.models",
+    "InferenceClientModel": "codeloop.models",
+    "HfApiModel": "codeloop.models",
+    "LiteLLMModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
+    "CassetteModel": "codeloop.models",
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",

@@ -1,0 +1,69 @@
+"""Models: one async ``Model`` interface, providers (one module each), retries, rate limits, profiles, cost.
+
+Names are imported lazily so ``import codeloop.models`` does not import a provider SDK (``openai`` is only
+imported when an OpenAI model is created).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "Model": "codeloop.models.base",
+    "cut_at_stop": "codeloop.models.base",
+    "StopCutter": "codeloop.models.base",
+    "ScriptedModel": "codeloop.models.scripted",
+    "ScriptExhaustedError": "codeloop.models.scripted",
+    "CassetteModel": "codeloop.models.cassette",
+    "InferenceClientModel": "codeloop.models.compat",
+    "HfApiModel": "codeloop.models.compat",
+    "LiteLLMModel": "codeloop.models.compat",
+    "AzureOpenAIServerModel": "codeloop.models.openai",
+    "OpenAIModel": "codeloop.models.openai",
+    "OpenAIServerModel": "codeloop.models.openai",
+    "AzureOpenAIModel": "codeloop.models.openai",
+    "ModelProfile": "codeloop.models.profiles",
+    "resolve_profile": "codeloop.models.profiles",
+    "register_profile": "codeloop.models.profiles",
+    "Price": "codeloop.models.cost",
+    "PRICES": "codeloop.models.cost",
+    "register_price": "codeloop.models.cost",
+    "compute_cost": "codeloop.models.cost",
+    "RetryPolicy": "codeloop.models.retry",
+    "RateLimiter": "codeloop.models.ratelimit",
+    "model_from_env": "codeloop.models.from_env",
+    "tool_calls_from_text": "codeloop.models.toolcall_parsing",
+    "to_chat_messages": "codeloop.models.convert",
+    "tool_schema": "codeloop.models.convert",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'codeloop.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .base import Model, StopCutter, cut_at_stop  # noqa: F401
+    from .cassette import CassetteModel  # noqa: F401
+    from .compat import HfApiModel, InferenceClientModel, LiteLLMModel  # noqa: F401
+    from .convert import to_chat_messages, tool_schema  # noqa: F401
+    from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
+    from .from_env import model_from_env  # noqa: F401
+    from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
+    from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
+    from .ratelimit import RateLimiter  # noqa: F401
+    from .retry import RetryPolicy  # noqa: F401
+    from .scripted import ScriptedModel, ScriptExhaustedError  # noqa: F401
+    from .toolcall_parsing import tool_calls_from_text  # noqa: F401

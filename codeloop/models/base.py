@@ -1,0 +1,260 @@
+"""The ``Model`` interface every provider implements: async first, with sync wrappers.
+
+A provider implements ``agenerate`` (and, when it can stream, ``astream``). Everything else is shared:
+
+* ``generate`` / ``generate_stream`` / ``__call__`` run the async methods through ``_sync`` so they also work
+  inside a running event loop;
+* ``parse_tool_calls`` fills ``tool_calls`` from JSON written in the text;
+* stop sequences are applied client-side (``cut_at_stop`` / ``StopCutter``) for models whose capability
+  profile says they reject ``stop``;
+* token usage gets a cost from the price table (``cost.py``).
+
+Messages may be ``ChatMessage`` objects or smolagents-style dicts; see ``convert.py`` for the rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ..errors import AgentParsingError
+from ..messages import (
+    ChatMessage,
+    ChatMessageStreamDelta,
+    MessageRole,
+    TokenUsage,
+    agglomerate_stream_deltas,
+)
+from ._sync import iterate_sync, run_sync
+from .cost import Price, with_cost
+from .profiles import ModelProfile, resolve_profile
+from .toolcall_parsing import parse_arguments, tool_calls_from_text
+
+__all__ = ["Model", "cut_at_stop", "StopCutter"]
+
+
+def cut_at_stop(text: str | None, stop_sequences: list[str] | None) -> str | None:
+    """``text`` up to (excluding) the earliest occurrence of any stop sequence."""
+    if not text or not stop_sequences:
+        return text
+    cut = min((i for i in (text.find(s) for s in stop_sequences if s) if i >= 0), default=-1)
+    return text if cut < 0 else text[:cut]
+
+
+class StopCutter:
+    """Applies stop sequences to streamed text: holds back just enough text to see a stop split across chunks.
+
+    ``feed(chunk)`` returns the text that is safe to emit now; ``stopped`` turns True once a stop sequence
+    was seen (everything after it is dropped); ``flush()`` returns what was held back at the end.
+    """
+
+    def __init__(self, stop_sequences: list[str]):
+        self.stops = [s for s in stop_sequences if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.buffer = ""
+        self.stopped = False
+
+    def feed(self, chunk: str) -> str:
+        if self.stopped or not chunk:
+            return ""
+        self.buffer += chunk
+        cut = cut_at_stop(self.buffer, self.stops)
+        if cut is not None and len(cut) < len(self.buffer):
+            self.stopped = True
+            self.buffer = ""
+            return cut
+        if len(self.buffer) <= self.hold:
+            return ""
+        emit, self.buffer = (
+            self.buffer[: len(self.buffer) - self.hold],
+            self.buffer[len(self.buffer) - self.hold :],
+        )
+        return emit
+
+    def flush(self) -> str:
+        rest, self.buffer = ("" if self.stopped else self.buffer), ""
+        return rest
+
+
+class Model:
+    """Base class of all models. Subclasses implement ``agenerate`` (and optionally ``astream``).
+
+    Args:
+        model_id: the provider's model identifier; also selects the capability profile and price.
+        flatten_messages_as_text: send message content as plain strings (no parts, no images).
+        tool_name_key / tool_arguments_key: keys used when parsing tool calls written as JSON text.
+        profile: a ``ModelProfile`` or a dict of fields overriding the profile chosen from ``model_id``.
+        prices: a ``Price`` (or dict/tuple) in USD per million tokens, overriding the price table.
+        **kwargs: default completion parameters sent with every request (temperature, max_tokens...).
+    """
+
+    def __init__(
+        self,
+        model_id: str | None = None,
+        flatten_messages_as_text: bool | None = None,
+        tool_name_key: str = "name",
+        tool_arguments_key: str = "arguments",
+        profile: ModelProfile | dict[str, Any] | None = None,
+        prices: Price | dict[str, Any] | tuple[float, ...] | None = None,
+        **kwargs: Any,
+    ):
+        self.model_id = model_id
+        self.profile = resolve_profile(model_id, profile)
+        self.flatten_messages_as_text = (
+            self.profile.flatten_messages_as_text
+            if flatten_messages_as_text is None
+            else flatten_messages_as_text
+        )
+        self.tool_name_key = tool_name_key
+        self.tool_arguments_key = tool_arguments_key
+        self.prices = prices
+        self.kwargs = kwargs
+        self.last_input_token_count: int | None = None
+        self.last_output_token_count: int | None = None
+
+    # ---- what providers implement -------------------------------------------------------------------
+    async def agenerate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
+        """Generate one reply. Providers override this; a smolagents-style subclass that only overrides
+        the sync ``generate`` (or ``__call__``) still works: it is run in a worker thread."""
+        cls = type(self)
+        if cls.generate is not Model.generate or cls.__call__ is not Model.__call__:
+            sync = self.generate if cls.generate is not Model.generate else self.__call__
+            return await asyncio.to_thread(
+                sync, messages, stop_sequences, response_format, tools_to_call_from, **kwargs
+            )
+        raise NotImplementedError(f"{cls.__name__} implements neither agenerate() nor generate().")
+
+    async def astream(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatMessageStreamDelta]:
+        """Stream the reply. The default iterates a subclass's own sync ``generate_stream`` in a worker
+        thread, else makes one ``agenerate`` call and yields it as a single delta."""
+        if type(self).generate_stream is not Model.generate_stream:
+            iterator = iter(
+                self.generate_stream(messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
+            )
+            done = object()
+            while (delta := await asyncio.to_thread(next, iterator, done)) is not done:
+                yield delta  # type: ignore[misc]
+            return
+        message = await self.agenerate(
+            messages, stop_sequences, response_format, tools_to_call_from, **kwargs
+        )
+        yield message_to_delta(message)
+
+    # ---- sync wrappers ---------------------------------------------------------------------------------
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
+        """Sync ``agenerate``; safe to call with or without a running event loop."""
+        return run_sync(
+            self.agenerate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
+        )
+
+    def generate_stream(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatMessageStreamDelta]:
+        """Sync ``astream``; safe to call with or without a running event loop."""
+        return iterate_sync(
+            self.astream(messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ChatMessage:
+        return self.generate(*args, **kwargs)
+
+    # ---- shared helpers ------------------------------------------------------------------------------
+    @property
+    def supports_stop_parameter(self) -> bool:
+        return self.profile.supports_stop
+
+    def parse_tool_calls(self, message: ChatMessage) -> ChatMessage:
+        """Fill ``message.tool_calls`` from JSON in its text when the model gave no native ones.
+
+        Arguments given as JSON strings are decoded into dicts. Raises ``AgentParsingError`` when the
+        message holds no tool call at all. Returns the same (updated) message.
+        """
+        message.role = MessageRole.ASSISTANT
+        if not message.tool_calls:
+            calls = tool_calls_from_text(message.text, self.tool_name_key, self.tool_arguments_key)
+            if not calls:
+                raise AgentParsingError(
+                    "The model did not call a tool: no native tool call and no JSON like "
+                    f'{{"{self.tool_name_key}": "tool_name", "{self.tool_arguments_key}": {{...}}}} '
+                    f"in its reply: {message.text[:500]!r}"
+                )
+            message.tool_calls = calls
+        for call in message.tool_calls:
+            call.function.arguments = parse_arguments(call.function.arguments)
+        return message
+
+    def _finish_usage(self, usage: TokenUsage | None) -> TokenUsage | None:
+        """Attach cost and remember the last counts (smolagents exposes last_*_token_count)."""
+        if usage is not None:
+            with_cost(usage, self.model_id, self.prices)
+            self.last_input_token_count = usage.input_tokens
+            self.last_output_token_count = usage.output_tokens
+        return usage
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"class": type(self).__name__, "model_id": self.model_id, **self.kwargs}
+        for attr in ("api_base", "organization", "project", "azure_endpoint", "api_version"):
+            value = getattr(self, attr, None)
+            if value is not None:
+                data[attr] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Model:
+        params = {k: v for k, v in data.items() if k != "class"}
+        return cls(**params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model_id={self.model_id!r})"
+
+
+def message_to_delta(message: ChatMessage) -> ChatMessageStreamDelta:
+    """A whole message as one stream delta (tool calls as complete pieces)."""
+    from ..messages import ChatMessageToolCallFunction, ChatMessageToolCallStreamDelta
+
+    calls = None
+    if message.tool_calls:
+        calls = [
+            ChatMessageToolCallStreamDelta(
+                index=i,
+                id=c.id,
+                type=c.type,
+                function=ChatMessageToolCallFunction(name=c.function.name, arguments=c.function.arguments),
+            )
+            for i, c in enumerate(message.tool_calls)
+        ]
+    return ChatMessageStreamDelta(
+        content=message.text or None, tool_calls=calls, token_usage=message.token_usage
+    )
+
+
+async def collect_stream(stream: AsyncIterator[ChatMessageStreamDelta]) -> ChatMessage:
+    """Drain an async delta stream into one message (helper for callers that stream but want the whole)."""
+    return agglomerate_stream_deltas([d async for d in stream])

@@ -1,0 +1,156 @@
+"""Turn codeloop messages (``ChatMessage`` or smolagents-style dicts) into chat-completions messages.
+
+Rules, chosen to match what smolagents sends so prompts behave the same after migration:
+
+* roles ``tool-call`` -> ``assistant`` and ``tool-response`` -> ``user`` (the observation is plain text),
+  unless the caller passes ``custom_role_conversions``;
+* **native tool role**: an assistant message that carries ``tool_calls`` keeps them, and a tool-response
+  message that carries a ``tool_call_id`` (dict key or attribute) becomes ``{"role": "tool", ...}``. This
+  is only done when the id is there, because providers reject a ``tool`` message whose id does not answer
+  a preceding assistant tool call; text-only memories (what smolagents agents produce) stay text;
+* consecutive messages with the same role are merged (some providers reject two user turns in a row);
+* image parts ``{"type": "image", "image": ...}`` become ``image_url`` parts with a data URL;
+* ``flatten_messages_as_text=True`` joins text parts into one string (and drops images) for providers that
+  only accept string content.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..messages import ChatMessage, ChatMessageToolCall, MessageRole, image_to_data_url
+
+__all__ = ["DEFAULT_ROLE_CONVERSIONS", "to_chat_messages", "tool_schema", "message_fields"]
+
+DEFAULT_ROLE_CONVERSIONS: dict[str, str] = {
+    MessageRole.TOOL_CALL.value: MessageRole.ASSISTANT.value,
+    MessageRole.TOOL_RESPONSE.value: MessageRole.USER.value,
+}
+
+
+def message_fields(message: ChatMessage | dict[str, Any]) -> tuple[str, Any, Any, str | None]:
+    """(role, content, tool_calls, tool_call_id) of a ChatMessage or a dict message, without copying."""
+    if isinstance(message, dict):
+        role = message.get("role")
+        return (
+            str(role.value if isinstance(role, MessageRole) else role),
+            message.get("content"),
+            message.get("tool_calls"),
+            message.get("tool_call_id"),
+        )
+    role = message.role
+    return (
+        role.value if isinstance(role, MessageRole) else str(role),
+        message.content,
+        message.tool_calls,
+        getattr(message, "tool_call_id", None),
+    )
+
+
+def _convert_part(part: Any, flatten: bool) -> dict[str, Any] | None:
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    kind = part.get("type")
+    if kind == "image":
+        if flatten:
+            return None
+        return {"type": "image_url", "image_url": {"url": image_to_data_url(part["image"])}}
+    if kind == "image_url" and flatten:
+        return None
+    return part
+
+
+def _convert_content(content: Any, flatten: bool) -> str | list[dict[str, Any]]:
+    if content is None:
+        return ""
+    if isinstance(content, str):  # strings stay strings: every OpenAI-compatible server accepts them
+        return content
+    parts = [p for p in (_convert_part(p, flatten) for p in content) if p is not None]
+    if flatten:
+        return "\n".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+    return parts
+
+
+def _tool_call_to_openai(call: ChatMessageToolCall | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(call, dict):
+        fn = call.get("function", {})
+        name, args, call_id = fn.get("name"), fn.get("arguments"), call.get("id")
+    else:
+        name, args, call_id = call.function.name, call.function.arguments, call.id
+    if not isinstance(args, str):
+        args = json.dumps(args if args is not None else {}, default=str)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+def _join(a: str | list[dict[str, Any]], b: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    if isinstance(a, str) and isinstance(b, str):
+        return a + "\n" + b if a and b else a or b
+    la = [{"type": "text", "text": a}] if isinstance(a, str) else a
+    lb = [{"type": "text", "text": b}] if isinstance(b, str) else b
+    return la + lb
+
+
+def to_chat_messages(
+    messages: list[ChatMessage | dict[str, Any]],
+    role_conversions: dict[str, str] | None = None,
+    flatten_messages_as_text: bool = False,
+    system_role: str = "system",
+) -> list[dict[str, Any]]:
+    """Provider-ready chat-completions messages (new dicts; the input messages are never mutated)."""
+    conversions = DEFAULT_ROLE_CONVERSIONS if role_conversions is None else role_conversions
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role, content, tool_calls, tool_call_id = message_fields(message)
+        if role not in MessageRole._value2member_map_ and role != "tool":
+            raise ValueError(f"Unknown message role {role!r}; use one of {MessageRole.roles()}.")
+        if tool_call_id and role in ("tool", MessageRole.TOOL_RESPONSE.value):
+            text = _convert_content(content, flatten=True)
+            out.append({"role": "tool", "tool_call_id": tool_call_id, "content": text})
+            continue
+        if tool_calls and role in (MessageRole.ASSISTANT.value, MessageRole.TOOL_CALL.value):
+            converted = _convert_content(content, flatten=True) or None
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": converted,
+                    "tool_calls": [_tool_call_to_openai(c) for c in tool_calls],
+                }
+            )
+            continue
+        role = conversions.get(role, role)
+        if role == "system" and system_role != "system":
+            role = system_role
+        converted = _convert_content(content, flatten_messages_as_text)
+        previous = out[-1] if out else None
+        if previous is not None and previous["role"] == role and "tool_calls" not in previous:
+            previous["content"] = _join(previous["content"], converted)
+        else:
+            out.append({"role": role, "content": converted})
+    return out
+
+
+def tool_schema(tool: Any) -> dict[str, Any]:
+    """The chat-completions ``tools`` entry for a tool (duck-typed: any object with name/description/inputs)."""
+    if isinstance(tool, dict):
+        return tool if "type" in tool else {"type": "function", "function": tool}
+    to_schema = getattr(tool, "to_tool_schema", None)
+    if callable(to_schema):
+        return to_schema()
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, spec in (getattr(tool, "inputs", None) or {}).items():
+        prop = {k: v for k, v in spec.items() if k != "nullable"}
+        if prop.get("type") == "any":
+            prop.pop("type")
+        properties[name] = prop
+        if not spec.get("nullable"):
+            required.append(name)
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": getattr(tool, "description", "") or "",
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
