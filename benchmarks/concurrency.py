@@ -1,0 +1,195 @@
+"""Many concurrent agent runs in one process, against a model that answers after 100 ms.
+
+    .venv/bin/python benchmarks/concurrency.py [--runs 200] [--steps 3] [--latency 0.1]
+
+The loopback OpenAI-compatible server (codeloop.testing) answers every request after ``--latency``
+seconds. codeloop runs ``--runs`` CodeAgent runs of ``--steps`` model calls each, all at once, from one
+agent (an agent is configuration; runs hold the state) with the in-process executor. The baseline is a
+bare ``AsyncOpenAI`` client sending the same requests (the very bodies codeloop sent, as the server
+recorded them) with the same concurrency (each of ``--runs`` tasks sends its ``--steps`` requests in
+sequence) to the same server in the same process. The ratio codeloop / bare client is the price of the
+agent loop under load (target <= 1.3x). Best of ``--rounds`` alternating rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+STEP = "Thought: keep going.\n<code>\nx = {n}\nprint(x)\n</code>"
+FINAL = "Thought: done.\n<code>\nfinal_answer(x)\n</code>"
+
+
+def make_handler(steps: int) -> Any:
+    def handler(request: dict[str, Any]) -> str:
+        # The reply depends only on how far this conversation is, so concurrent runs don't interfere.
+        done = sum(1 for m in request.get("messages", []) if m.get("role") == "assistant")
+        return FINAL if done >= steps - 1 else STEP.format(n=done + 1)
+
+    return handler
+
+
+async def bare_client(base_url: str, conversations: list[list[dict[str, Any]]]) -> float:
+    """Send each conversation's requests in sequence, all conversations at once, with a bare client."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="loopback", max_retries=0, http_client=http_client())
+
+    async def one_run(requests: list[dict[str, Any]]) -> None:
+        for body in requests:
+            extra = {k: v for k, v in body.items() if k not in ("model", "messages", "stop")}
+            reply = await client.chat.completions.create(
+                model=body["model"],
+                messages=body["messages"],
+                stop=body.get("stop"),
+                extra_body=extra or None,
+            )
+            assert reply.choices[0].message.content, "the bare client got an empty reply"
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_run(requests) for requests in conversations))
+    elapsed = time.perf_counter() - start
+    await client.close()
+    return elapsed
+
+
+KEEPALIVE: list[int | None] = [None]
+
+
+def http_client() -> Any:
+    """None (the SDK's default client, as users get it) or one keeping ``--keepalive`` idle connections.
+
+    Both sides always get the same settings. The SDK keeps 100 idle connections, so with 200 runs each
+    wave reopens ~100 connections; under that churn a request is now and then lost for good on this
+    machine (the client waits for a reply on a connection the server never saw), so rounds are watched.
+    """
+    if KEEPALIVE[0] is None:
+        return None
+    import httpx2
+    from openai import DefaultAsyncHttpxClient
+
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=KEEPALIVE[0])
+    return DefaultAsyncHttpxClient(limits=limits)
+
+
+def conversations_of(requests: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The recorded request bodies grouped by run (its task message), each run's in the order sent."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for request in requests:
+        body = request["json"]
+        runs.setdefault(str(body["messages"][1]), []).append(body)
+    return list(runs.values())
+
+
+async def codeloop_runs(base_url: str, runs: int, steps: int) -> float:
+    from codeloop.agents import CodeAgent
+    from codeloop.agents.logger import LogLevel
+    from codeloop.models import OpenAIModel
+
+    client = http_client()
+    model = OpenAIModel(
+        "loopback-model",
+        api_base=base_url,
+        api_key="loopback",
+        client_kwargs={"http_client": client} if client else None,
+    )
+    agent = CodeAgent(
+        tools=[], model=model, executor_type="inprocess", verbosity_level=LogLevel.OFF, max_steps=steps + 2
+    )
+    start = time.perf_counter()
+    results = await asyncio.gather(*(agent.arun(f"Task {i}", return_full_result=True) for i in range(runs)))
+    elapsed = time.perf_counter() - start
+    # Close the model's SDK client like the bare client is closed: an unclosed client left to the garbage
+    # collector closes its sockets under the event loop's feet, and later requests can get lost.
+    close = getattr(model, "aclose", None)
+    if close is not None:
+        await close()
+    else:
+        await model._async_client().close()
+    bad = [r for r in results if r.state != "success" or r.output != steps - 1 or len(r.steps) < steps]
+    if bad:
+        raise SystemExit(f"{len(bad)} codeloop runs did not go as scripted, e.g. {bad[0]!r}")
+    return elapsed
+
+
+class LostRequests(Exception):
+    pass
+
+
+async def _watch(coro: Any, limit: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of a round; gives up on a round whose requests got
+    lost instead of waiting for the client's 10-minute timeout."""
+    cpu = time.process_time()
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=limit)
+    if not done:
+        task.cancel()
+        raise LostRequests
+    return task.result(), time.process_time() - cpu
+
+
+async def amain(runs: int, steps: int, latency: float, rounds: int) -> int:
+    from codeloop.testing import OpenAICompatibleServer
+
+    limit = max(30.0, runs * steps * 0.03)
+    async with OpenAICompatibleServer(handler=make_handler(steps), delay=latency) as server:
+        # Warm-up (imports, first connections), then alternate so neither side gets the quieter moment.
+        await codeloop_runs(server.base_url, 10, steps)
+        await bare_client(server.base_url, conversations_of(server.chat_requests))
+        ours: list[tuple[float, float]] = []
+        bare: list[tuple[float, float]] = []
+        lost = 0
+        while len(ours) < rounds and lost <= 2:
+            before = len(server.chat_requests)
+            try:
+                mine = await _watch(codeloop_runs(server.base_url, runs, steps), limit)
+                recorded = conversations_of(server.chat_requests[before:])
+                theirs = await _watch(bare_client(server.base_url, recorded), limit)
+            except LostRequests:
+                lost += 1
+                continue
+            ours.append(mine)
+            bare.append(theirs)
+    if not ours:
+        print(f"every round lost requests (HTTP client/pool issue); try --keepalive {runs}")
+        return 1
+    sent = sum(len(c) for c in recorded)
+    floor = steps * latency
+    print(
+        f"{runs} concurrent runs x {steps} steps, model latency {latency * 1000:.0f} ms, {sent} requests per round"
+    )
+    print("the bare client replays exactly the request bodies codeloop sent, with the same concurrency")
+    if lost:
+        print(f"({lost} round(s) discarded: requests lost in the HTTP connection pool, not by either side)")
+    (bare_wall, bare_cpu), (our_wall, our_cpu) = min(bare), min(ours)
+    print(
+        f"bare AsyncOpenAI : best {bare_wall:.3f} s of {len(bare)} (floor {floor:.3f} s), CPU {bare_cpu:.2f} s"
+    )
+    print(f"codeloop agents  : best {our_wall:.3f} s of {len(ours)}, CPU {our_cpu:.2f} s")
+    print(
+        f"CPU per request  : bare {bare_cpu / sent * 1000:.2f} ms, codeloop {our_cpu / sent * 1000:.2f} ms (server included)"
+    )
+    ratio = our_wall / bare_wall
+    print(f"ratio codeloop/bare: {ratio:.2f}x wall (target <= 1.3), {our_cpu / bare_cpu:.2f}x CPU")
+    return 0 if ratio <= 1.3 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--keepalive", type=int, default=None, help="idle connections kept (default: the SDK's)"
+    )
+    args = parser.parse_args()
+    KEEPALIVE[0] = args.keepalive
+    return asyncio.run(amain(args.runs, args.steps, args.latency, args.rounds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

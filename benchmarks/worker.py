@@ -1,0 +1,95 @@
+"""Isolated worker figures: cold start, warm round trip, tool calls from code.
+
+Run: .venv/bin/python benchmarks/worker.py [--quick]
+
+Prints medians (and the in-process executor's figures for a ratio where that makes sense):
+- cold start: executor created -> first trivial call answered (worker spawn, sandbox, imports, hello)
+- spawn -> hello: the worker's own start as the host measures it
+- warm round trip: one trivial call on a started worker
+- tool calls in a loop: per-call cost of a sync host tool called from a loop in code
+- concurrent async tool calls: 50 awaited together, each sleeping 50 ms on the host
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+
+from codeloop.executors import InProcessExecutor
+from codeloop.executors.worker.host import LocalPythonExecutor
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    n_cold, n_warm, n_loop = (5, 200, 500) if quick else (15, 1000, 2000)
+
+    cold, hello = [], []
+    for _ in range(n_cold):
+        start = time.perf_counter()
+        ex = LocalPythonExecutor()
+        ex("1")
+        cold.append(time.perf_counter() - start)
+        hello.append(ex.worker_startup_seconds or 0.0)
+        ex.close()
+
+    with LocalPythonExecutor() as ex, InProcessExecutor() as inproc:
+        print("isolation:", {k: v for k, v in ex.isolation.items() if k in ("sandbox", "network", "missing")})
+        ex("x = 1")
+        inproc("x = 1")
+        warm, warm_in = [], []
+        for _ in range(n_warm):
+            t = time.perf_counter()
+            ex("x")
+            warm.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            inproc("x")
+            warm_in.append(time.perf_counter() - t)
+
+        def tool(i: int) -> int:
+            return i + 1
+
+        ex.send_tools({"tool": tool})
+        inproc.send_tools({"tool": tool})
+        code = f"s = 0\nfor i in range({n_loop}):\n    s += tool(i)\ns"
+        t = time.perf_counter()
+        ex(code)
+        loop_worker = (time.perf_counter() - t) / n_loop
+        t = time.perf_counter()
+        inproc(code)
+        loop_inproc = (time.perf_counter() - t) / n_loop
+
+    class Sleeper:
+        async def acall(self, i: int) -> int:
+            await asyncio.sleep(0.05)
+            return i
+
+    with LocalPythonExecutor(["asyncio"]) as ex:
+        ex.send_tools({"nap": Sleeper()})
+        t = time.perf_counter()
+        out = ex("import asyncio\nlen(await asyncio.gather(*[nap.acall(i) for i in range(50)]))")
+        gather = time.perf_counter() - t
+        assert out.output == 50
+
+    print(f"cold start (create -> first call answered): median {median_ms(cold):.1f} ms  (target <= 150 ms)")
+    print(f"worker spawn -> hello:                     median {median_ms(hello):.1f} ms")
+    print(
+        f"warm trivial round trip:                   median {median_ms(warm):.3f} ms  (target <= 2 ms); "
+        f"in-process {median_ms(warm_in):.3f} ms, ratio {median_ms(warm) / median_ms(warm_in):.1f}x"
+    )
+    print(
+        f"sync tool call from a loop:                {loop_worker * 1e6:.0f} us/call; in-process "
+        f"{loop_inproc * 1e6:.1f} us/call, ratio {loop_worker / loop_inproc:.0f}x"
+    )
+    print(
+        f"50 concurrent async tool calls (50 ms each): {gather * 1000:.0f} ms total (serial would be 2500 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,514 @@
+"""``MultiStepAgent``: the agent's configuration and its public API (run, arun, astream, step...).
+
+Layer 5 (agents). An agent holds configuration only; each call to ``run``/``arun``/``astream`` makes a
+:class:`~codeloop.agents.run.Run` with all per-run state, so one agent serves many concurrent runs.
+``agent.memory``, ``agent.state``, ``agent.step_number`` and ``agent.python_executor`` show the run of the
+current context (inside a callback or tool) or else the most recent run, as smolagents users expect.
+
+Cancellation: ``agent.interrupt()`` (or ``run.interrupt()``) ends every active run cleanly with state
+"interrupted" (``run()`` then returns None, or a RunResult with that state). Cancelling the task that
+awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has been closed.
+"""
+
+from __future__ import annotations
+
+import keyword
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ..errors import AgentError
+from ..events import Event, ModelDelta
+from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
+from ..messages import ChatMessage, TokenUsage
+from ._sync import iterate_sync, run_sync
+from .logger import AgentLogger, LogLevel
+from .loop import ActionOutput, AgentLoop, current_run
+from .prompts import check_prompt_templates, load_prompt_templates, populate_template
+from .run import Run, RunResult
+from .toolbox import MANAGED_AGENT_INPUTS, ManagedAgentTool, final_answer_tool
+
+__all__ = ["MultiStepAgent"]
+
+
+def _validate_name(name: str | None) -> str | None:
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise ValueError(f"Agent name {name!r} must be a valid Python identifier and not a reserved keyword.")
+    return name
+
+
+class _Monitor:
+    def __init__(self, run: Run | None):
+        self._run = run
+
+    def get_total_token_counts(self) -> TokenUsage:
+        return self._run.usage if self._run is not None else TokenUsage()
+
+    @property
+    def total_input_token_count(self) -> int:
+        return self.get_total_token_counts().input_tokens
+
+    @property
+    def total_output_token_count(self) -> int:
+        return self.get_total_token_counts().output_tokens
+
+    @property
+    def step_durations(self) -> list[float]:
+        steps = self._run.memory.steps if self._run is not None else []
+        return [s.timing.duration or 0.0 for s in steps if isinstance(s, ActionStep)]
+
+    def reset(self) -> None:
+        """Usage lives in each run; a new run starts from zero."""
+
+
+class MultiStepAgent(AgentLoop):
+    """An agent that solves a task step by step: the model acts, the agent observes, until a final answer.
+
+    Args (as smolagents): tools, model, prompt_templates, instructions, max_steps (20), add_base_tools,
+    verbosity_level, managed_agents, step_callbacks (list: called for ActionStep; or dict
+    {StepClass: callback(s)}), planning_interval, name, description, provide_run_summary,
+    final_answer_checks (callables ``(answer, memory, agent=...) -> bool``), return_full_result, logger.
+
+    Added: ``output_type`` (pydantic model, dataclass, TypedDict or JSON schema dict: the final answer is
+    validated and returned typed), ``max_output_retries`` (2), ``event_handlers`` (callables receiving each
+    :class:`~codeloop.events.Event`), ``keep_model_input_messages`` (store each step's exact model input;
+    by default it is rebuilt on demand, which keeps memory small).
+    """
+
+    _prompt_kind = "code"
+    # What the agent takes when it is a team member of another agent (smolagents sets this on the agent).
+    inputs = MANAGED_AGENT_INPUTS
+
+    def __init__(
+        self,
+        tools: list[Any],
+        model: Any,
+        prompt_templates: dict[str, Any] | None = None,
+        instructions: str | None = None,
+        max_steps: int = 20,
+        add_base_tools: bool = False,
+        verbosity_level: LogLevel | int = LogLevel.INFO,
+        managed_agents: list[MultiStepAgent] | None = None,
+        step_callbacks: list[Callable[..., Any]] | dict[type, Any] | None = None,
+        planning_interval: int | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        provide_run_summary: bool = False,
+        final_answer_checks: list[Callable[..., Any]] | None = None,
+        return_full_result: bool = False,
+        logger: AgentLogger | None = None,
+        *,
+        output_type: Any = None,
+        max_output_retries: int = 2,
+        event_handlers: list[Callable[[Event], Any]] | None = None,
+        keep_model_input_messages: bool = False,
+        stream_outputs: bool = False,
+    ):
+        self.agent_name = type(self).__name__
+        self.model = model
+        if prompt_templates is None:
+            prompt_templates = load_prompt_templates(self._prompt_kind)
+        else:
+            check_prompt_templates(prompt_templates)
+        self.prompt_templates = prompt_templates
+        self.instructions = instructions
+        if max_steps is None or max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps!r}.")
+        self.max_steps = max_steps
+        self.planning_interval = planning_interval
+        self.name = _validate_name(name)
+        self.description = description
+        self.provide_run_summary = provide_run_summary
+        self.final_answer_checks = list(final_answer_checks or [])
+        self.return_full_result = return_full_result
+        self.output_type = output_type
+        self.max_output_retries = max_output_retries
+        self.keep_model_input_messages = keep_model_input_messages
+        self.stream_outputs = stream_outputs
+        if stream_outputs and not (hasattr(model, "astream") or hasattr(model, "generate_stream")):
+            raise ValueError("stream_outputs=True needs a model with astream (or generate_stream).")
+        self.logger = logger if logger is not None else AgentLogger(level=verbosity_level)
+        self.event_handlers = list(event_handlers or [])
+        self._setup_managed_agents(managed_agents)
+        self._setup_tools(tools, add_base_tools)
+        self._validate_names(tools, managed_agents)
+        self._setup_step_callbacks(step_callbacks)
+        self._active_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+        self._last_run: Run | None = None
+        self._output_spec_cache: tuple[Any, Any] | None = None
+
+    # ---- setup ----
+    def _setup_managed_agents(self, managed_agents: list[MultiStepAgent] | None) -> None:
+        self.managed_agents: dict[str, MultiStepAgent] = {}
+        self._managed_tools: dict[str, ManagedAgentTool] = {}
+        for agent in managed_agents or []:
+            if not (getattr(agent, "name", None) and getattr(agent, "description", None)):
+                raise ValueError(
+                    f"Managed agent {agent!r} needs both a name and a description: pass name=... and "
+                    "description=... when creating it."
+                )
+            self.managed_agents[agent.name] = agent
+            self._managed_tools[agent.name] = ManagedAgentTool(agent)
+
+    def _setup_tools(self, tools: list[Any], add_base_tools: bool) -> None:
+        if tools is None:
+            tools = []
+        self.tools: dict[str, Any] = {}
+        for tool in tools:
+            if not getattr(tool, "name", None) or not callable(tool):
+                raise TypeError(
+                    f"{tool!r} is not a tool: pass Tool instances or functions decorated with @tool."
+                )
+            self.tools[tool.name] = tool
+        if add_base_tools:
+            try:
+                from .default_tools import TOOL_MAPPING
+            except ImportError:
+                raise ImportError(
+                    "add_base_tools=True needs codeloop.tools.TOOL_MAPPING (base tools)."
+                ) from None
+            for tool_name, cls in TOOL_MAPPING.items():
+                if tool_name == "python_interpreter" and self._prompt_kind != "toolcalling":
+                    continue
+                self.tools.setdefault(tool_name, cls())
+        if "final_answer" not in self.tools:
+            self.tools["final_answer"] = final_answer_tool()
+
+    def _validate_names(self, tools: list[Any], managed_agents: list[Any] | None) -> None:
+        names = [t.name for t in tools or []] + [a.name for a in managed_agents or []]
+        if self.name:
+            names.append(self.name)
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Each tool or managed agent needs a unique name; duplicated: {duplicates}")
+
+    def _setup_step_callbacks(self, step_callbacks: Any) -> None:
+        self.step_callbacks = CallbackRegistry()
+        if not step_callbacks:
+            return
+        if isinstance(step_callbacks, list | tuple):
+            for callback in step_callbacks:
+                self.step_callbacks.register(ActionStep, callback)
+        elif isinstance(step_callbacks, dict):
+            for step_cls, callbacks in step_callbacks.items():
+                if not (isinstance(step_cls, type) and issubclass(step_cls, MemoryStep)):
+                    raise TypeError(f"step_callbacks keys must be memory step classes, got {step_cls!r}.")
+                for callback in callbacks if isinstance(callbacks, list | tuple) else [callbacks]:
+                    self.step_callbacks.register(step_cls, callback)
+        else:
+            raise ValueError("step_callbacks must be a list of callables or a dict {StepClass: callable(s)}.")
+
+    def _event_handlers(self) -> list[Callable[[Event], Any]]:
+        handlers = list(self.event_handlers)
+        if self.logger is not None and getattr(self.logger, "level", LogLevel.INFO) > LogLevel.OFF:
+            handlers.insert(0, self.logger)
+        return handlers
+
+    # ---- prompts ----
+    @property
+    def system_prompt(self) -> str:
+        return self.initialize_system_prompt()
+
+    def initialize_system_prompt(self) -> str:
+        return populate_template(
+            self.prompt_templates["system_prompt"],
+            {
+                "tools": self.tools,
+                "managed_agents": self._managed_tools,
+                "custom_instructions": self.instructions,
+            },
+        )
+
+    @property
+    def tools_and_managed_agents(self) -> list[Any]:
+        return list(self.tools.values()) + list(self._managed_tools.values())
+
+    # ---- views of the current / last run (smolagents compatibility) ----
+    def _view_run(self) -> Run | None:
+        return current_run(self) or self._last_run
+
+    def _standby_run(self) -> Run:
+        """The run manual stepping (``agent.step``) works on: the last run, or a new empty one."""
+        if self._last_run is None:
+            self._last_run = Run(self, "", AgentMemory(self.system_prompt), max_steps=self.max_steps)
+        return self._last_run
+
+    @property
+    def memory(self) -> AgentMemory:
+        return self._standby_run().memory if self._view_run() is None else self._view_run().memory  # type: ignore[union-attr]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._standby_run().state if self._view_run() is None else self._view_run().state  # type: ignore[union-attr]
+
+    @property
+    def step_number(self) -> int:
+        run = self._view_run()
+        return run.step_number if run is not None else 0
+
+    @property
+    def task(self) -> str | None:
+        run = self._view_run()
+        return run.task if run is not None else None
+
+    @property
+    def last_run(self) -> Run | None:
+        return self._last_run
+
+    @property
+    def monitor(self) -> _Monitor:
+        """smolagents' Monitor view of the current (or last) run: token counts and step durations."""
+        return _Monitor(self._view_run())
+
+    def write_memory_to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
+        return self.memory.messages_before(summary_mode=summary_mode)
+
+    # ---- running ----
+    def _output_spec(self, output_type: Any) -> Any:
+        if output_type is None:
+            return None
+        if self._output_spec_cache is not None and self._output_spec_cache[0] is output_type:
+            return self._output_spec_cache[1]
+        from .output import OutputSpec
+
+        spec = OutputSpec(output_type)
+        self._output_spec_cache = (output_type, spec)
+        return spec
+
+    def _make_run(
+        self,
+        task: str,
+        reset: bool = True,
+        images: list[Any] | None = None,
+        additional_args: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        output_type: Any = None,
+    ) -> Run:
+        if not isinstance(task, str):
+            raise TypeError(f"task must be a string, got {type(task).__name__}.")
+        standby = (
+            self._last_run if self._last_run is not None and self._last_run.status == "created" else None
+        )
+        previous = self._last_run if not reset else None
+        memory = previous.memory if previous is not None else AgentMemory(self.system_prompt)
+        if previous is not None:
+            memory.system_prompt.system_prompt = self.system_prompt
+        source = previous if previous is not None else standby  # agent.state set before the first run counts
+        state = dict(source.state) if source is not None else {}
+        spec = self._output_spec(output_type if output_type is not None else self.output_type)
+        full_task = task
+        if additional_args:
+            state.update(additional_args)
+            full_task += (
+                "\nYou have been provided with these additional arguments, that you can access directly using "
+                f"the keys as variables:\n{additional_args!s}."
+            )
+        if spec is not None:
+            full_task += "\n" + spec.instructions()
+        run = Run(
+            self,
+            full_task,
+            memory,
+            max_steps=max_steps or self.max_steps,
+            state=state,
+            output_spec=spec,
+            images=images,
+        )
+        if previous is not None:
+            run.executor_snapshot = previous.executor_snapshot
+            run.previous = previous
+        if standby is not None and standby.executor is not None:
+            # An executor made before any run (agent.python_executor, manual steps) carries over.
+            run.executor, run.owns_executor = standby.executor, standby.owns_executor
+            standby.executor = None
+        memory.steps.append(TaskStep(task=full_task, task_images=images))
+        self._last_run = run
+        return run
+
+    async def _arun_setup(self, run: Run) -> None:
+        """Per-run resources (CodeAgent creates its executor here)."""
+
+    async def arun(
+        self,
+        task: str,
+        reset: bool = True,
+        images: list[Any] | None = None,
+        additional_args: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        return_full_result: bool | None = None,
+        output_type: Any = None,
+    ) -> Any:
+        """Run the task; returns the final answer, or a RunResult when ``return_full_result``."""
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        async for _ in self._drive(run):
+            pass
+        full = return_full_result if return_full_result is not None else self.return_full_result
+        return run.result() if full else run.output
+
+    async def astream(
+        self,
+        task: str,
+        reset: bool = True,
+        images: list[Any] | None = None,
+        additional_args: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        output_type: Any = None,
+    ) -> AsyncIterator[Event]:
+        """Run the task, yielding every event (codeloop.events) as it happens."""
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        async for item in self._drive(run):
+            if isinstance(item, Event):
+                yield item
+
+    async def _astream_steps(self, run: Run) -> AsyncIterator[Any]:
+        """smolagents' stream items: stream deltas, ToolCall, ToolOutput, ActionOutput and memory steps."""
+        async for item in self._drive(run):
+            if type(item) is ModelDelta:
+                yield item.delta
+            elif not isinstance(item, Event):
+                yield item
+
+    def run(
+        self,
+        task: str,
+        stream: bool = False,
+        reset: bool = True,
+        images: list[Any] | None = None,
+        additional_args: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        return_full_result: bool | None = None,
+        output_type: Any = None,
+    ) -> Any:
+        """Sync ``arun``; works inside a running event loop too. ``stream=True`` returns a generator of
+        smolagents' stream items (memory steps, deltas, tool calls and outputs), ending with FinalAnswerStep."""
+        if stream:
+            run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+            return iterate_sync(self._astream_steps(run))
+        return run_sync(
+            self.arun(
+                task,
+                reset=reset,
+                images=images,
+                additional_args=additional_args,
+                max_steps=max_steps,
+                return_full_result=return_full_result,
+                output_type=output_type,
+            )
+        )
+
+    def stream(self, task: str, **kwargs: Any) -> Iterator[Event]:
+        """Sync ``astream``: the typed events of a run."""
+        return iterate_sync(self.astream(task, **kwargs))
+
+    def interrupt(self) -> None:
+        """Stop every active run of this agent; each ends with state "interrupted"."""
+        for run in list(self._active_runs):
+            run.interrupt()
+
+    # ---- manual stepping ----
+    def step(self, memory_step: ActionStep) -> Any:
+        """Run one action step on the current memory (smolagents' manual stepping). Returns the final answer
+        when the step gave one, else None. The caller appends the step to ``agent.memory.steps``."""
+        return run_sync(self.astep(memory_step))
+
+    async def astep(self, memory_step: ActionStep) -> Any:
+        run = self._standby_run()
+        await self._ensure_step_resources(run)
+        out: ActionOutput | None = None
+        async for item in self._astep_stream(run, memory_step):
+            if type(item) is ActionOutput:
+                out = item
+        return out.output if out is not None and out.is_final_answer else None
+
+    async def _ensure_step_resources(self, run: Run) -> None:
+        """Resources a standby run needs before manual steps (CodeAgent: its executor)."""
+
+    async def _astep_stream(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
+        raise NotImplementedError("Subclasses implement _astep_stream")
+        yield  # pragma: no cover
+
+    # ---- managed agent ----
+    async def acall_as_managed_agent(
+        self, task: str, additional_args: dict[str, Any] | None = None, **kwargs: Any
+    ) -> str:
+        """Run as a team member: a fresh run with the managed_agent templates; returns the report text."""
+        templates = self.prompt_templates["managed_agent"]
+        full_task = populate_template(templates["task"], {"name": self.name, "task": task})
+        result: RunResult = await self.arun(
+            full_task, additional_args=additional_args, return_full_result=True, reset=True, **kwargs
+        )
+        output = result.output
+        if result.state == "interrupted":
+            raise AgentError(f"Team member '{self.name}' was interrupted before it answered.")
+        if output is None or (isinstance(output, str) and not output.strip()):
+            output = f"(team member '{self.name}' gave no answer; its run ended with state {result.state!r})"
+        answer = populate_template(templates["report"], {"name": self.name, "final_answer": output})
+        if result.state == "max_steps_error":
+            answer += f"\n(Note: team member '{self.name}' reached its step limit before finishing.)"
+        if self.provide_run_summary and result._memory is not None:
+            answer += "\n\nFor more detail, find below a summary of this agent's work:\n<summary_of_work>\n"
+            for message in result._memory.messages_before(summary_mode=True):
+                content = str(message.text)
+                answer += "\n" + (
+                    content if len(content) < 4000 else content[:2000] + "\n...\n" + content[-2000:]
+                )
+                answer += "\n---"
+            answer += "\n</summary_of_work>"
+        return answer
+
+    def __call__(self, task: str, **kwargs: Any) -> str:
+        """Sync call as a managed agent (smolagents: ``manager`` calls ``member(task)``)."""
+        return run_sync(self.acall_as_managed_agent(task, **kwargs))
+
+    # ---- display ----
+    def visualize(self) -> None:
+        """Print a tree of this agent, its tools and its managed agents."""
+        self.logger.visualize_agent_tree(self)
+
+    def replay(self, detailed: bool = False) -> None:
+        """Print the steps of the most recent run again."""
+        logger = self.logger if self.logger.level > LogLevel.OFF else AgentLogger(LogLevel.INFO)
+        self.memory.replay(logger, detailed=detailed)
+
+    def provide_final_answer(self, task: str) -> ChatMessage:
+        """Ask the model for a final answer from memory (what happens at max_steps), synchronously."""
+        run = self._standby_run()
+
+        async def _go() -> ChatMessage:
+            items = [i async for i in self._ahandle_max_steps(run)]
+            run.memory.steps.pop()  # the helper records a step; this public call only asks
+            answer = items[-1].value
+            return ChatMessage("assistant", answer if isinstance(answer, str) else str(answer))
+
+        return run_sync(_go())
+
+    def cleanup(self) -> None:
+        """Close what the last run left open (the executor of manual steps)."""
+        run = self._last_run
+        if run is not None and run.executor is not None:
+            run_sync(run.aclose())
+
+    def __enter__(self) -> MultiStepAgent:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class": type(self).__name__,
+            "name": self.name,
+            "description": self.description,
+            "tools": list(self.tools),
+            "managed_agents": {n: a.to_dict() for n, a in self.managed_agents.items()},
+            "model": self.model.to_dict()
+            if hasattr(self.model, "to_dict")
+            else {"class": type(self.model).__name__},
+            "prompt_templates": self.prompt_templates,
+            "max_steps": self.max_steps,
+            "planning_interval": self.planning_interval,
+            "instructions": self.instructions,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"

@@ -1,0 +1,98 @@
+"""The executor interface: ``CodeOutput`` and the ``PythonExecutor`` base class.
+
+Layer 3 (executors). Every executor (in-process, isolated worker, remote sandboxes) implements
+``aexecute``; the sync ``__call__`` wraps it and also works when called from inside a running event
+loop (it then runs the coroutine on a private loop in a helper thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["CodeOutput", "PythonExecutor", "run_sync"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class CodeOutput:
+    """What one run of code gave: the last expression's value or the final answer, and printed text."""
+
+    output: Any
+    logs: str
+    is_final_answer: bool
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even if this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["exc"] = exc
+
+    t = threading.Thread(target=target, name="codeloop-run-sync", daemon=True)
+    t.start()
+    t.join()
+    if "exc" in box:
+        raise box["exc"]
+    return box.get("value")
+
+
+class PythonExecutor(ABC):
+    """Runs agent code. Use as a context manager (sync or async) or call ``close()`` when done."""
+
+    #: which isolation layers are active, e.g. {"process": False} in-process
+    isolation: dict[str, Any] = {}
+
+    @abstractmethod
+    def send_tools(self, tools: dict[str, Any]) -> None:
+        """Make tools (callables by name) available to the code; final_answer is always there."""
+
+    @abstractmethod
+    def send_variables(self, variables: dict[str, Any]) -> None:
+        """Define variables in the code's namespace."""
+
+    @abstractmethod
+    async def aexecute(self, code: str) -> CodeOutput:
+        """Run ``code``; raise ``InterpreterError`` (with ``.logs`` and ``.exc_type``) if it fails."""
+
+    def __call__(self, code: str) -> CodeOutput:
+        return run_sync(self.aexecute(code))
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The code's variables, as far as this executor can see them."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release resources (processes, sandboxes). Safe to call twice."""
+
+    def cleanup(self) -> None:
+        """smolagents' name for ``close``."""
+        self.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -1,0 +1,249 @@
+"""Imports for sandboxed code: the authorization check and the module proxies code receives.
+
+Layer 3 (executors). Code never holds a real module object. ``import json`` binds a proxy: a
+plain ``types.ModuleType`` (so attribute reads run at C speed) filled with the real module's public
+attributes, where
+
+* private and dunder names are left out (``random._os`` is refused);
+* attributes that are modules are not copied: reading one goes through the proxy's PEP 562
+  ``__getattr__``, which hands out another proxy only if that module is itself authorized
+  (``typing.sys``, ``dataclasses.sys``, ``random.os`` are refused, ``json.decoder`` is fine);
+* callables that look attributes up by name, evaluate strings or block are swapped for checked
+  versions (``operator.attrgetter``, ``string.Formatter``, ``typing.get_type_hints``,
+  ``time.sleep``, ``importlib.import_module``...), see ``_patches``.
+
+Proxies are per session (code may set attributes on its ``math`` without touching the host's).
+A snapshot can miss attributes a module creates after import; those are still found (and checked)
+by ``__getattr__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+from . import guards, safecopy
+from .policy import DANGEROUS_VALUE_TYPES, ExecutionTimeout, Policy, PolicyViolation
+
+if TYPE_CHECKING:
+    from .session import ExecutionSession
+
+__all__ = ["ModuleGate", "PIP_NAMES"]
+
+# import name -> the distribution to install, where they differ
+PIP_NAMES = {
+    "PIL": "pillow",
+    "cv2": "opencv-python",
+    "sklearn": "scikit-learn",
+    "bs4": "beautifulsoup4",
+    "yaml": "pyyaml",
+    "skimage": "scikit-image",
+    "Bio": "biopython",
+    "dateutil": "python-dateutil",
+    "docx": "python-docx",
+    "pptx": "python-pptx",
+    "fitz": "pymupdf",
+    "dotenv": "python-dotenv",
+}
+
+_COPIED_DUNDERS = ("__version__", "__all__", "__doc__")
+_HIDDEN: Any = object()  # a patch value meaning: this attribute is not shown to code
+
+
+class ModuleGate:
+    """Per-session import function and proxy cache."""
+
+    def __init__(self, policy: Policy, session: ExecutionSession):
+        self.policy = policy
+        self.session = session
+        self._proxies: dict[tuple[str, bool], types.ModuleType] = {}
+
+    # ---- the __import__ code's import statements call ----------------------------------
+    def import_(
+        self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> types.ModuleType:
+        if type(fromlist) is list:
+            # Only C code calls us with a list (PyImport_Import, e.g. time.strptime importing
+            # _strptime): it imports for itself and takes the module from sys.modules, never hands
+            # our return value to the code. Import statements pass None or a tuple.
+            return importlib.__import__(name, globals, locals, fromlist, level)
+        if level:
+            raise PolicyViolation("Relative imports are not allowed (rule: authorized imports)")
+        if not isinstance(name, str) or not name:
+            raise ValueError("Empty module name")
+        real = self._load(name)
+        if not fromlist:
+            top = name.partition(".")[0]
+            if top == name:
+                return self.proxy(real)
+            return self.proxy(sys.modules[top], partial=not self.policy.is_import_authorized(top))
+        for item in fromlist:
+            if item == "*" or not isinstance(item, str) or item.startswith("_"):
+                continue
+            if not hasattr(real, item) and hasattr(real, "__path__"):
+                sub = f"{name}.{item}"
+                if self.policy.is_import_authorized(sub) and importlib.util.find_spec(sub) is not None:
+                    self._load(sub)
+        return self.proxy(real)
+
+    def _load(self, name: str) -> types.ModuleType:
+        if name == "__future__":
+            return importlib.import_module(name)
+        private = any(part.startswith("_") for part in name.split("."))
+        if not self.policy.is_import_authorized(name) or (
+            private and name not in self.policy.authorized_imports and not self.policy.allows_all_imports
+        ):
+            raise PolicyViolation(self.policy.import_refusal(name))
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or name
+            if name == missing or name.startswith(missing + "."):
+                top = missing.partition(".")[0]
+                package = PIP_NAMES.get(top, top)
+                raise ModuleNotFoundError(
+                    f"Module '{name}' is authorized but not installed in this environment: install it "
+                    f"with `pip install {package}`",
+                    name=missing,
+                ) from None
+            raise
+
+    def import_star(self, module: str, level: int, namespace: dict[str, Any]) -> None:
+        proxy = self.import_(module, fromlist=("*",), level=level)
+        names = vars(proxy).get("__all__")
+        if not isinstance(names, list | tuple):
+            names = [n for n in vars(proxy) if not n.startswith("_")]
+        protected = self.session.protected_names
+        for n in names:
+            if isinstance(n, str) and not n.startswith("_") and n not in protected:
+                namespace[n] = getattr(proxy, n)
+
+    # ---- proxies ---------------------------------------------------------------------------
+    def proxy(self, real: types.ModuleType, partial: bool = False) -> types.ModuleType:
+        key = (real.__name__, partial)
+        cached = self._proxies.get(key)
+        if cached is not None:
+            return cached
+        p = types.ModuleType(real.__name__)
+        d = p.__dict__
+        if real.__name__ == "builtins":
+            source: dict[str, Any] = dict(self.session.builtins_for_module())
+        else:
+            source = dict(vars(real)) if not partial else {}
+        patches = self._patches(real.__name__) if not partial else {}
+        for k, v in source.items():
+            if k.startswith("_") or isinstance(v, types.ModuleType) or isinstance(v, DANGEROUS_VALUE_TYPES):
+                continue
+            d[k] = patches.get(k, v)
+        for k, v in patches.items():
+            if k in source or hasattr(real, k):
+                d[k] = v
+            if v is _HIDDEN:
+                d.pop(k, None)
+        if not partial:
+            for k in _COPIED_DUNDERS:
+                v = source.get(k)
+                if isinstance(v, str) or (isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)):
+                    d[k] = v
+        d["__getattr__"] = self._make_getattr(real, partial, p)
+        self._proxies[key] = p
+        return p
+
+    def _make_getattr(self, real: types.ModuleType, partial: bool, proxy: types.ModuleType) -> Any:
+        modname = real.__name__
+        policy = self.policy
+
+        def module_getattr(name: str) -> Any:
+            if name.startswith("_"):
+                # The code cannot get here (the compiler and the guards refuse these names first);
+                # the interpreter itself asks for __spec__, __loader__... (module repr): not there.
+                raise AttributeError(f"module '{modname}' has no attribute '{name}'")
+            full = f"{modname}.{name}"
+            if modname == "builtins":  # only the guarded builtins exist for code
+                raise PolicyViolation(
+                    f"'builtins.{name}' is not available to code (rule: forbidden builtins)"
+                )
+            if partial and not (
+                policy.is_import_authorized(full)
+                or any(a.startswith(full + ".") for a in policy.authorized_imports)
+            ):
+                raise PolicyViolation(policy.import_refusal(full))
+            try:
+                value = getattr(real, name)
+            except AttributeError:
+                raise AttributeError(f"module '{modname}' has no attribute '{name}'") from None
+            if isinstance(value, types.ModuleType):
+                if not policy.is_import_authorized(value.__name__):
+                    raise PolicyViolation(
+                        f"Forbidden access to module '{value.__name__}' through '{full}': '{value.__name__}' is "
+                        f"not an authorized import (rule: authorized imports)"
+                    )
+                return self.proxy(value)
+            if isinstance(value, DANGEROUS_VALUE_TYPES):
+                raise PolicyViolation(f"Forbidden access to '{full}' (rule: no frame/code internals)")
+            patched = self._patches(modname).get(name, value)
+            if patched is _HIDDEN:
+                raise AttributeError(f"module '{modname}' has no attribute '{name}' (hidden from code)")
+            return patched
+
+        return module_getattr
+
+    def _patches(self, modname: str) -> dict[str, Any]:
+        """Replacements for callables that would step around the policy."""
+        if modname == "operator":
+            return {"attrgetter": guards.safe_attrgetter, "methodcaller": guards.safe_methodcaller}
+        if modname == "string":
+            return {"Formatter": guards.SafeFormatter}
+        if modname == "collections":
+            return {"UserString": guards.SafeUserString, "UserDict": safecopy.SafeUserDict}
+        if modname == "typing":
+            return {"get_type_hints": guards.safe_get_type_hints}
+        if modname == "functools":
+            import functools
+
+            return {
+                "singledispatch": guards.safe_singledispatch,
+                "singledispatchmethod": guards.SafeSingledispatchmethod,
+                "update_wrapper": guards.safe_update_wrapper,
+                "wraps": guards.safe_wraps,
+                "total_ordering": guards.owned_class_only(
+                    functools.total_ordering, "functools.total_ordering"
+                ),
+            }
+        if modname == "dataclasses":
+            import dataclasses
+
+            return {
+                "dataclass": guards.owned_class_only(dataclasses.dataclass, "dataclasses.dataclass"),
+                "asdict": safecopy.safe_asdict,
+                "astuple": safecopy.safe_astuple,
+            }
+        if modname == "abc":
+            import abc
+
+            return {
+                "update_abstractmethods": guards.owned_class_only(
+                    abc.update_abstractmethods, "abc.update_abstractmethods"
+                )
+            }
+        if modname == "copy":
+            # a private instance of the module (see safecopy.py); the process-wide copyreg table
+            # stays hidden: an entry added by code would run on copies the host makes too
+            private = safecopy.private_copy_module()
+            return {"copy": private.copy, "deepcopy": private.deepcopy, "dispatch_table": _HIDDEN}
+        if modname == "time":
+            return {"sleep": self.session.sleep}
+        if modname == "importlib":
+            return {"import_module": self._import_module}
+        return {}
+
+    def _import_module(self, name: str, package: str | None = None) -> types.ModuleType:
+        if name.startswith("."):
+            raise PolicyViolation("Relative imports are not allowed (rule: authorized imports)")
+        return self.proxy(self._load(name))
+
+
+_ = ExecutionTimeout  # re-exported for the time.sleep patch living in session.py

@@ -1,0 +1,456 @@
+"""ExecutionSession: the engine that runs agent code under the policy, step after step.
+
+Layer 3 (executors). Used as is by ``InProcessExecutor`` and, inside the child process, by the
+isolated worker; it depends on nothing host-specific (tools are plain callables).
+
+One run: ``compile_code`` (cached) -> reset the print capture and the budget -> ``eval`` of the code
+object in the session namespace, inside a copy of the current ``contextvars`` context (so changes
+the code makes to context variables, e.g. the ``decimal`` context, stay inside) -> if the code has a
+top-level ``await`` the result is a coroutine, which ``arun`` awaits and ``run`` drives on an event
+loop -> a ``CodeOutput`` or an ``InterpreterError`` naming the line.
+
+The namespace holds only the code's variables; tools, the guarded builtins and the compiler's
+helpers live in a per-session builtins dict, so code cannot rebind them, and ``state`` stays clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextvars
+import inspect
+import sys
+import threading
+import time
+from types import CodeType
+from typing import Any
+
+from ..errors import InterpreterError
+from . import guards
+from .base import CodeOutput
+from .capture import PrintCapture
+from .compiler import FILENAME, RESERVED_PREFIX, StaticViolation, compile_code
+from .limits import Budget
+from .modules import ModuleGate
+from .policy import (
+    FORBIDDEN_BUILTINS,
+    ExecutionTimeout,
+    OperationLimitExceeded,
+    Policy,
+    PolicyViolation,
+    is_dunder,
+)
+
+__all__ = ["ExecutionSession", "FinalAnswerSignal"]
+
+_UNSET: Any = object()
+
+# builtins code gets as they are (everything public that is not in FORBIDDEN_BUILTINS)
+_PLAIN_BUILTINS: dict[str, Any] = {
+    k: v for k, v in vars(builtins).items() if not k.startswith("_") and k not in FORBIDDEN_BUILTINS
+}
+for _k in ("getattr", "hasattr", "setattr", "delattr", "print"):
+    _PLAIN_BUILTINS.pop(_k, None)
+_PLAIN_BUILTINS.update(
+    {
+        "getattr": guards.safe_getattr,
+        "hasattr": guards.safe_hasattr,
+        "setattr": guards.safe_setattr,
+        "delattr": guards.safe_delattr,
+        "__build_class__": builtins.__build_class__,
+        "__codeloop_priv__": guards.priv_guard,
+        "__codeloop_store__": guards.store_guard,
+        "__codeloop_attr__": guards.attr_guard,
+        "__codeloop_mark__": guards.mark_class,
+        "__codeloop_seal__": guards.seal_class,
+        "__codeloop_match_class__": guards.match_class,
+        "__codeloop_match_error__": guards.match_error,
+        "__codeloop_owned_ids__": guards.owned_ids,
+        "__codeloop_token__": guards.TOKEN,
+        "__codeloop_type__": type,
+        "__codeloop_id__": id,
+    }
+)
+# real builtins a caller may pass in tools that would undo the guards: use ours instead
+_REPLACED_BY_GUARDS = {
+    id(builtins.getattr): "getattr",
+    id(builtins.hasattr): "hasattr",
+    id(builtins.setattr): "setattr",
+    id(builtins.delattr): "delattr",
+    id(builtins.print): "print",
+}
+
+
+class FinalAnswerSignal(BaseException):
+    """Raised by final_answer() to end the code at once; never seen by the caller."""
+
+    def __init__(self, value: Any):
+        super().__init__("final_answer")
+        self.value = value
+
+
+class ExecutionSession:
+    """Runs code under ``policy``; variables persist across ``run``/``arun`` calls.
+
+    Not re-entrant: one run at a time per session (several sessions may run at once in threads or
+    tasks of one process).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        tools: dict[str, Any] | None = None,
+        variables: dict[str, Any] | None = None,
+        *,
+        own_process: bool = False,
+        offload: bool = True,
+    ):
+        """``own_process=True`` (the isolated worker) lets each run set the interpreter's recursion
+        limit to ``policy.max_recursion_depth`` frames above the caller; in a shared process the
+        limit is process-wide, so the in-process executor leaves CPython's limit alone.
+
+        ``offload=True``: ``arun`` runs the code in a worker thread, so the event loop stays free
+        and the code may call ``asyncio.run``; ``False`` runs it in the loop's thread (saves the
+        thread hand-off, tens of microseconds, but the loop waits for the code)."""
+        self.policy = policy or Policy()
+        self._own_process = own_process
+        self._offload = offload
+        self._capture = PrintCapture(self.policy.max_print_outputs_length)
+        self._builtins: dict[str, Any] = dict(_PLAIN_BUILTINS)
+        self._builtins["print"] = self._capture.make_print()
+        self._modules = ModuleGate(self.policy, self)
+        self._builtins["__import__"] = self._modules.import_
+        self._builtins["__codeloop_result__"] = self._set_result
+        self._builtins["__codeloop_import_star__"] = self._import_star
+        self._namespace: dict[str, Any] = {
+            "__builtins__": self._builtins,
+            "__name__": "__main__",
+            "__doc__": None,
+        }
+        self._budget = Budget(self.policy, self._builtins, self._namespace)
+        self._tools: dict[str, Any] = {}
+        self._protected: frozenset[str] = frozenset({"final_answer"})
+        self._builtins["final_answer"] = self._wrap_final_answer(None)
+        self._result: Any = None
+        self._final: Any = _UNSET
+        self._running = False
+        self._saved_recursion_limit: int | None = None
+        self._decimal_ctx: Any = None
+        self._lock = threading.Lock()
+        if tools:
+            self.add_tools(tools)
+        if variables:
+            self.add_variables(variables)
+
+    # ---- configuration -------------------------------------------------------------------
+    @property
+    def protected_names(self) -> frozenset[str]:
+        return self._protected
+
+    @property
+    def tools(self) -> dict[str, Any]:
+        return dict(self._tools)
+
+    def add_tools(self, mapping: dict[str, Any]) -> None:
+        """Make callables available by name. They cannot be rebound or shadowed by the code."""
+        for name, fn in mapping.items():
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith(RESERVED_PREFIX):
+                raise ValueError(f"Invalid tool name {name!r}: tool names must be Python identifiers")
+            if is_dunder(name):
+                raise ValueError(f"Invalid tool name {name!r}: dunder names are reserved")
+            if not callable(fn):
+                raise TypeError(f"Tool {name!r} is not callable")
+            guarded = _REPLACED_BY_GUARDS.get(id(fn))
+            if guarded is not None and guarded == name:
+                continue  # the guarded builtin of that name is already there
+            self._tools[name] = fn
+            self._builtins[name] = self._wrap_final_answer(fn) if name == "final_answer" else fn
+            self._namespace.pop(name, None)  # a variable of that name would shadow the tool
+        self._protected = frozenset(self._tools) | {"final_answer"}
+
+    def add_variables(self, mapping: dict[str, Any]) -> None:
+        """Define variables in the code's namespace (they persist, and code may reassign them)."""
+        for name, value in mapping.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"Invalid variable name {name!r}: variable names must be Python identifiers")
+            if name in self._protected:
+                raise ValueError(f"Cannot define variable {name!r}: a tool has that name")
+            if is_dunder(name) or name.startswith(RESERVED_PREFIX):
+                raise ValueError(f"Cannot define variable {name!r}: dunder names are reserved")
+            self._namespace[name] = value
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The code's variables (a copy of the namespace without the executor's entries)."""
+        return {k: v for k, v in self._namespace.items() if not is_dunder(k)}
+
+    def builtins_for_module(self) -> dict[str, Any]:
+        """What ``import builtins`` shows code (only when authorized): the guarded builtins."""
+        return {k: v for k, v in self._builtins.items() if not k.startswith("_") and k not in self._tools}
+
+    # ---- helpers called by compiled code --------------------------------------------------
+    def _set_result(self, value: Any) -> None:
+        self._result = value
+
+    def _import_star(self, module: str, level: int) -> None:
+        self._modules.import_star(module, level, self._namespace)
+
+    def _wrap_final_answer(self, tool: Any) -> Any:
+        def final_answer(*args: Any, **kwargs: Any) -> Any:
+            if tool is not None:
+                value = tool(*args, **kwargs)
+            elif len(args) + len(kwargs) != 1 or (kwargs and "answer" not in kwargs):
+                raise TypeError("final_answer() takes exactly one argument: the answer")
+            else:
+                value = args[0] if args else kwargs["answer"]
+            self._final = value
+            raise FinalAnswerSignal(value)
+
+        if tool is not None:
+            final_answer.__doc__ = getattr(tool, "__doc__", None)
+        return final_answer
+
+    def sleep(self, secs: Any) -> None:
+        """``time.sleep`` for code: never sleeps past the deadline."""
+        remaining = self._budget.remaining_time()
+        if remaining is not None and isinstance(secs, int | float) and secs > remaining:
+            time.sleep(remaining)
+            self._budget.expire_now()
+            raise ExecutionTimeout(
+                f"Code execution exceeded the maximum execution time of {self.policy.timeout_seconds} seconds "
+                "(rule: timeout_seconds)"
+            )
+        time.sleep(secs)
+
+    # ---- running --------------------------------------------------------------------------
+    def _compile(self, code: str) -> CodeType:
+        if not isinstance(code, str):
+            raise InterpreterError(f"Code must be a string, got {type(code).__name__}")
+        try:
+            return compile_code(code, self._protected)
+        except SyntaxError as exc:
+            text = (exc.text or "").rstrip("\n")
+            pointer = ""
+            if text and exc.offset:
+                pointer = "\n" + " " * (max(exc.offset, 1) - 1) + "^"
+            err = InterpreterError(
+                f"Code parsing failed at line {exc.lineno}: {type(exc).__name__}: {exc.msg}\n{text}{pointer}"
+            )
+            _annotate(err, "", type(exc).__name__, exc.lineno)
+            raise err from None
+        except StaticViolation as exc:
+            err = InterpreterError(_located(exc.lineno, exc.message))
+            _annotate(err, "", exc.exc_type, exc.lineno)
+            raise err from None
+
+    def _begin(self) -> None:
+        with self._lock:
+            if self._running:
+                raise InterpreterError("This execution session is already running code; runs cannot overlap")
+            self._running = True
+        self._capture.reset()
+        self._result = None
+        self._final = _UNSET
+        if self._own_process:
+            depth = 0
+            frame = sys._getframe()
+            while frame is not None:
+                depth += 1
+                frame = frame.f_back  # type: ignore[assignment]
+            self._saved_recursion_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(depth + self.policy.max_recursion_depth + 8)
+        self._budget.start()
+
+    def _end(self) -> None:
+        self._budget.stop()
+        if self._saved_recursion_limit is not None:
+            sys.setrecursionlimit(self._saved_recursion_limit)
+            self._saved_recursion_limit = None
+        self._running = False
+
+    def _eval(self, code: CodeType) -> Any:
+        guards.ACTIVE_SESSION.set(self)
+        dec = sys.modules.get("decimal")
+        if dec is not None:  # the decimal context is an object shared through contextvars: use our own
+            if self._decimal_ctx is None:
+                self._decimal_ctx = dec.Context()
+            dec.setcontext(self._decimal_ctx)
+        return eval(code, self._namespace)  # noqa: S307 - policy-checked, rewritten code object
+
+    def _eval_boxed(self, code: CodeType) -> tuple[bool, Any]:
+        """For the worker thread of arun: exceptions come back as values (a Future refuses some,
+        e.g. StopIteration, and a BaseException would end the thread pool's worker)."""
+        try:
+            return True, self._eval(code)
+        except BaseException as exc:  # noqa: BLE001
+            return False, exc
+
+    def run(self, code: str) -> CodeOutput:
+        """Run ``code`` and return its CodeOutput; raises InterpreterError on failure."""
+        code_obj = self._compile(code)
+        self._begin()
+        try:
+            ctx = contextvars.copy_context()
+            value = ctx.run(self._eval, code_obj)
+            if inspect.iscoroutine(value):
+                self._drive(value, ctx)
+        except BaseException as exc:  # noqa: BLE001 - everything the code raises ends the action
+            return self._failed(exc)
+        finally:
+            self._end()
+        return self._output()
+
+    async def arun(self, code: str) -> CodeOutput:
+        """Like ``run``, without blocking the event loop: the code runs in a worker thread (so it may
+        itself call ``asyncio.run``); a top-level-``await`` coroutine is then awaited on this loop."""
+        code_obj = self._compile(code)
+        self._begin()
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        if self._offload:
+            fut = loop.run_in_executor(None, ctx.run, self._eval_boxed, code_obj)
+        else:  # in the loop's thread: no thread hand-off, but the loop waits for the code
+            fut = loop.create_future()
+            fut.set_result(ctx.run(self._eval_boxed, code_obj))
+        try:
+            # shielded: cancelling us must not mark fut done while its thread still runs the code
+            ok, value = await asyncio.shield(fut)
+            if not ok:
+                raise value
+            if inspect.iscoroutine(value):
+                await loop.create_task(self._with_deadline(value), context=ctx)
+        except asyncio.CancelledError:
+            if _is_outer_cancel():
+                self._cancelled(fut)
+                raise
+            return self._failed_and_end(asyncio.CancelledError())
+        except BaseException as exc:  # noqa: BLE001 - everything the code raises ends the action
+            return self._failed_and_end(exc)
+        self._end()
+        return self._output()
+
+    def _failed_and_end(self, exc: BaseException) -> CodeOutput:
+        try:
+            return self._failed(exc)
+        finally:
+            self._end()
+
+    def _cancelled(self, fut: asyncio.Future[Any]) -> None:
+        """The caller cancelled arun: stop the code at its next tick, end the run when it has stopped."""
+        if fut.done():
+            self._end()
+            return
+        self._budget.cancel()
+
+        def finished(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled():
+                f.exception()  # retrieved: the caller was told by the CancelledError
+            self._end()
+
+        fut.add_done_callback(finished)
+
+    async def _with_deadline(self, coro: Any) -> Any:
+        remaining = self._budget.remaining_time()
+        try:
+            return await asyncio.wait_for(coro, remaining)
+        except TimeoutError:
+            raise ExecutionTimeout(
+                f"Code execution exceeded the maximum execution time of {self.policy.timeout_seconds} seconds "
+                "(rule: timeout_seconds)"
+            ) from None
+
+    def _drive(self, coro: Any, ctx: contextvars.Context) -> None:
+        """Run a top-level-await coroutine from sync code, in a fresh loop (another thread if one runs here)."""
+
+        def runner() -> Any:
+            return ctx.run(asyncio.run, self._with_deadline(coro))
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            runner()
+            return
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                runner()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
+                box["exc"] = exc
+
+        t = threading.Thread(target=target, name="codeloop-await", daemon=True)
+        t.start()
+        t.join()
+        if "exc" in box:
+            raise box["exc"]
+
+    def _output(self) -> CodeOutput:
+        logs = self._capture.getvalue()
+        if self._final is not _UNSET:
+            return CodeOutput(output=self._final, logs=logs, is_final_answer=True)
+        tripped = self._budget.tripped
+        if tripped is not None:  # the code swallowed a limit and ended quietly: the limit still ends it
+            return self._failed(tripped)
+        return CodeOutput(output=self._result, logs=logs, is_final_answer=False)
+
+    def _failed(self, exc: BaseException) -> CodeOutput:
+        if self._final is not _UNSET:  # final_answer was called, even if the code swallowed the signal
+            return self._output()
+        logs = self._capture.getvalue()
+        lineno = _code_line(exc)
+        tripped = self._budget.tripped
+        if tripped is not None:  # whatever the code made of it, the limit is the cause
+            exc = tripped if not isinstance(exc, ExecutionTimeout | OperationLimitExceeded) else exc
+        if isinstance(exc, PolicyViolation | ExecutionTimeout | OperationLimitExceeded):
+            exc_type = getattr(exc, "exc_type", type(exc).__name__)
+            message = _located(lineno, str(exc))
+        else:
+            exc_type = type(exc).__name__
+            detail = _text_of(exc)
+            message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
+        err = InterpreterError(message)
+        _annotate(err, logs, exc_type, lineno)
+        raise err from (exc if isinstance(exc, Exception) else None)
+
+
+def _text_of(exc: BaseException) -> str:
+    """str(exc), which runs the code's own __str__: it may raise or stall; never let that escape."""
+    try:
+        text = str(exc)
+    except BaseException as inner:  # noqa: BLE001
+        try:
+            args = ", ".join(repr(a)[:200] for a in exc.args if isinstance(a, str | int | float))
+        except BaseException:  # noqa: BLE001
+            args = ""
+        return f"{args} (str() of the exception failed: {type(inner).__name__})".strip()
+    return text if isinstance(text, str) else ""
+
+
+def _is_outer_cancel() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _located(lineno: int | None, message: str) -> str:
+    if lineno is None:
+        return f"Code execution failed: {message}"
+    return f"Code execution failed at line {lineno}: {message}"
+
+
+def _annotate(err: InterpreterError, logs: str, exc_type: str, lineno: int | None) -> None:
+    err.logs = logs  # type: ignore[attr-defined]
+    err.exc_type = exc_type  # type: ignore[attr-defined]
+    err.lineno = lineno  # type: ignore[attr-defined]
+
+
+def _code_line(exc: BaseException) -> int | None:
+    """Line of the innermost frame of agent code in the traceback."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None and isinstance(exc, SyntaxError) and exc.filename == FILENAME:
+        line = exc.lineno
+    return line

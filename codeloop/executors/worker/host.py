@@ -1,0 +1,471 @@
+"""LocalPythonExecutor: the default executor, running agent code in an isolated worker process.
+
+One worker per executor, started when the executor is created (so it is warm by the first step) and
+reused across steps: variables persist inside it. Tools never leave the host: code in the worker
+calls proxies, the host runs the real tool (``await tool.acall(...)`` when the tool has it, else the
+callable in a thread) and sends the result back. When code awaits several ``tool.acall(...)`` at once,
+the host runs them concurrently. In code, then: ``result = search("x")`` (blocking) or
+``a, b = await asyncio.gather(search.acall("x"), search.acall("y"))`` (concurrent).
+
+When a run times out or breaks a limit, the worker is killed (even inside a C call), the step fails
+with an InterpreterError, and a fresh worker is started at once; the error, and the logs of the next
+run, say which variables were lost. Tools and variables given with send_tools/send_variables are
+sent again to the new worker automatically.
+
+``aexecute`` never blocks the event loop: the run is driven from a thread of a private pool, and
+async tools are awaited on the caller's loop. Many executors can run concurrently in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import functools
+import inspect
+import logging
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from codeloop.errors import InterpreterError
+from codeloop.executors.base import CodeOutput, PythonExecutor
+from codeloop.executors.policy import Policy
+from codeloop.executors.worker import codec
+from codeloop.executors.worker.process import WorkerDied, WorkerProcess
+from codeloop.executors.worker.sandbox import Limits
+
+__all__ = ["LocalPythonExecutor"]
+
+logger = logging.getLogger("codeloop.executors.worker")
+
+# Threads that drive runs (mostly waiting in select) and threads that run sync tools.
+_DRIVERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="codeloop-worker-run")
+_TOOLS = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="codeloop-worker-tool")
+_LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
+_LOGGED: set[str] = set()
+_bg_loop: asyncio.AbstractEventLoop | None = None
+_bg_lock = threading.Lock()
+
+HELLO_TIMEOUT = 30.0
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """A private event loop thread for async tools called from a sync ``__call__``."""
+    global _bg_loop
+    with _bg_lock:
+        if _bg_loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="codeloop-worker-tools-loop", daemon=True).start()
+            _bg_loop = loop
+        return _bg_loop
+
+
+def _close_all() -> None:
+    for executor in list(_LIVE):
+        try:
+            executor.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# At interpreter exit, concurrent.futures joins its threads before plain atexit hooks run: a driver
+# thread waiting on a stuck worker (timeout_seconds=None) would block exit forever. Kill the workers
+# first (threading's exit hooks run in reverse order of registration, so this one runs before that join).
+try:
+    threading._register_atexit(_close_all)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):
+    atexit.register(_close_all)
+
+
+class LocalPythonExecutor(PythonExecutor):
+    """Runs agent code in a separate, sandboxed Python process (see the module docstring).
+
+    Args:
+        additional_authorized_imports: modules code may import on top of the default safe set ("*": all).
+        max_print_outputs_length: cap on printed text kept in the logs.
+        additional_functions: extra callables visible to code; like tools, they run on the host.
+        timeout_seconds: wall-clock limit of one run; the worker is killed shortly after it.
+        memory_mb, cpu_seconds, file_size_mb, open_files, max_processes: OS limits of the worker.
+        scratch_mb: size of the worker's private scratch (a tmpfs with bubblewrap).
+        sandbox: "auto" (bubblewrap when it works, else self-confinement), "bwrap", "self" or "none".
+        **policy_kwargs: passed to ``Policy.from_args`` (e.g. max_operations, max_recursion_depth).
+    """
+
+    def __init__(
+        self,
+        additional_authorized_imports: list[str] | tuple[str, ...] | set[str] = (),
+        max_print_outputs_length: int | None = None,
+        additional_functions: dict[str, Callable[..., Any]] | None = None,
+        timeout_seconds: float | None = 30,
+        *,
+        memory_mb: int | None = 2048,
+        cpu_seconds: int | None = None,
+        file_size_mb: int | None = 256,
+        open_files: int | None = 256,
+        max_processes: int | None = 64,
+        scratch_mb: int = 512,
+        sandbox: str = "auto",
+        **policy_kwargs: Any,
+    ):
+        if sandbox not in ("auto", "bwrap", "self", "none"):
+            raise ValueError(f"sandbox must be 'auto', 'bwrap', 'self' or 'none', not {sandbox!r}")
+        self.additional_authorized_imports = sorted(set(additional_authorized_imports))
+        self.max_print_outputs_length = max_print_outputs_length
+        self.timeout_seconds = timeout_seconds
+        self.sandbox = sandbox
+        self.limits = Limits(
+            memory_mb=memory_mb,
+            cpu_seconds=cpu_seconds,
+            file_size_mb=file_size_mb,
+            open_files=open_files,
+            processes=max_processes,
+            scratch_mb=scratch_mb,
+        )
+        if max_print_outputs_length is not None:
+            policy_kwargs["max_print_outputs_length"] = max_print_outputs_length
+        # Built here, so bad arguments fail at construction; the child rebuilds it from plain data.
+        self.policy = Policy.from_args(
+            self.additional_authorized_imports, timeout_seconds=timeout_seconds, **policy_kwargs
+        )
+        self._policy_data: dict[str, Any] = self.policy.to_dict()
+        self._tools: dict[str, Any] = dict(additional_functions or {})
+        self._variables: dict[str, Any] = {}
+        self._known_vars: list[str] = []
+        self._note: str | None = None  # told to the next run after the worker was lost
+        self._run_lock = threading.Lock()
+        self._worker: WorkerProcess | None = None
+        self._synced = False  # tools/variables sent to the current worker
+        self._isolation: dict[str, Any] | None = None
+        self._closed = False
+        _LIVE.add(self)
+        self._spawn()
+
+    # -- public API ----------------------------------------------------------------------------
+    def send_tools(self, tools: dict[str, Any]) -> None:
+        """Make ``tools`` callable from code (they run on the host)."""
+        for name, tool in tools.items():
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+                raise ValueError(f"Invalid tool name {name!r}: tool names must be Python identifiers")
+            if not callable(tool) and not callable(getattr(tool, "acall", None)):
+                raise TypeError(f"Tool {name!r} is neither callable nor has an acall method")
+        self._tools.update(tools)
+        self._push({"op": "tools", "names": sorted(self._tools)})
+
+    def send_variables(self, variables: dict[str, Any]) -> None:
+        """Add variables to the code's namespace; they are sent again if the worker is replaced."""
+        try:
+            encoded = codec.encode(dict(variables), "pickle")
+        except codec.CodecError as exc:
+            raise InterpreterError(f"send_variables: {exc}") from None
+        self._variables.update(variables)
+        self._push({"op": "vars", "vars": encoded})
+
+    def _push(self, message: dict[str, Any]) -> None:
+        # A worker not yet greeted gets everything at its first run; a dead one is replaced and re-sent all.
+        worker = self._worker
+        if worker is not None and self._synced:
+            try:
+                worker.send(message)
+            except WorkerDied:
+                pass
+
+    def __call__(self, code_action: str) -> CodeOutput:
+        """Run code and wait for it (works in any thread, inside a running event loop too)."""
+        return self._execute(code_action, None)
+
+    async def aexecute(self, code_action: str) -> CodeOutput:
+        """Run code without blocking the event loop; async tools are awaited on this loop."""
+        loop = asyncio.get_running_loop()
+        future = _DRIVERS.submit(self._execute, code_action, loop)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            worker = self._worker  # the driver thread sees the worker die and cleans up
+            if worker is not None:
+                worker.kill("the run was cancelled")
+            raise
+
+    @property
+    def isolation(self) -> dict[str, Any]:
+        """Active isolation layers of the worker (what is missing is listed under "missing")."""
+        if self._isolation is None and not self._closed:
+            with self._run_lock:
+                self._ready_worker()
+        return dict(self._isolation or {})
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """User variables in the worker (values that cannot cross become their repr)."""
+        with self._run_lock:
+            worker = self._ready_worker()
+            rid = self._new_id()
+            deadline = time.monotonic() + 10
+            try:
+                worker.send({"op": "state", "id": rid})
+                while True:
+                    frame = worker.next_frame(deadline)
+                    if frame is None:
+                        return {}
+                    if frame["op"] == "state" and frame.get("id") == rid:
+                        decoded = codec.decode(frame.get("vars") or {})
+                        return decoded if type(decoded) is dict else {}
+                    worker.kill(f"the worker sent an unexpected message ({frame['op']!r}) and was stopped")
+                    return {}
+            except (WorkerDied, codec.CodecError):
+                return {}
+
+    @property
+    def worker_startup_seconds(self) -> float | None:
+        return self._worker.startup_seconds if self._worker else None
+
+    def close(self) -> None:
+        self._closed = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+
+    cleanup = close  # smolagents' name for it on sandbox executors
+
+    def __enter__(self) -> LocalPythonExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LocalPythonExecutor:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(_DRIVERS, self.close)
+
+    def __del__(self) -> None:
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            try:
+                worker.close(graceful=False)
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- internals -------------------------------------------------------------------------
+    def _new_id(self) -> int:
+        # unpredictable, so code cannot pre-write answers to future requests on the raw pipe
+        return secrets.randbits(62)
+
+    def _spawn(self) -> None:
+        self._worker = WorkerProcess(
+            limits=self.limits,
+            timeout=self.timeout_seconds,
+            sandbox=self.sandbox,
+            policy=self._policy_data,
+        )
+        self._synced = False
+
+    def _ready_worker(self) -> WorkerProcess:
+        """The current worker, started, greeted and given the tools and variables."""
+        if self._closed:
+            raise InterpreterError("this executor is closed; create a new one")
+        if self._worker is None or not self._worker.alive():
+            if self._worker is not None:
+                if self._worker.hello is not None:  # it died between runs (e.g. its lifetime CPU budget)
+                    why = self._worker.describe_exit()
+                    self._note = self._lost_note(f"The worker process had stopped between runs ({why})")
+                    self._known_vars = []
+                self._worker.close(graceful=False)
+            self._spawn()
+        worker = self._worker
+        assert worker is not None
+        try:
+            hello = worker.wait_hello(HELLO_TIMEOUT)
+        except WorkerDied as exc:
+            self._worker = None
+            worker.close(graceful=False)
+            err = InterpreterError(f"The isolated Python worker could not start: {exc}")
+            err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
+            raise err from None
+        if self._isolation is None:
+            self._isolation = _merge_report(worker.plan.host_report, hello.get("isolation") or {})
+            _log_once(self._isolation)
+        if not self._synced:
+            try:
+                worker.send({"op": "tools", "names": sorted(self._tools)})
+                if self._variables:
+                    worker.send({"op": "vars", "vars": codec.encode(self._variables, "pickle")})
+            except WorkerDied as exc:
+                self._worker = None
+                worker.close(graceful=False)
+                err = InterpreterError(f"The isolated Python worker stopped while starting: {exc}")
+                err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
+                raise err from None
+            self._synced = True
+        return worker
+
+    def _execute(self, code: str, loop: asyncio.AbstractEventLoop | None) -> CodeOutput:
+        with self._run_lock:
+            worker = self._ready_worker()
+            rid = self._new_id()
+            timeout = self.timeout_seconds
+            deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
+            try:
+                worker.send({"op": "run", "id": rid, "code": code})
+                while True:
+                    frame = worker.next_frame(deadline)
+                    if frame is None:
+                        worker.kill(f"Code execution timed out after {timeout:g} seconds")
+                        raise WorkerDied(worker.describe_exit())
+                    op = frame["op"]
+                    if op == "call":
+                        self._start_tool(worker, frame, loop)
+                    elif op == "done" and frame.get("id") == rid:
+                        return self._finish(frame)
+                    else:  # the child never sends anything else during a run: forged or corrupt
+                        worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
+                        raise WorkerDied(worker.describe_exit())
+            except WorkerDied as exc:
+                raise self._lost(worker, str(exc)) from None
+
+    def _finish(self, frame: dict[str, Any]) -> CodeOutput:
+        names = frame.get("vars")
+        self._known_vars = [str(n) for n in names[:2000]] if type(names) is list else []
+        note, self._note = self._note, None
+        if not frame.get("ok"):
+            error = frame.get("error")
+            if type(error) is not dict:  # the frame is plain JSON, but its shape is the worker's choice
+                error = {}
+            message = str(error.get("message", "Code execution failed"))
+            exc_type = str(error.get("exc_type", "InterpreterError"))
+            if exc_type == "MemoryError" and self.limits.memory_mb:
+                message += f" (the worker's memory limit is {self.limits.memory_mb} MB; see memory_mb)"
+            if frame.get("fatal"):  # the worker exits after a fatal error: replace it now
+                message += self._lost_suffix()
+                self._note = self._lost_note()
+                if self._worker is not None:
+                    self._worker.close(graceful=False)
+                self._spawn()
+            err = InterpreterError(message)
+            err.logs = (note + "\n" if note else "") + str(error.get("logs", ""))  # type: ignore[attr-defined]
+            err.exc_type = exc_type  # type: ignore[attr-defined]
+            raise err
+        try:
+            output = codec.decode(frame.get("output"))
+        except codec.CodecError as exc:
+            output = f"<output could not be decoded: {exc}>"
+        logs = str(frame.get("logs", ""))
+        if note:
+            logs = note + "\n" + logs
+        return CodeOutput(output=output, logs=logs, is_final_answer=bool(frame.get("final")))
+
+    def _lost_names(self) -> list[str]:
+        return [n for n in self._known_vars if n not in self._variables and n not in self._tools]
+
+    def _lost_suffix(self) -> str:
+        names = self._lost_names()
+        lost = ", ".join(names) if names else "none"
+        return (
+            f". The worker process was stopped and a fresh one runs the next code; variables lost: {lost}"
+            " (tools and variables given with send_variables are restored)."
+        )
+
+    def _lost_note(self, lead: str = "The previous code ended its worker process") -> str:
+        names = self._lost_names()
+        lost = ", ".join(names) if names else "none"
+        return f"[{lead}; this code ran in a fresh one. Variables lost: {lost}.]"
+
+    def _lost(self, worker: WorkerProcess, reason: str) -> InterpreterError:
+        worker.close(graceful=False)
+        timed_out = reason.startswith("Code execution timed out")
+        err = InterpreterError(reason[:1].upper() + reason[1:] + self._lost_suffix())
+        err.logs = ""  # type: ignore[attr-defined]
+        err.exc_type = "Timeout" if timed_out else "WorkerDied"  # type: ignore[attr-defined]
+        self._note = self._lost_note()
+        self._known_vars = []
+        if not self._closed:
+            self._spawn()  # warm replacement: the next run does not wait for a cold start
+        else:
+            self._worker = None
+        return err
+
+    # -- tool calls --------------------------------------------------------------------------
+    def _start_tool(
+        self, worker: WorkerProcess, frame: dict[str, Any], loop: asyncio.AbstractEventLoop | None
+    ) -> None:
+        cid, name = frame.get("cid"), str(frame.get("tool"))
+        tool = self._tools.get(name)
+        if tool is None:
+            _reply(worker, cid, error=("NameError", f"no tool named {name!r}"))
+            return
+        try:
+            args = codec.decode(frame.get("args") or [])
+            kwargs = codec.decode(frame.get("kwargs") or {})
+            if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+                raise codec.CodecError("bad call arguments")
+        except codec.CodecError as exc:
+            _reply(worker, cid, error=("ValueError", str(exc)))
+            return
+        acall = getattr(tool, "acall", None)
+        if callable(acall) or inspect.iscoroutinefunction(tool):
+            coro = _await_tool(acall if callable(acall) else tool, args, kwargs)
+            target = loop if loop is not None and loop.is_running() else _background_loop()
+            fut = asyncio.run_coroutine_threadsafe(coro, target)
+        else:
+            # Never inline in this thread, even for a blocking call: this thread must keep watching the
+            # deadline, so a slow tool still ends the run at the timeout.
+            fut = _TOOLS.submit(functools.partial(tool, *args, **kwargs))
+        fut.add_done_callback(lambda f: _reply_from_future(worker, cid, f))
+
+
+async def _await_tool(fn: Callable[..., Any], args: list, kwargs: dict) -> Any:
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _error_of(exc: BaseException) -> tuple[str, str]:
+    # KeyError's str() is the repr of its key; send the key itself so the rebuilt error reads the same
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return type(exc).__name__, str(exc.args[0])
+    return type(exc).__name__, str(exc)
+
+
+def _reply_from_future(worker: WorkerProcess, cid: Any, fut: concurrent.futures.Future) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        _reply(worker, cid, error=_error_of(exc))
+    else:
+        _reply(worker, cid, value=fut.result())
+
+
+def _reply(worker: WorkerProcess, cid: Any, value: Any = None, error: tuple[str, str] | None = None) -> None:
+    if error is None:
+        try:
+            message = {"op": "result", "cid": cid, "ok": True, "value": codec.encode(value, "pickle")}
+        except codec.CodecError as exc:
+            error = ("TypeError", str(exc))
+    if error is not None:
+        message = {"op": "result", "cid": cid, "ok": False, "error": {"type": error[0], "message": error[1]}}
+    try:
+        worker.send(message)
+    except WorkerDied:
+        pass  # the run already failed; nothing to tell
+
+
+def _merge_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    report = {k: v for k, v in host.items() if k != "missing"}
+    report.update({k: v for k, v in child.items() if k != "missing"})
+    report["missing"] = [*host.get("missing", []), *child.get("missing", [])]
+    return report
+
+
+def _log_once(report: dict[str, Any]) -> None:
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(report.items()) if k != "missing")
+    key = summary + repr(report.get("missing"))
+    if key in _LOGGED:
+        return
+    _LOGGED.add(key)
+    logger.info("isolated Python worker: %s", summary)
+    if report.get("missing"):
+        logger.warning("isolated Python worker: layers NOT active: %s", "; ".join(report["missing"]))

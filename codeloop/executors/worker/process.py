@@ -1,0 +1,246 @@
+"""One worker process seen from the host: spawn, frame I/O with deadlines, kill, exit diagnosis.
+
+The host reads the worker's pipe with ``select`` + ``os.read`` and parses frames with the JSON-only
+FrameReader, so nothing the worker sends can make the host run code. Killing is thorough: the
+process group, and (when the worker has its own uid) every process of that uid, which catches
+anything that forked and left the group; with bubblewrap the pid namespace dies with it anyway.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Any
+
+from codeloop.executors.worker.protocol import MAX_FRAME, FrameReader, ProtocolError, pack, write_frame
+from codeloop.executors.worker.sandbox import Limits, SandboxPlan, plan_sandbox
+
+__all__ = ["WorkerProcess", "WorkerDied"]
+
+
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeloop-worker-spawn")
+
+
+class WorkerDied(Exception):
+    """The worker process ended or broke the protocol; ``str()`` says why."""
+
+
+class WorkerProcess:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        timeout: float | None,
+        sandbox: str,
+        policy: dict[str, Any],
+        max_frame: int = MAX_FRAME,
+    ):
+        self.started = time.perf_counter()
+        c_read, h_write = os.pipe()
+        h_read, c_write = os.pipe()
+        self.plan: SandboxPlan = plan_sandbox(
+            limits=limits, timeout=timeout, sandbox=sandbox, fds=(c_read, c_write), policy=policy
+        )
+        self._stderr = tempfile.TemporaryFile(prefix="codeloop-worker-err-")
+        try:
+            popen = functools.partial(
+                subprocess.Popen,
+                self.plan.argv,
+                env=self.plan.env,
+                cwd=self.plan.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                pass_fds=(c_read, c_write),
+                start_new_session=True,
+            )
+            # The worker dies with the *thread* that started it (PR_SET_PDEATHSIG, bubblewrap's
+            # --die-with-parent), so start it from a thread that lives as long as the process.
+            self.proc = _SPAWNER.submit(popen).result()
+        except BaseException:
+            for fd in (c_read, c_write, h_read, h_write):
+                os.close(fd)
+            if self.plan.scratch:
+                shutil.rmtree(self.plan.scratch, ignore_errors=True)
+            raise
+        finally:
+            pass
+        os.close(c_read)
+        os.close(c_write)
+        self.rfd, self.wfd = h_read, h_write
+        self.reader = FrameReader(max_frame)
+        self._pending: list[dict[str, Any]] = []
+        self._write_lock = threading.Lock()
+        self.hello: dict[str, Any] | None = None
+        self.startup_seconds: float | None = None
+        self.dead_reason: str | None = None
+        self.killed_by_host: str | None = None  # why the host killed it, if it did
+        self.closed = False
+
+    # -- I/O -------------------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        data = pack(message)
+        with self._write_lock:
+            try:
+                write_frame(self.wfd, data)
+            except OSError as exc:  # broken pipe: the worker is gone; the reader will see EOF
+                raise WorkerDied(self.describe_exit()) from exc
+
+    def next_frame(self, deadline: float | None) -> dict[str, Any] | None:
+        """Next frame from the worker, or None when ``deadline`` (monotonic) passes first."""
+        while not self._pending:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.rfd], [], [], timeout)
+            if not ready:
+                return None
+            try:
+                data = os.read(self.rfd, 1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                raise WorkerDied(self.describe_exit())
+            try:
+                self._pending.extend(self.reader.feed(data))
+            except ProtocolError as exc:
+                self.kill(f"the worker broke the protocol ({exc})")
+                raise WorkerDied(self.describe_exit()) from None
+        return self._pending.pop(0)
+
+    def wait_hello(self, timeout: float) -> dict[str, Any]:
+        if self.hello is not None:
+            return self.hello
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.next_frame(deadline)
+            if frame is None:
+                self.kill(f"the worker did not start within {timeout:g} s")
+                raise WorkerDied(self.describe_exit())
+            if frame["op"] == "hello":
+                self.hello = frame
+                self.startup_seconds = time.perf_counter() - self.started
+                return frame
+
+    # -- ending ----------------------------------------------------------------------------
+    def alive(self) -> bool:
+        return not self.closed and self.proc.poll() is None
+
+    def kill(self, reason: str | None = None) -> None:
+        if reason and self.killed_by_host is None:
+            self.killed_by_host = reason
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+        if self.plan.uid is not None:
+            _kill_uid(self.plan.uid)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self, graceful: bool = True) -> None:
+        if self.closed:
+            return
+        if graceful and self.proc.poll() is None:
+            try:
+                self.send({"op": "exit"})
+                self.proc.wait(timeout=0.5)
+            except (WorkerDied, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        self.closed = True
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._stderr.close()
+        if self.plan.scratch:
+            shutil.rmtree(self.plan.scratch, ignore_errors=True)
+
+    def describe_exit(self) -> str:
+        """Human explanation of why the worker is gone (host kill reason, signal, exit code, stderr)."""
+        if self.dead_reason:
+            return self.dead_reason
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        if self.killed_by_host:
+            text = self.killed_by_host
+        else:
+            text = _exit_text(code, bwrap=self.plan.host_report.get("sandbox") == "bubblewrap")
+            tail = self._stderr_tail()
+            if tail:
+                text += f"; its last error output was:\n{tail}"
+        self.dead_reason = text
+        return text
+
+    def _stderr_tail(self, limit: int = 2000) -> str:
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - limit))
+            return self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+
+_SIGNAL_TEXT = {
+    signal.SIGXCPU: "the worker reached its CPU time limit",
+    signal.SIGXFSZ: "the worker wrote a file larger than the file size limit",
+    signal.SIGSEGV: "the worker crashed (segmentation fault)",
+    signal.SIGABRT: "the worker aborted",
+    signal.SIGKILL: "the worker was killed (SIGKILL; often the memory limit or the OOM killer)",
+    signal.SIGBUS: "the worker crashed (bus error)",
+}
+
+
+def _exit_text(code: int | None, bwrap: bool) -> str:
+    if code is None:
+        return "the worker stopped responding"
+    sig = -code if code < 0 else (code - 128 if bwrap and 128 < code < 160 else 0)
+    if sig:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return _SIGNAL_TEXT.get(sig, f"the worker was ended by {name}")
+    return f"the worker process exited (exit code {code}; code called os._exit/exit or the worker failed)"
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process owned by ``uid`` (a uid only this worker uses). Root only; best effort."""
+    for _ in range(3):
+        found = False
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry}").st_uid != uid:
+                    continue
+                os.kill(int(entry), signal.SIGKILL)
+                found = True
+            except OSError:
+                continue
+        if not found:
+            return
+        time.sleep(0.01)

@@ -1,0 +1,85 @@
+"""Framing for the host <-> worker pipe protocol.
+
+Imported by both sides (the child imports it with no package ``__init__`` run, so it must only import
+the standard library). A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON
+holding one message dict with an ``"op"`` key. JSON is used (never pickle) because the host must be able
+to parse anything the worker sends without running code chosen by the worker.
+
+Messages, host -> worker:
+    {"op": "tools", "names": [...]}                 register tool proxies (replaces the previous set)
+    {"op": "vars", "vars": <encoded dict>}           add variables to the session
+    {"op": "run", "id": n, "code": str, "timeout": float | None}
+    {"op": "result", "cid": k, "ok": bool, "value": <encoded> | "error": {"type", "message"}}
+    {"op": "state", "id": n}                         ask for the user variables (encoded, repr fallback)
+    {"op": "exit"}
+Messages, worker -> host:
+    {"op": "hello", "isolation": {...}, "pid": int}
+    {"op": "call", "cid": k, "tool": name, "args": [...], "kwargs": {...}}    a tool call from code
+    {"op": "done", "id": n, "ok": true, "output": <encoded>, "logs": str, "final": bool, "vars": [names]}
+    {"op": "done", "id": n, "ok": false, "error": {"message", "exc_type", "logs"}, "fatal": bool, "vars": [...]}
+    {"op": "state", "id": n, "vars": <encoded dict>}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+__all__ = ["ProtocolError", "FrameReader", "pack", "write_frame", "MAX_FRAME"]
+
+_HEADER = struct.Struct(">I")
+# Largest frame accepted from the worker by default; a bigger one means a misbehaving worker and kills it.
+MAX_FRAME = 64 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid frame (too large, not JSON, not a message dict)."""
+
+
+def pack(message: dict[str, Any]) -> bytes:
+    """Serialize one message to a complete frame (header + JSON)."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return _HEADER.pack(len(body)) + body
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    """Write a whole frame to a blocking fd (os.write may write less than asked on pipes)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FrameReader:
+    """Incremental frame parser: feed bytes as they arrive, get complete messages back."""
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._buf += data
+        out: list[dict[str, Any]] = []
+        while len(self._buf) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buf)
+            if size > self.max_frame:
+                raise ProtocolError(f"frame of {size} bytes exceeds the limit of {self.max_frame} bytes")
+            end = _HEADER.size + size
+            if len(self._buf) < end:
+                break
+            body = bytes(self._buf[_HEADER.size : end])
+            del self._buf[:end]
+            out.append(_parse(body))
+        return out
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame is not valid JSON: {type(exc).__name__}") from None
+    if type(message) is not dict or type(message.get("op")) is not str:
+        raise ProtocolError("frame is not a message object with an 'op' key")
+    return message

@@ -1,0 +1,174 @@
+"""Worker side of the tool RPC: the pipe channel and the tool proxies agent code calls.
+
+A proxy is callable like the tool (``search("x")`` blocks until the host answers) and has an
+awaitable form, ``await search.acall("x")``. Several ``acall``s awaited together (for example
+``await asyncio.gather(a.acall(1), b.acall(2))`` in top-level-await code) are all sent before any
+answer is awaited, so the host runs them concurrently. A tool error comes back as an exception the
+code can catch: the builtin exception type of the same name when there is one, else RuntimeError.
+
+Standard library only; imported by the child with no package ``__init__`` run.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from typing import Any
+
+from codeloop.executors.worker import codec
+from codeloop.executors.worker.protocol import FrameReader, ProtocolError, pack, write_frame
+
+__all__ = ["Channel", "ToolProxy", "HostGone"]
+
+# Exception types a tool error may come back as; anything else becomes RuntimeError.
+_REBUILDABLE = {
+    name
+    for name in dir(builtins)
+    if isinstance(getattr(builtins, name), type)
+    and issubclass(getattr(builtins, name), Exception)
+    and not issubclass(getattr(builtins, name), (Warning, OSError))
+}
+
+
+class HostGone(BaseException):
+    """The host closed the pipe: the worker must exit (BaseException so agent code cannot swallow it)."""
+
+
+class Channel:
+    """Blocking frame I/O on the two pipe fds, plus bookkeeping for outstanding tool calls."""
+
+    def __init__(self, rfd: int, wfd: int):
+        self.rfd, self.wfd = rfd, wfd
+        self.reader = FrameReader()
+        self.inbox: list[dict[str, Any]] = []  # frames read but not consumed yet
+        self.results: dict[int, dict[str, Any]] = {}  # tool results that arrived for sync waiters
+        self.futures: dict[int, Any] = {}  # cid -> asyncio future of an acall
+        self._next_cid = 0
+        self._loop: Any = None
+
+    # -- raw I/O ---------------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        write_frame(self.wfd, pack(message))
+
+    def _read_some(self) -> None:
+        data = os.read(self.rfd, 1 << 20)
+        if not data:
+            raise HostGone()
+        try:
+            frames = self.reader.feed(data)
+        except ProtocolError:
+            raise HostGone() from None
+        for frame in frames:
+            if frame["op"] == "result":
+                self._deliver(frame)
+            else:
+                self.inbox.append(frame)
+
+    def new_run(self) -> None:
+        """Forget calls left over by earlier runs (never awaited; their answers may still arrive)."""
+        self.futures.clear()
+        self.results.clear()
+        self._drop_reader()
+
+    def recv(self) -> dict[str, Any]:
+        """Next non-result frame from the host (blocking)."""
+        while not self.inbox:
+            self._read_some()
+        return self.inbox.pop(0)
+
+    # -- tool calls ------------------------------------------------------------------------
+    def _deliver(self, frame: dict[str, Any]) -> None:
+        cid = frame.get("cid")
+        fut = self.futures.pop(cid, None)
+        if fut is None:
+            self.results[cid] = frame
+        elif not fut.done():
+            try:
+                fut.set_result(frame)
+            except RuntimeError:  # its loop is closed: a call the code never awaited, from an earlier run
+                pass
+        if not self.futures and self._loop is not None:
+            self._drop_reader()
+
+    def _start_call(self, name: str, args: tuple, kwargs: dict, blocking: bool) -> int:
+        self._next_cid += 1
+        fallback = "repr" if name == "final_answer" else "error"
+        message = {
+            "op": "call",
+            "cid": self._next_cid,
+            "tool": name,
+            "args": codec.encode(list(args), fallback),
+            "kwargs": codec.encode(kwargs, fallback),
+            "sync": blocking,  # the code waits for this one alone: the host may run it inline
+        }
+        self.send(message)
+        return self._next_cid
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        cid = self._start_call(name, args, kwargs, True)
+        while cid not in self.results:
+            self._read_some()
+        return _unwrap(name, self.results.pop(cid))
+
+    async def acall(self, name: str, args: tuple, kwargs: dict) -> Any:
+        import asyncio
+
+        cid = self._start_call(name, args, kwargs, False)
+        if cid in self.results:
+            return _unwrap(name, self.results.pop(cid))
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.futures[cid] = fut
+        if self._loop is not loop:
+            self._drop_reader()
+            loop.add_reader(self.rfd, self._on_readable)
+            self._loop = loop
+        return _unwrap(name, await fut)
+
+    def _on_readable(self) -> None:
+        try:
+            self._read_some()
+        except HostGone:
+            os._exit(3)
+
+    def _drop_reader(self) -> None:
+        if self._loop is not None:
+            try:
+                self._loop.remove_reader(self.rfd)
+            except Exception:  # noqa: BLE001 - the loop may be closed already
+                pass
+            self._loop = None
+
+
+def _unwrap(name: str, frame: dict[str, Any]) -> Any:
+    if frame.get("ok"):
+        return codec.decode(frame.get("value"), allow_pickle=True)
+    err = frame.get("error") or {}
+    kind, text = str(err.get("type", "Exception")), str(err.get("message", ""))
+    if kind in _REBUILDABLE:
+        try:
+            exc = getattr(builtins, kind)(text)
+        except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError wants five arguments
+            exc = None
+        if exc is not None:
+            raise exc
+    raise RuntimeError(f"tool {name!r} failed: {kind}: {text}")
+
+
+class ToolProxy:
+    """Stands for a host tool inside the worker. Call it (sync) or ``await tool.acall(...)``."""
+
+    __slots__ = ("name", "_channel")
+
+    def __init__(self, name: str, channel: Channel):
+        self.name = name
+        self._channel = channel
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.call(self.name, args, kwargs)
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._channel.acall(self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<tool {self.name}>"

@@ -1,0 +1,321 @@
+"""InProcessExecutor and ExecutionSession: outputs, errors, state, tools, async, print capture."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from codeloop.errors import InterpreterError
+from codeloop.executors import (
+    CodeOutput,
+    ExecutionSession,
+    InProcessExecutor,
+    Policy,
+    create_executor,
+    evaluate_python_code,
+)
+
+
+def test_last_expression_is_the_output():
+    ex = InProcessExecutor()
+    assert ex("x = 2\nx * 21") == CodeOutput(output=42, logs="", is_final_answer=False)
+    assert ex("y = 3").output is None
+
+
+def test_variables_persist_across_calls():
+    ex = InProcessExecutor()
+    ex("def inc(v):\n    return v + 1\ncount = 1")
+    assert ex("count = inc(count)\ncount").output == 2
+    assert ex.state["count"] == 2
+    assert "__builtins__" not in ex.state and not any(k.startswith("__codeloop") for k in ex.state)
+
+
+def test_final_answer_ends_the_code():
+    ex = InProcessExecutor()
+    out = ex("print('a')\nfinal_answer({'k': 1})\nprint('never')")
+    assert out.is_final_answer and out.output == {"k": 1} and out.logs == "a\n"
+
+
+def test_final_answer_cannot_be_swallowed():
+    ex = InProcessExecutor()
+    out = ex("try:\n    final_answer(5)\nexcept BaseException:\n    pass\nx = 1")
+    assert out.is_final_answer and out.output == 5
+
+
+def test_final_answer_tool_is_used_when_given():
+    seen = []
+
+    def final_answer(answer):
+        seen.append(answer)
+        return f"done: {answer}"
+
+    ex = InProcessExecutor()
+    ex.send_tools({"final_answer": final_answer})
+    out = ex("final_answer('x')")
+    assert seen == ["x"] and out.output == "done: x" and out.is_final_answer
+
+
+def test_tools_are_called_and_listed():
+    calls = []
+
+    def search(q: str) -> str:
+        calls.append(q)
+        return q.upper()
+
+    ex = InProcessExecutor(additional_functions={"helper": lambda: 7})
+    ex.send_tools({"search": search})
+    assert ex("search('hi') + str(helper())").output == "HI7"
+    assert calls == ["hi"]
+    assert set(ex.static_tools) == {"search", "helper"}
+
+
+def test_error_names_line_type_and_keeps_logs():
+    ex = InProcessExecutor()
+    with pytest.raises(InterpreterError) as info:
+        ex("print('before')\na = 1\nb = a + missing\n")
+    err = info.value
+    assert str(err) == "Code execution failed at line 3: NameError: name 'missing' is not defined"
+    assert err.logs == "before\n" and err.exc_type == "NameError" and err.lineno == 3
+    assert isinstance(err, ValueError)  # smolagents callers catch ValueError
+
+
+def test_error_inside_function_points_at_the_agent_line():
+    ex = InProcessExecutor()
+    with pytest.raises(InterpreterError, match="line 3: ZeroDivisionError"):
+        ex("def f(x):\n    y = x\n    return y / 0\nf(1)")
+
+
+def test_syntax_error_is_reported_with_line():
+    ex = InProcessExecutor()
+    with pytest.raises(InterpreterError, match="Code parsing failed at line 2: SyntaxError") as info:
+        ex("x = 1\nif x\n    pass")
+    assert info.value.exc_type == "SyntaxError"
+
+
+def test_exceptions_are_catchable_by_code():
+    ex = InProcessExecutor()
+    out = ex("try:\n    {}['k']\nexcept KeyError as e:\n    r = repr(e)\nr")
+    assert out.output == "KeyError('k')"
+
+
+def test_authorized_but_missing_module_names_the_package():
+    ex = InProcessExecutor(additional_authorized_imports=["sklearn"])
+    with pytest.raises(InterpreterError, match="pip install scikit-learn") as info:
+        ex("import sklearn")
+    assert info.value.exc_type == "ModuleNotFoundError"
+
+
+def test_additional_imports_are_usable():
+    ex = InProcessExecutor(additional_authorized_imports=["numpy"])
+    assert ex("import numpy as np\nfloat(np.arange(4).sum())").output == 6.0
+    assert ex("from numpy import linalg\nround(float(linalg.norm([3, 4])), 3)").output == 5.0
+
+
+def test_module_proxies_are_private_per_session():
+    import math
+
+    a, b = InProcessExecutor(), InProcessExecutor()
+    a("import math\nmath.pi = 3")
+    assert b("import math\nmath.pi").output == math.pi
+    assert a("math.pi").output == 3
+
+
+def test_print_goes_to_capture_not_stdout(capsys):
+    ex = InProcessExecutor()
+    out = ex("print('x', 1, sep='-', end='!')\nprint()")
+    assert out.logs == "x-1!\n"
+    assert capsys.readouterr().out == ""
+
+
+def test_print_cap_keeps_head_and_tail():
+    ex = InProcessExecutor(max_print_outputs_length=100)
+    out = ex("for i in range(1000):\n    print(i)")
+    assert out.logs.startswith("0\n1\n2\n") and out.logs.endswith("998\n999\n") and "truncated" in out.logs
+
+
+def test_logs_are_per_run():
+    ex = InProcessExecutor()
+    ex("print('one')")
+    assert ex("print('two')").logs == "two\n"
+
+
+def test_concurrent_sessions_in_threads_keep_their_output():
+    results = {}
+
+    def work(n):
+        ex = InProcessExecutor()
+        out = ex(f"for i in range(2000):\n    print({n})\n'ok'")
+        results[n] = out.logs
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(4):
+        assert results[n] == f"{n}\n" * 2000
+
+
+def test_top_level_await_sync_and_async():
+    async def fetch(x):
+        await asyncio.sleep(0)
+        return x * 2
+
+    ex = InProcessExecutor()
+    ex.send_tools({"fetch": fetch})
+    assert ex("r = await fetch(4)\nr").output == 8
+
+    async def main():
+        return await ex.aexecute("await fetch(5)")
+
+    assert asyncio.run(main()).output == 10
+
+
+def test_sync_call_works_inside_running_loop():
+    ex = InProcessExecutor()
+
+    async def main():
+        return ex("1 + 1"), ex("import time\nx = 3\nx")
+
+    a, b = asyncio.run(main())
+    assert a.output == 2 and b.output == 3
+
+
+def test_aexecute_does_not_block_the_loop():
+    ex = InProcessExecutor()
+    ticks = []
+
+    async def ticker():
+        for _ in range(5):
+            ticks.append(1)
+            await asyncio.sleep(0.01)
+
+    async def main():
+        t = asyncio.create_task(ticker())
+        out = await ex.aexecute("import time\ntime.sleep(0.1)\n'done'")
+        await t
+        return out
+
+    assert asyncio.run(main()).output == "done"
+    assert len(ticks) == 5
+
+
+def test_async_context_manager_and_create_executor():
+    async def main():
+        async with create_executor("inprocess") as ex:
+            return await ex.aexecute("sum(range(5))")
+
+    assert asyncio.run(main()).output == 10
+    with create_executor("inprocess") as ex:
+        assert ex.isolation["process"] is False
+    with pytest.raises(ValueError, match="executor_type"):
+        create_executor("nope")
+
+
+def test_evaluate_python_code_like_smolagents():
+    state = {"base": 10}
+    result, is_final = evaluate_python_code(
+        "print('hi')\nz = base + add(1)\nz", static_tools={"add": lambda v: v + 1}, state=state
+    )
+    assert (result, is_final) == (12, False)
+    assert state["z"] == 12 and state["_print_outputs"] == "hi\n"
+    result, is_final = evaluate_python_code("final_answer('ok')")
+    assert (result, is_final) == ("ok", True)
+    with pytest.raises(InterpreterError, match="Import of 'os'"):
+        evaluate_python_code("import os", authorized_imports=["math"])
+
+
+def test_session_rejects_bad_names_and_overlap():
+    s = ExecutionSession(Policy())
+    with pytest.raises(ValueError, match="identifier"):
+        s.add_tools({"not valid": print})
+    s.add_tools({"t": len})
+    with pytest.raises(ValueError, match="tool has that name"):
+        s.add_variables({"t": 1})
+    s.add_variables({"v": 1})
+    s.add_tools({"v": len})  # a tool added later wins over a variable of that name
+    assert s.run("v([1, 2])").output == 2
+
+
+def test_own_process_recursion_limit():
+    import sys
+
+    before = sys.getrecursionlimit()
+    s = ExecutionSession(Policy(max_recursion_depth=60), own_process=True)
+    with pytest.raises(InterpreterError, match="RecursionError"):
+        s.run("def f(n):\n    return f(n + 1)\nf(0)")
+    assert s.run("def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(40)").output == 40
+    assert sys.getrecursionlimit() == before
+
+
+def test_contextvar_changes_stay_inside():
+    import decimal
+
+    before = decimal.getcontext().prec
+    ex = InProcessExecutor()
+    assert ex("import decimal\ndecimal.getcontext().prec = 5\ndecimal.getcontext().prec").output == 5
+    assert decimal.getcontext().prec == before
+
+
+def test_private_attributes_on_own_objects_work():
+    ex = InProcessExecutor()
+    code = (
+        "class Cache:\n"
+        "    def __init__(self):\n"
+        "        self._d = {}\n"
+        "    def get(self, k):\n"
+        "        return self._d.get(k)\n"
+        "    def put(self, k, v):\n"
+        "        self._d[k] = v\n"
+        "c = Cache()\nc.put('a', 1)\n(c.get('a'), c._d, getattr(c, '_d'))"
+    )
+    assert ex(code).output == (1, {"a": 1}, {"a": 1})
+
+
+def test_deadline_applies_to_awaits():
+    async def slow():
+        await asyncio.sleep(10)
+
+    ex = InProcessExecutor(timeout_seconds=0.3)
+    ex.send_tools({"slow": slow})
+    with pytest.raises(InterpreterError, match="timeout_seconds"):
+        ex("await slow()")
+
+
+def test_cancelling_aexecute_stops_the_code():
+    ex = InProcessExecutor(timeout_seconds=30, max_operations=None)
+
+    async def main():
+        task = asyncio.create_task(ex.aexecute("n = 0\nwhile True:\n    n += 1"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):  # the code stops at its next tick and the session frees up
+            if not ex.session._running:
+                break
+            await asyncio.sleep(0.02)
+        return await ex.aexecute("n > 0")
+
+    assert asyncio.run(main()).output is True
+
+
+def test_generators_from_an_earlier_run_keep_working():
+    ex = InProcessExecutor()
+    ex("def count():\n    i = 0\n    while True:\n        yield i\n        i += 1\nc = count()")
+    assert ex("[next(c) for _ in range(3)]").output == [0, 1, 2]
+    assert ex("next(c)").output == 3
+
+
+def test_aexecute_in_the_loop_thread_when_asked():
+    ex = InProcessExecutor(offload_to_thread=False)
+
+    async def main():
+        loop_thread = threading.get_ident()
+        ex.send_tools({"where": threading.get_ident})
+        out = await ex.aexecute("where()")
+        return out.output == loop_thread, (await ex.aexecute("await_free = 2\nawait_free")).output
+
+    assert asyncio.run(main()) == (True, 2)
