@@ -501,3 +501,11 @@ def test_copy_reduce_gadget_through_type_call_is_refused():
     import json
 
     assert not hasattr(json.JSONEncoder, "pwned")
+
+
+def test_names_a_host_adds_to_builtins_are_not_exposed(monkeypatch):
+    import builtins
+
+    monkeypatch.setattr(builtins, "get_ipython", lambda: "host shell", raising=False)
+    refused("get_ipython()", "name 'get_ipython' is not defined")
+    refused("help", "name 'help' is not defined")

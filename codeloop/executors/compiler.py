@@ -23,11 +23,15 @@ Rewrites (every inserted node keeps the line number of the code it guards):
   the decorators ``@__codeloop_mark__`` (innermost) and ``@__codeloop_seal__`` (outermost); a class
   is registered as the code's own only if it carries the token in its own ``__dict__`` (so a
   metaclass or decorator returning a host class gets nothing); the seal removes the token again
+* ``case C(p, ...)``: ``C`` is evaluated just before the ``match`` through
+  ``__codeloop_match_class__`` (checks the names in ``__match_args__``); an error is kept and raised
+  when that case is tried, as CPython would
 * ``from m import *`` at module level -> ``__codeloop_import_star__('m')`` (skips tool names)
 * the last top-level expression statement -> ``__codeloop_result__(expr)``
 
-The helpers live in the session's builtins dict, never in the user namespace, and code cannot name
-anything starting with ``__codeloop``. Imports go through a guarded ``__import__`` in the same dict.
+The helpers live in the session's builtins dict (the two tick names also in the namespace, where
+module-level code finds them first); code cannot name anything starting with ``__codeloop``, and
+``state`` leaves dunder names out. Imports go through a guarded ``__import__`` in the same dict.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ The same rules hold wherever a name arrives as a string: ``getattr``/``setattr``
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = [
@@ -240,7 +240,6 @@ class Policy:
     timeout_seconds: float | None = 30.0
     max_print_outputs_length: int | None = 50_000
     max_recursion_depth: int = 500
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authorized_imports", _normalize_imports(self.authorized_imports))

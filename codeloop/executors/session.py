@@ -22,6 +22,7 @@ import inspect
 import sys
 import threading
 import time
+import types
 from types import CodeType
 from typing import Any
 
@@ -45,9 +46,22 @@ __all__ = ["ExecutionSession", "FinalAnswerSignal"]
 
 _UNSET: Any = object()
 
-# builtins code gets as they are (everything public that is not in FORBIDDEN_BUILTINS)
+
+def _is_interpreter_builtin(value: Any) -> bool:
+    """Only what CPython itself puts in builtins: not what site or a host (IPython's get_ipython,
+    display...) added to the builtins module."""
+    if value is None or value is Ellipsis or value is NotImplemented or isinstance(value, bool):
+        return True
+    if isinstance(value, type | types.BuiltinFunctionType):
+        return getattr(value, "__module__", None) == "builtins"
+    return False
+
+
+# builtins code gets as they are (CPython's own public builtins, less FORBIDDEN_BUILTINS)
 _PLAIN_BUILTINS: dict[str, Any] = {
-    k: v for k, v in vars(builtins).items() if not k.startswith("_") and k not in FORBIDDEN_BUILTINS
+    k: v
+    for k, v in vars(builtins).items()
+    if not k.startswith("_") and k not in FORBIDDEN_BUILTINS and _is_interpreter_builtin(v)
 }
 for _k in ("getattr", "hasattr", "setattr", "delattr", "print"):
     _PLAIN_BUILTINS.pop(_k, None)
