@@ -102,7 +102,7 @@ class WorkerProcess:
             if not ready:
                 return None
             try:
-                data = os.read(self.rfd, 1 << 20)
+                data = os.read(self.rfd, self.reader.read_size())
             except OSError:
                 data = b""
             if not data:

@@ -51,7 +51,7 @@ class Channel:
         write_frame(self.wfd, pack(message))
 
     def _read_some(self) -> None:
-        data = os.read(self.rfd, 1 << 20)
+        data = os.read(self.rfd, self.reader.read_size())
         if not data:
             raise HostGone()
         try:
