@@ -7,7 +7,14 @@ import json
 import pytest
 
 from codeloop import errors
-from codeloop.events import EVENT_TYPES, ModelDelta, ModelOutput, RunFinished, ToolCallFinished, event_from_dict
+from codeloop.events import (
+    EVENT_TYPES,
+    ModelDelta,
+    ModelOutput,
+    RunFinished,
+    ToolCallFinished,
+    event_from_dict,
+)
 from codeloop.messages import (
     ChatMessage,
     ChatMessageStreamDelta,
