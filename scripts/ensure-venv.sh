@@ -14,15 +14,26 @@ if [ -z "$py" ]; then
   echo "codeloop needs Python 3.11 or newer on PATH (python3.11, python3.12 or python3.13)." >&2
   exit 2
 fi
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+quietly() {  # run a set-up step; show its output only when it fails
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "codeloop set-up failed while running: $*" >&2
+    exit 1
+  fi
+}
 if [ ! -x "$root/.venv/bin/python" ]; then
-  "$py" -m venv "$root/.venv"
-  "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
+  echo "codeloop: creating .venv (first run only)..." >&2
+  quietly "$py" -m venv "$root/.venv"
+  quietly "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
 fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 stamp="$root/.venv/.codeloop-installed"
 want="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16) $extras"
 if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
-  (cd "$root" && .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec")
+  echo "codeloop: installing ${spec} into .venv..." >&2
+  (cd "$root" && quietly .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec")
   echo "$want" >>"$stamp"
 fi

@@ -410,6 +410,14 @@ class LocalPythonExecutor(PythonExecutor):
             coro = _await_tool(acall if callable(acall) else tool, args, kwargs)
             target = loop if loop is not None and loop.is_running() else _background_loop()
             fut = asyncio.run_coroutine_threadsafe(coro, target)
+        elif frame.get("sync"):
+            try:
+                value = tool(*args, **kwargs)
+            except Exception as exc:
+                _reply(worker, cid, error=_error_of(exc))
+            else:
+                _reply(worker, cid, value=value)
+            return
         else:
             # Never inline in this thread, even for a blocking call: this thread must keep watching the
             # deadline, so a slow tool still ends the run at the timeout.
