@@ -24,14 +24,13 @@ import weakref
 from collections import UserString
 from typing import Any
 
-from .compiler import FILENAME, StaticViolation, check_expression_source
+from .compiler import FILENAME
 from .policy import (
     ALLOWED_DUNDER_STORES,
     ALLOWED_DUNDERS,
     ALLOWED_PRIVATE,
     FORBIDDEN_ATTRIBUTES,
     PolicyViolation,
-    attribute_violation,
     is_dunder,
 )
 
@@ -54,6 +53,7 @@ __all__ = [
     "is_code_function",
     "is_owned",
     "class_owned",
+    "may_write",
 ]
 
 # Set while sandboxed code runs in this context (tools or patches may look at it).
@@ -467,5 +467,9 @@ def is_code_function(obj: Any) -> bool:
     return isinstance(func, types.FunctionType) and code is not None and code.co_filename == FILENAME
 
 
-def _may_write(obj: Any) -> bool:
+def may_write(obj: Any) -> bool:
+    """The code's own functions and objects: the ones stdlib helpers may write into for it."""
     return is_code_function(obj) or is_owned(obj)
+
+
+class_owned = _class_owned  # public name for patches.py

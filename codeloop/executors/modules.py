@@ -25,7 +25,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from . import guards, safecopy
+from . import guards, patches, safecopy
 from .policy import DANGEROUS_VALUE_TYPES, ExecutionTimeout, Policy, PolicyViolation
 
 if TYPE_CHECKING:
@@ -200,16 +200,16 @@ class ModuleGate:
         if modname == "collections":
             return {"UserString": guards.SafeUserString, "UserDict": safecopy.SafeUserDict}
         if modname == "typing":
-            return {"get_type_hints": guards.safe_get_type_hints}
+            return {"get_type_hints": patches.safe_get_type_hints}
         if modname == "functools":
             import functools
 
             return {
-                "singledispatch": guards.safe_singledispatch,
-                "singledispatchmethod": guards.SafeSingledispatchmethod,
-                "update_wrapper": guards.safe_update_wrapper,
-                "wraps": guards.safe_wraps,
-                "total_ordering": guards.owned_class_only(
+                "singledispatch": patches.safe_singledispatch,
+                "singledispatchmethod": patches.SafeSingledispatchmethod,
+                "update_wrapper": patches.safe_update_wrapper,
+                "wraps": patches.safe_wraps,
+                "total_ordering": patches.owned_class_only(
                     functools.total_ordering, "functools.total_ordering"
                 ),
             }
@@ -217,7 +217,7 @@ class ModuleGate:
             import dataclasses
 
             return {
-                "dataclass": guards.owned_class_only(dataclasses.dataclass, "dataclasses.dataclass"),
+                "dataclass": patches.owned_class_only(dataclasses.dataclass, "dataclasses.dataclass"),
                 "asdict": safecopy.safe_asdict,
                 "astuple": safecopy.safe_astuple,
             }
@@ -225,7 +225,7 @@ class ModuleGate:
             import abc
 
             return {
-                "update_abstractmethods": guards.owned_class_only(
+                "update_abstractmethods": patches.owned_class_only(
                     abc.update_abstractmethods, "abc.update_abstractmethods"
                 )
             }

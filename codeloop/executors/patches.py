@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from .compiler import StaticViolation, check_expression_source
-from .guards import _type_dict, _type_mro, class_owned, is_code_function, is_owned
+from .guards import _type_dict, _type_mro, class_owned, may_write
 from .policy import PolicyViolation, attribute_violation, is_dunder
 
 __all__ = [
@@ -139,7 +139,7 @@ def safe_update_wrapper(
                 f"functools.update_wrapper/wraps may only copy the standard attributes, not {name!r} "
                 "(rule: no dunder attributes)"
             )
-    if not _may_write(wrapper):
+    if not may_write(wrapper):
         raise PolicyViolation(
             "functools.update_wrapper/wraps may only update functions or objects the code defined "
             "(rule: no writes to objects the code did not define)"
@@ -150,7 +150,7 @@ def safe_update_wrapper(
         except AttributeError:
             continue
         setattr(wrapper, name, value)
-    if "__dict__" in updated and _may_write(wrapped):
+    if "__dict__" in updated and may_write(wrapped):
         target = _real_getattr(wrapper, "__dict__", None)
         source = _real_getattr(wrapped, "__dict__", None)
         if type(target) is dict and type(source) is dict:
@@ -174,7 +174,7 @@ def owned_class_only(real: Any, label: str) -> Any:
     refuses classes the code did not define (it would otherwise rewrite a host class in place)."""
 
     def check(cls: Any) -> None:
-        if isinstance(cls, type) and not _class_owned(cls):
+        if isinstance(cls, type) and not class_owned(cls):
             raise PolicyViolation(
                 f"{label} may only be applied to classes the code defined, not {cls.__name__!r} "
                 "(rule: no writes to classes the code did not define)"

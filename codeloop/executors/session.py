@@ -27,7 +27,7 @@ from types import CodeType
 from typing import Any
 
 from ..errors import InterpreterError
-from . import guards
+from . import guards, patches
 from .base import CodeOutput
 from .capture import PrintCapture
 from .compiler import FILENAME, RESERVED_PREFIX, StaticViolation, compile_code
@@ -77,8 +77,8 @@ _PLAIN_BUILTINS.update(
         "__codeloop_attr__": guards.attr_guard,
         "__codeloop_mark__": guards.mark_class,
         "__codeloop_seal__": guards.seal_class,
-        "__codeloop_match_class__": guards.match_class,
-        "__codeloop_match_error__": guards.match_error,
+        "__codeloop_match_class__": patches.match_class,
+        "__codeloop_match_error__": patches.match_error,
         "__codeloop_owned_ids__": guards.owned_ids,
         "__codeloop_token__": guards.TOKEN,
         "__codeloop_type__": type,

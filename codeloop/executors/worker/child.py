@@ -32,7 +32,7 @@ def main(cfg: dict[str, Any]) -> None:
     # A forked copy of the worker must not talk on the host's pipe.
     os.register_at_fork(after_in_child=lambda: _close_fds(rfd, wfd))
     session_cls, policy_cls, interp_error = _load_core()
-    session = session_cls(policy_cls.from_dict(cfg["policy"]))
+    session = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)  # the worker owns its recursion limit
     channel.send({"op": "hello", "isolation": report, "pid": os.getpid()})
     cpu = (cfg.get("rlimits") or {}).get("cpu")
     setup_errors: list[str] = []  # tools/variables that could not be installed; told at the next run

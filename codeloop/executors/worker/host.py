@@ -2,9 +2,11 @@
 
 One worker per executor, started when the executor is created (so it is warm by the first step) and
 reused across steps: variables persist inside it. Tools never leave the host: code in the worker
-calls proxies, the host runs the real tool (``await tool.acall(...)`` when the tool has it, else the
-callable in a thread) and sends the result back. When code awaits several ``tool.acall(...)`` at once,
-the host runs them concurrently. In code, then: ``result = search("x")`` (blocking) or
+calls proxies, the host runs the real tool and sends the result back. A sync call of an instant tool
+(a plain function, or a tool marked ``blocking = False``) runs right on the thread that drives the
+run, so a call from code costs one pipe round trip; a tool with ``acall`` (codeloop Tools) is
+awaited on an event loop; any other callable, or one marked ``blocking = True``, runs in a thread.
+When code awaits several ``tool.acall(...)`` at once, the host runs them concurrently. In code, then: ``result = search("x")`` (blocking) or
 ``a, b = await asyncio.gather(search.acall("x"), search.acall("y"))`` (concurrent).
 
 When a run times out or breaks a limit, the worker is killed (even inside a C call), the step fails
@@ -27,6 +29,7 @@ import logging
 import secrets
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +49,8 @@ logger = logging.getLogger("codeloop.executors.worker")
 _DRIVERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="codeloop-worker-run")
 _TOOLS = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="codeloop-worker-tool")
 _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
+# Plain functions: a host tool of these types may run inline on the driver thread (see _runs_inline).
+_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
 _LOGGED: set[str] = set()
 _bg_loop: asyncio.AbstractEventLoop | None = None
 _bg_lock = threading.Lock()
@@ -133,6 +138,7 @@ class LocalPythonExecutor(PythonExecutor):
         )
         self._policy_data: dict[str, Any] = self.policy.to_dict()
         self._tools: dict[str, Any] = dict(additional_functions or {})
+        self._inline = {name: _runs_inline(tool) for name, tool in self._tools.items()}
         self._variables: dict[str, Any] = {}
         self._known_vars: list[str] = []
         self._note: str | None = None  # told to the next run after the worker was lost
@@ -153,6 +159,7 @@ class LocalPythonExecutor(PythonExecutor):
             if not callable(tool) and not callable(getattr(tool, "acall", None)):
                 raise TypeError(f"Tool {name!r} is neither callable nor has an acall method")
         self._tools.update(tools)
+        self._inline = {name: _runs_inline(tool) for name, tool in self._tools.items()}
         self._push({"op": "tools", "names": sorted(self._tools)})
 
     def send_variables(self, variables: dict[str, Any]) -> None:
@@ -309,6 +316,9 @@ class LocalPythonExecutor(PythonExecutor):
             rid = self._new_id()
             timeout = self.timeout_seconds
             deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
+            # Tools never run inline on a thread that runs an event loop (sync __call__ from async code):
+            # a plain function that starts its own loop would fail there.
+            inline = asyncio.events._get_running_loop() is None
             try:
                 worker.send({"op": "run", "id": rid, "code": code})
                 while True:
@@ -318,7 +328,10 @@ class LocalPythonExecutor(PythonExecutor):
                         raise WorkerDied(worker.describe_exit())
                     op = frame["op"]
                     if op == "call":
-                        self._start_tool(worker, frame, loop)
+                        self._start_tool(worker, frame, loop, inline)
+                        if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
+                            worker.kill(f"Code execution timed out after {timeout:g} seconds")
+                            raise WorkerDied(worker.describe_exit())
                     elif op == "done" and frame.get("id") == rid:
                         return self._finish(frame)
                     else:  # the child never sends anything else during a run: forged or corrupt
@@ -390,8 +403,13 @@ class LocalPythonExecutor(PythonExecutor):
 
     # -- tool calls --------------------------------------------------------------------------
     def _start_tool(
-        self, worker: WorkerProcess, frame: dict[str, Any], loop: asyncio.AbstractEventLoop | None
+        self,
+        worker: WorkerProcess,
+        frame: dict[str, Any],
+        loop: asyncio.AbstractEventLoop | None,
+        inline: bool = False,
     ) -> None:
+        """The one place where the host starts a tool call from code (approval and telemetry hook here)."""
         cid, name = frame.get("cid"), str(frame.get("tool"))
         tool = self._tools.get(name)
         if tool is None:
@@ -405,24 +423,42 @@ class LocalPythonExecutor(PythonExecutor):
         except codec.CodecError as exc:
             _reply(worker, cid, error=("ValueError", str(exc)))
             return
+        if inline and frame.get("sync") is True and self._inline.get(name):
+            # The code waits for this call alone and the tool is instant: run it right here. A thread
+            # or event-loop hop would double the cost of the call; the price is that this thread
+            # cannot watch the deadline while the tool runs (the run times out when it returns).
+            try:
+                value = tool(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - any tool error goes back to the code
+                _reply(worker, cid, error=_error_of(exc))
+            else:
+                _reply(worker, cid, value=value)
+            return
         acall = getattr(tool, "acall", None)
         if callable(acall) or inspect.iscoroutinefunction(tool):
             coro = _await_tool(acall if callable(acall) else tool, args, kwargs)
             target = loop if loop is not None and loop.is_running() else _background_loop()
             fut = asyncio.run_coroutine_threadsafe(coro, target)
-        elif frame.get("sync"):
-            try:
-                value = tool(*args, **kwargs)
-            except Exception as exc:
-                _reply(worker, cid, error=_error_of(exc))
-            else:
-                _reply(worker, cid, value=value)
-            return
         else:
-            # Never inline in this thread, even for a blocking call: this thread must keep watching the
-            # deadline, so a slow tool still ends the run at the timeout.
+            # A blocking callable runs in a thread: this thread keeps watching the deadline, so a
+            # slow tool still ends the run at the timeout.
             fut = _TOOLS.submit(functools.partial(tool, *args, **kwargs))
         fut.add_done_callback(lambda f: _reply_from_future(worker, cid, f))
+
+
+def _runs_inline(tool: Any) -> bool:
+    """True for a tool the host may call on the driver thread: plain sync functions and builtins
+    (unless marked ``blocking = True``), and tools marked ``blocking = False`` whose ``forward`` is
+    sync. Tools with ``acall`` (codeloop Tools, blocking by default) and coroutine functions are not."""
+    blocking = getattr(tool, "blocking", None)
+    if blocking is False:
+        forward = getattr(tool, "forward", None)
+        inline = not inspect.iscoroutinefunction(forward) and not inspect.iscoroutinefunction(tool)
+    elif blocking is None and isinstance(tool, _PLAIN_FUNCTIONS):
+        inline = not inspect.iscoroutinefunction(tool) and not inspect.isasyncgenfunction(tool)
+    else:
+        inline = False
+    return inline
 
 
 async def _await_tool(fn: Callable[..., Any], args: list, kwargs: dict) -> Any:

@@ -43,15 +43,40 @@ class ProtocolError(Exception):
     """The peer sent bytes that are not a valid frame (too large, not JSON, not a message dict)."""
 
 
+def _make_dumps() -> Any:
+    # json.dumps with non-default options builds a JSONEncoder on every call; calling the C encoder
+    # directly costs a third of that (a tool call from code packs two messages, so it shows).
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    # The arguments JSONEncoder.iterencode passes (NaN allowed, keys unsorted), except the cycle check
+    # (markers=None): a shared markers dict would be state shared by threads, and messages hold codec
+    # output, which is never cyclic (a cycle would still end in RecursionError, not hang).
+    c_encoder = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def dumps(message: Any) -> str:
+        return "".join(c_encoder(message, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
+_DECODER = json.JSONDecoder()
+
+
 def pack(message: dict[str, Any]) -> bytes:
     """Serialize one message to a complete frame (header + JSON)."""
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    body = _dumps(message).encode("utf-8", "surrogatepass")
     return _HEADER.pack(len(body)) + body
 
 
 def write_frame(fd: int, data: bytes) -> None:
     """Write a whole frame to a blocking fd (os.write may write less than asked on pipes)."""
-    view = memoryview(data)
+    written = os.write(fd, data)
+    if written == len(data):  # the usual case: one call
+        return
+    view = memoryview(data)[written:]
     while view:
         written = os.write(fd, view)
         view = view[written:]
@@ -74,8 +99,20 @@ class FrameReader:
         return READ_CHUNK
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        self._buf += data
         out: list[dict[str, Any]] = []
+        if not self._buf:  # the usual case: whole frames, parsed straight from ``data`` (no copies)
+            pos, n = 0, len(data)
+            while n - pos >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(data, pos)
+                end = pos + _HEADER.size + size
+                if size > self.max_frame or end > n:
+                    break
+                out.append(_parse(data[pos + _HEADER.size : end]))
+                pos = end
+            if pos == n:
+                return out
+            data = data[pos:]
+        self._buf += data
         while len(self._buf) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(self._buf)
             if size > self.max_frame:
@@ -91,9 +128,12 @@ class FrameReader:
 
 def _parse(body: bytes) -> dict[str, Any]:
     try:
-        message = json.loads(body.decode("utf-8", "surrogatepass"))
+        text = body.decode("utf-8", "surrogatepass")
+        message, end = _DECODER.raw_decode(text)  # pack() never writes surrounding whitespace
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame is not valid JSON: {type(exc).__name__}") from None
+    if end != len(text):
+        raise ProtocolError("frame is not valid JSON: extra data after the message")
     if type(message) is not dict or type(message.get("op")) is not str:
         raise ProtocolError("frame is not a message object with an 'op' key")
     return message
