@@ -68,6 +68,7 @@ def test_split_choices():
     assert split_choices('Pick one (choices: ["a", "b"])') == ("Pick one", ["a", "b"])
     assert split_choices("Pick (choices: [1, 2])") == ("Pick", [1, 2])
     assert split_choices("Pick (choices: ['x', 'y'])") == ("Pick", ["x", "y"])
+    assert split_choices('Unit (choices: ["c", "f"]).') == ("Unit", ["c", "f"])  # sentence-ending period
     assert split_choices("No choices here") == ("No choices here", None)
     with pytest.raises(ValueError, match="not a list literal"):
         split_choices("Pick (choices: a, b)")

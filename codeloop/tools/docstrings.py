@@ -42,7 +42,8 @@ _ARG_LINE_RE = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 # A leading type in a Returns block ("str: the text", "list[int] | None: ...") is dropped; a sentence
 # such as "The sum: a number" is kept because a type never holds a bare space between words.
 _RETURN_TYPE_RE = re.compile(r"^[A-Za-z_][\w.]*(\[[^\]]*\])?(\s*\|\s*[A-Za-z_][\w.]*(\[[^\]]*\])?)*\s*:\s+")
-_CHOICES_RE = re.compile(r"\(choices:\s*(.*?)\)\s*$", re.IGNORECASE | re.DOTALL)
+# A sentence may end after the parenthesis ("... (choices: ["a", "b"]).") as people write it.
+_CHOICES_RE = re.compile(r"\(choices:\s*(.*?)\)\s*\.?\s*$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
