@@ -113,3 +113,28 @@ async def test_sync_generate_inside_running_loop_and_fixed_usage():
     message = model.generate(USER)
     assert message.content == "sync"
     assert message.token_usage.cost == pytest.approx(2.5)  # gpt-4o input price, USD per million
+
+
+async def test_input_token_estimate_matches_a_full_count_as_conversations_grow():
+    def reference(messages):
+        chars = 0
+        for m in messages:
+            content = m["content"] if isinstance(m, dict) else m.content
+            chars += len(content) if isinstance(content, str) else sum(len(p["text"]) for p in content)
+        return chars // 4 + 1
+
+    system = ChatMessage(role="system", content=[{"type": "text", "text": "s" * 400}])
+    model = ScriptedModel(lambda messages: "ok")
+    runs = [[system, {"role": "user", "content": f"task {i} " * (i + 1)}] for i in range(3)]
+    for step in range(4):
+        for i, conversation in enumerate(runs):  # interleaved, like concurrent runs sharing one model
+            conversation.append(ChatMessage(role="assistant", content="a" * (10 * step + i)))
+            conversation.append({"role": "user", "content": [{"type": "text", "text": "o" * (7 * step)}]})
+            usage = (await model.agenerate(conversation)).token_usage
+            assert usage.input_tokens == reference(conversation)
+    edited = runs[0]
+    edited[-1]["content"] = "replaced " * 50  # the last message's content replaced: measured again
+    assert (await model.agenerate(edited)).token_usage.input_tokens == reference(edited)
+    shorter = [edited[0], edited[1], edited[-1]]  # same objects, other neighbours
+    assert (await model.agenerate(shorter)).token_usage.input_tokens == reference(shorter)
+    assert (await model.agenerate([])).token_usage.input_tokens == 1

@@ -111,6 +111,7 @@ def test_dropped_stream_is_incomplete():
         response = conn.getresponse()
         with pytest.raises(http.client.IncompleteRead):
             response.read()
+        conn.close()
 
 
 def test_azure_path_and_api_key_check():

@@ -185,6 +185,27 @@ class Model:
     def __call__(self, *args: Any, **kwargs: Any) -> ChatMessage:
         return self.generate(*args, **kwargs)
 
+    # ---- resources -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release what the model holds (HTTP clients and their connections). No-op by default.
+        The model stays usable: it opens new clients when called again."""
+
+    async def aclose(self) -> None:
+        """Async ``close``: waits for connections to be closed on the running loop."""
+        self.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Model:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
     # ---- shared helpers ------------------------------------------------------------------------------
     @property
     def supports_stop_parameter(self) -> bool:

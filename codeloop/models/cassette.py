@@ -78,6 +78,14 @@ class CassetteModel(Model):
         elif mode == "replay":
             raise FileNotFoundError(f"No cassette at {self.path}: record one first with mode='record'.")
 
+    def close(self) -> None:
+        if self.model is not None:
+            self.model.close()
+
+    async def aclose(self) -> None:
+        if self.model is not None:
+            await self.model.aclose()
+
     def _append(self, key: str, view: dict[str, Any], reply: ChatMessage) -> None:
         line = json.dumps({"key": key, "request": view, "reply": reply.to_dict()}, default=str)
         with self._lock, self.path.open("a") as handle:

@@ -7,6 +7,13 @@ codeloop stays light. The SDK's own retries are switched off: ``retry.py`` is th
 
 Async clients are created per event loop, because the SDK's connection pool is bound to the loop that
 opened it; the sync wrappers all run on one private loop (see ``_sync.py``), so they reuse one client.
+``_clients.py`` makes sure every client is closed properly: by ``close()`` / ``aclose()`` / ``with``, when
+the model is collected, or when its loop shuts down; an unclosed client left to the garbage collector
+makes later requests on the same loop hang (see there).
+
+Requests time out after ``DEFAULT_TIMEOUT`` (120 s; connect 10 s) instead of the SDK's 600 s, and a
+timeout or dropped connection is retried like any transient failure; ``client_kwargs={"timeout": ...}``
+overrides it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from ..messages import (
     MessageRole,
     TokenUsage,
 )
+from ._clients import LoopClients
 from .base import Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .cost import Price
@@ -38,6 +46,8 @@ __all__ = ["OpenAIModel", "OpenAIServerModel", "AzureOpenAIModel", "AzureOpenAIS
 
 _MAX_STOP = 4  # the chat completions API accepts at most 4 stop sequences; extra ones are cut client-side
 _NO_KEY_NEEDED = "not-needed"  # placeholder key for local servers that do not check one
+DEFAULT_TIMEOUT = 120.0  # seconds per request (the SDK's own default is 600 s); client_kwargs["timeout"] wins
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 def usage_from(raw_usage: Any) -> TokenUsage | None:
@@ -114,8 +124,13 @@ class OpenAIModel(Model):
         self.retry_policy = retry_policy
         self.rate_limiter = RateLimiter(requests_per_minute)
         self.api_key = self._resolve_api_key(api_key)
-        self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._async_clients = LoopClients()
         self._client: Any = None
+        # Runs when the model is collected (or closed): clients are closed on their own loops, never left
+        # to the garbage collector. It must not reference the model, only the client holders.
+        self._sync_holder: list[Any] = []
+        self._finalizer = weakref.finalize(self, _release, self._async_clients, self._sync_holder)
+        self._finalizer.atexit = False
 
     # ---- clients -----------------------------------------------------------------------------------
     def _resolve_api_key(self, api_key: str | None) -> str | None:
@@ -129,12 +144,18 @@ class OpenAIModel(Model):
             "api_base='http://localhost:11434/v1'."
         )
 
+    def _timeout(self) -> Any:
+        if "timeout" in self.client_kwargs:
+            return self.client_kwargs["timeout"]
+        return self._import_openai().Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
+
     def _sdk_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "api_key": self.api_key,
             "organization": self.organization,
             "project": self.project,
             **self.client_kwargs,
+            "timeout": self._timeout(),
             "max_retries": 0,
         }
         if self.api_base:
@@ -159,16 +180,23 @@ class OpenAIModel(Model):
     def client(self) -> Any:
         if self._client is None:
             self._client = self.create_client()
+            self._sync_holder.append(self._client)
         return self._client
 
     def _async_client(self) -> Any:
-        import asyncio
+        return self._async_clients.get(self.create_async_client)
 
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = self.create_async_client()
-        return client
+    def close(self) -> None:
+        """Close the sync client and every per-loop async client (their connections too). Inside a running
+        loop, that loop's client is closed in a task: ``await model.aclose()`` waits for it."""
+        self._client = None
+        _close_sync(self._sync_holder)
+        self._async_clients.close()
+
+    async def aclose(self) -> None:
+        self._client = None
+        _close_sync(self._sync_holder)
+        await self._async_clients.aclose()
 
     # ---- requests ----------------------------------------------------------------------------------
     def prepare_request(
@@ -362,6 +390,20 @@ class OpenAIModel(Model):
         return deltas
 
 
+def _close_sync(holder: list[Any]) -> None:
+    while holder:
+        try:
+            holder.pop().close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+def _release(async_clients: LoopClients, sync_holder: list[Any]) -> None:
+    """The model's finalizer (it may run in any thread, during garbage collection: never blocks)."""
+    _close_sync(sync_holder)
+    async_clients.release()
+
+
 OpenAIServerModel = OpenAIModel  # smolagents name
 
 
@@ -423,6 +465,7 @@ class AzureOpenAIModel(OpenAIModel):
             "organization": self.organization,
             "project": self.project,
             **self.client_kwargs,
+            "timeout": self._timeout(),
             "max_retries": 0,
         }
         if self.api_key is not None:

@@ -38,15 +38,58 @@ class ScriptExhaustedError(ModelRequestError):
     """The ScriptedModel was called more times than it has replies."""
 
 
-def _estimate_tokens(messages: list[ChatMessage | dict[str, Any]]) -> int:
-    chars = 0
-    for m in messages:
-        content = m.get("content") if isinstance(m, dict) else m.content
-        if isinstance(content, str):
-            chars += len(content)
-        elif content:
-            chars += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
-    return chars // 4 + 1
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if content:
+        return sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    return 0
+
+
+def _content(message: ChatMessage | dict[str, Any]) -> Any:
+    return message.get("content") if isinstance(message, dict) else message.content
+
+
+class _InputEstimate:
+    """Input tokens of a call (4 characters a token), in time proportional to the *new* messages.
+
+    An agent sends the same message objects again at every step, plus a few new ones (its memory caches
+    them). So the running character total is remembered for each message, together with the message before
+    it: a call looks back from its last message for one already counted after the same predecessor, and
+    only measures what follows (a replaced ``content`` there is measured again). It assumes messages
+    already sent are not edited in place later (the agents' memory builds new messages instead); an edit
+    of one would only skew this estimate. Bounded in size."""
+
+    _MAX = 8192
+
+    def __init__(self) -> None:
+        # id(message) -> (message, its content, the message before it, total characters up to it). The
+        # message is held so its id is not reused while the entry lives.
+        self._totals: dict[int, tuple[Any, Any, Any, int]] = {}
+
+    def __call__(self, messages: list[ChatMessage | dict[str, Any]]) -> int:
+        totals = self._totals
+        if len(totals) > self._MAX:
+            totals.clear()
+        start = total = 0
+        for j in range(len(messages) - 1, -1, -1):
+            m = messages[j]
+            known = totals.get(id(m))
+            if (
+                known is not None
+                and known[0] is m
+                and known[1] is _content(m)
+                and known[2] is (messages[j - 1] if j else None)
+            ):
+                start, total = j + 1, known[3]
+                break
+        before = messages[start - 1] if start else None
+        for m in messages[start:]:
+            content = _content(m)
+            total += _content_chars(content)
+            totals[id(m)] = (m, content, before, total)
+            before = m
+        return total // 4 + 1
 
 
 def _as_message(reply: Reply) -> ChatMessage:
@@ -110,6 +153,7 @@ class ScriptedModel(Model):
         self.token_usage = token_usage
         self.calls: list[list[ChatMessage | dict[str, Any]]] = []
         self.call_kwargs: list[dict[str, Any]] = []
+        self._estimate_input = _InputEstimate()
 
     @property
     def remaining(self) -> int | None:
@@ -143,7 +187,7 @@ class ScriptedModel(Model):
             usage = replace(self.token_usage)
         else:
             usage = TokenUsage(
-                input_tokens=_estimate_tokens(messages), output_tokens=len(message.text) // 4 + 1
+                input_tokens=self._estimate_input(messages), output_tokens=len(message.text) // 4 + 1
             )
         message.token_usage = self._finish_usage(usage)
         return message
