@@ -17,11 +17,11 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from .._sync import iterate_sync, run_sync
 from ..errors import AgentError
 from ..events import Event, ModelDelta
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
-from ._sync import iterate_sync, run_sync
 from .logger import AgentLogger, LogLevel
 from .loop import ActionOutput, AgentLoop, current_run
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template

@@ -12,9 +12,9 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
+from .._sync import run_sync_private
 from ..errors import AgentToolExecutionError, ToolValidationError
 from ..events import ToolCallFinished, ToolCallStarted
-from ._sync import run_sync_private
 
 if TYPE_CHECKING:
     from .run import Run

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from .._sync import iterate_sync, run_sync
 from ..errors import AgentParsingError
 from ..messages import (
     ChatMessage,
@@ -26,7 +27,6 @@ from ..messages import (
     TokenUsage,
     agglomerate_stream_deltas,
 )
-from ._sync import iterate_sync, run_sync
 from .cost import Price, with_cost
 from .profiles import ModelProfile, resolve_profile
 from .toolcall_parsing import parse_arguments, tool_calls_from_text

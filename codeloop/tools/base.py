@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import concurrent.futures
-import contextvars
 import inspect
 import json
 import sys
@@ -25,6 +23,7 @@ from abc import ABCMeta
 from collections.abc import Awaitable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 
+from .._sync import run_sync_private
 from ..errors import ToolDefinitionError, ToolValidationError
 from .agent_types import handle_agent_input_types, handle_agent_output_types
 from .schema import python_type_text, to_json_schema
@@ -38,15 +37,7 @@ _REQUIRED_ATTRS = ("name", "description", "inputs", "output_type")
 
 def run_coroutine_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, with or without a running loop in this thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # A loop runs here and a sync caller must wait: run the coroutine on its own loop in a helper
-    # thread (copying context variables) and block until it is done.
-    context = contextvars.copy_context()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, asyncio.run, coro).result()
+    return run_sync_private(coro)
 
 
 class _ToolMeta(ABCMeta):

@@ -1,6 +1,7 @@
 """Run coroutines and async iterators from synchronous code, also inside a running event loop.
 
-The async path is the real one; sync methods (``Model.generate``, ``generate_stream``) wrap it here.
+Layer 1 (no I/O of its own): the one place where sync wrappers meet the async core. The async path is
+the real one; sync methods (``Model.generate``, ``Tool.__call__``, ``agent.run``) wrap it here.
 All sync calls are executed on one private event loop that lives in a daemon thread (the "portal").
 Why one long-lived loop instead of ``asyncio.run`` per call: async HTTP clients pool connections that are
 bound to the loop that opened them, so a fresh loop per call would break (or defeat) connection reuse.
@@ -11,6 +12,8 @@ test) works too: it blocks the caller, exactly like any other sync call, but nev
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -18,7 +21,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["run_sync", "iterate_sync", "portal_loop"]
+__all__ = ["run_sync", "run_sync_private", "iterate_sync", "portal_loop"]
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -69,14 +72,39 @@ def _target_loop() -> tuple[asyncio.AbstractEventLoop, bool]:
     return portal_loop(), False
 
 
+def _wait(future: concurrent.futures.Future[T]) -> T:
+    try:
+        return future.result()
+    except BaseException:
+        # KeyboardInterrupt while waiting: stop the coroutine too, instead of leaving it running.
+        future.cancel()
+        raise
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion and return its result, from any thread, loop or no loop."""
     loop, temporary = _target_loop()
     try:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return _wait(asyncio.run_coroutine_threadsafe(coro, loop))
     finally:
         if temporary:
             loop.call_soon_threadsafe(loop.stop)
+
+
+def run_sync_private(coro: Coroutine[Any, Any, T]) -> T:
+    """Like run_sync, but never on the shared portal: a fresh loop in this thread, or, when a loop runs
+    here, in a helper thread that sees this thread's context variables.
+
+    For sync calls made from threads the portal may be waiting on (code in an executor thread calling a
+    managed agent or an async tool): nesting many of those on the portal could exhaust its thread pool.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    context = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeloop-sync") as pool:
+        return _wait(pool.submit(context.run, asyncio.run, coro))
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
@@ -85,7 +113,7 @@ def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
     try:
         while True:
             try:
-                item = asyncio.run_coroutine_threadsafe(_anext(agen), loop).result()
+                item = _wait(asyncio.run_coroutine_threadsafe(_anext(agen), loop))
             except StopAsyncIteration:
                 return
             yield item
