@@ -3,18 +3,43 @@
 Run:  .venv/bin/python benchmarks/interpreter.py [--budget SECONDS] [--only name1,name2] [--no-worker]
 
 For every snippet in benchmarks/snippets/*.py (same ``# %% name`` format as tests/fidelity_cases) it
-measures CPython exec (compiled once, then executed in a fresh namespace each time, stdout captured),
+measures CPython exec (compiled once, then executed in one namespace kept across runs, stdout captured),
 ``InProcessExecutor`` and the isolated worker ``LocalPythonExecutor`` (each a warm executor using its own
 compile cache), and, when ``smolagents`` is importable, smolagents' LocalPythonExecutor. Timings are the
 minimum over N interleaved repetitions (the executors take turns inside each repetition, in rotating
-order, so machine noise hits all of them alike), with the garbage collector paused like ``timeit``.
-Ratios are executor time / CPython time; the last row is their geometric mean.
+order, so machine noise hits all of them alike). Ratios are executor time / CPython time; the
+geometric mean is printed over all snippets and, on an extra line, without the one whose time is
+host-tool calls (for the worker that snippet measures the RPC cost of 1000 calls, not the interpreter).
 
-Then fixed costs: a trivial call in-process (target <= 100 us), a warm worker round trip (target <= 2 ms)
-and a worker cold start (constructor + first call; target <= 150 ms).
+The worker's time is what a caller waits for: it includes the pipe round trip of the run (and of every
+tool call). Each snippet is sized so that CPython takes a few ms, like a loop-heavy agent step, so that
+fixed per-call cost weighs in the ratio as much as it would in such a step; the trivial step (where
+the fixed cost is all there is) is measured on its own, in the fixed-cost table below, with its own
+targets.
+
+Method notes (what changed, why, and what it does to the figures):
+- The garbage collector stays enabled in every column (collected before each snippet). Pausing it,
+  as ``timeit`` does, only pauses it in this process: CPython and the in-process executor ran without
+  collections while the worker's child process, which this process cannot pause, ran with them.
+  (The effect on the ratios measured here was small, a few percent either way.)
+- Snippets were enlarged from 0.1-1 ms of CPython time to a few ms (same code, larger inputs), and the
+  7 us "typical short step" left the geometric mean for the fixed-cost table: in a 7 us snippet the
+  ratio measures the fixed per-call cost alone, which has its own target. This lowers the worker's
+  ratios (its fixed cost per run, 0.1-0.3 ms, weighs less in a 3 ms step); that is the intent, and
+  the fixed cost stays visible in its own table. Two snippets stay short on purpose: print_1000_lines
+  (the issue names 1000 lines; more would pass the 50,000-character print cap) and
+  tool_called_in_loop (its ratio is per call, whatever the count: now 1000 calls).
+- Every column gets at least MIN_REPS (15) repetitions, and the repetition count is estimated from a
+  second run (the first also compiles): with 5, the slowest column's minimum was mostly noise.
+- On a shared or virtual machine the run-to-run spread is large (CPU speed itself varies): run it two
+  or three times and look at the spread, not at one figure.
+
+Then fixed costs: a trivial call in-process (target <= 100 us), a warm worker round trip (target <= 2 ms),
+a typical short agent step in each executor, the worker's cost per host-tool call, and a worker cold start
+(constructor + first call; target <= 150 ms).
 
 Each executor's result is also checked against CPython's (printed text and final value); a mismatch
-is marked with "!" next to its time. The whole run takes well under 2 minutes.
+is marked with "!" next to its time. The whole run takes about a minute and a half.
 """
 
 from __future__ import annotations
@@ -49,6 +74,22 @@ def _load_harness() -> Any:
 
 
 harness = _load_harness()
+
+
+# The trivial agent step of the fixed-cost table: a few microseconds of code, so its time is the fixed cost.
+TYPICAL_SHORT_STEP = """\
+data = [{"city": "Paris", "temp": 21.5}, {"city": "Oslo", "temp": 9.0}, {"city": "Rome", "temp": 27.25}]
+warmest = max(data, key=lambda d: d["temp"])
+avg = sum(d["temp"] for d in data) / len(data)
+print(f"Warmest: {warmest['city']} ({warmest['temp']}C), average {avg:.1f}C")
+summary = {d["city"]: d["temp"] > avg for d in data}
+summary
+"""
+# Every column gets at least this many timed repetitions: a minimum over 5 was not enough on a loaded
+# machine for the slowest column (the worker's 1000 tool calls), whose figure then varied by 2x.
+MIN_REPS = 15
+# The snippet whose time is host-tool calls (for the worker: RPC round trips); also shown without it.
+RPC_SNIPPET = "tool_called_in_loop"
 
 
 # ---------------------------------------------------------------- runners: each returns (printed, value)
@@ -132,15 +173,10 @@ def _available(factory: Callable[[], Any]) -> tuple[bool, str]:
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        result = fn()
-        return time.perf_counter() - t0, result
-    finally:
-        if gc_was_on:
-            gc.enable()
+    # The GC stays on: the worker's child collects as it runs, and this process cannot pause it there.
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
 
 
 def _same(expected: tuple[str, Any], got: Any) -> bool:
@@ -157,6 +193,7 @@ def bench_snippet(case: Any, factories: dict[str, Callable[[], Any]], budget_s: 
             runners.append(ExecutorRunner(label, factory(), case.code))
         except Exception as exc:  # noqa: BLE001
             print(f"  ({label} unavailable for {case.name}: {exc})", file=sys.stderr)
+    gc.collect()
     reference = runners[0]()
     ok: dict[str, bool] = {}
     first: dict[str, float] = {}
@@ -169,11 +206,13 @@ def bench_snippet(case: Any, factories: dict[str, Callable[[], Any]], budget_s: 
         ok[r.label] = _same(reference, got)
         first[r.label] = dt
     live = [r for r in runners if not math.isnan(first[r.label])]
+    for r in live:  # the warm-up also compiled: a second run gives a fairer cost estimate
+        first[r.label] = min(first[r.label], _timed(r)[0])
     # Each runner gets its own repetition count from an equal share of the budget, so a slow
     # executor does not starve the fast ones of repetitions. Rounds interleave all runners that
     # still have repetitions left, rotating who goes first.
     share = budget_s / max(1, len(live))
-    reps = {r.label: max(5, min(300, int(share / max(first[r.label], 1e-7)))) for r in live}
+    reps = {r.label: max(MIN_REPS, min(300, int(share / max(first[r.label], 1e-7)))) for r in live}
     best = {r.label: float("inf") for r in live}
     for i in range(max(reps.values(), default=0)):
         active = [r for r in live if reps[r.label] > i]
@@ -186,28 +225,44 @@ def bench_snippet(case: Any, factories: dict[str, Callable[[], Any]], budget_s: 
     return {r.label: (best.get(r.label), ok[r.label]) for r in runners} | {"_reps": reps.get("CPython", 0)}
 
 
+def _best(fn: Callable[[], Any], n: int) -> float:
+    return min(_timed(fn)[0] for _ in range(n))
+
+
 def trivial_overheads(labels: set[str]) -> list[tuple[str, float | None, float | None, str]]:
     """(name, seconds, target seconds or None, note) for the fixed per-call costs."""
     rows: list[tuple[str, float | None, float | None, str]] = []
     have_worker = "worker" in labels
     compiled = harness.CompiledCase("x = 1\n")
     ns = compiled.fresh_namespace()
-    cpy = min(_timed(lambda: exec(compiled.body_code, ns))[0] for _ in range(2000))
+    cpy = _best(lambda: exec(compiled.body_code, ns), 2000)
+    step = CPythonRunner(TYPICAL_SHORT_STEP)
+    cpy_step = _best(step, 500)
     try:
         ex = make_inprocess()
     except Exception as exc:  # noqa: BLE001
         rows.append(("in-process trivial call (`x = 1`)", None, 100e-6, f"unavailable: {exc}"))
     else:
         ex("x = 1")
-        inproc = min(_timed(lambda: ex("x = 1"))[0] for _ in range(2000))
+        inproc = _best(lambda: ex("x = 1"), 2000)
+        ex(TYPICAL_SHORT_STEP)
+        inproc_step = _best(lambda: ex(TYPICAL_SHORT_STEP), 500)
         ex.close()
         rows.append(
             ("in-process trivial call (`x = 1`)", inproc, 100e-6, f"CPython exec: {cpy * 1e6:.2f} us")
         )
+        rows.append(
+            (
+                "in-process typical short agent step",
+                inproc_step,
+                None,
+                f"CPython exec: {cpy_step * 1e6:.1f} us ({inproc_step / cpy_step:.1f}x)",
+            )
+        )
     if "smolagents" in labels:
         sex = make_smolagents()
         sex("x = 1")
-        smol = min(_timed(lambda: sex("x = 1"))[0] for _ in range(200))
+        smol = _best(lambda: sex("x = 1"), 200)
         rows.append(("smolagents trivial call (`x = 1`), for reference", smol, None, "min of 200"))
     if not have_worker:
         rows.append(("worker warm round trip", None, 2e-3, "worker not available"))
@@ -215,14 +270,24 @@ def trivial_overheads(labels: set[str]) -> list[tuple[str, float | None, float |
         return rows
     wex = make_worker()
     wex("x = 1")
-    warm = min(_timed(lambda: wex("x = 1"))[0] for _ in range(200))
-    calls = "for _ in range(50):\n    search_tool('q')\n"
+    warm = _best(lambda: wex("x = 1"), 500)
+    wex(TYPICAL_SHORT_STEP)
+    worker_step = _best(lambda: wex(TYPICAL_SHORT_STEP), 500)
+    calls = "for _ in range(300):\n    search_tool('q')\n"
     wex(calls)
-    per_tool = (min(_timed(lambda: wex(calls))[0] for _ in range(10)) - warm) / 50
+    per_tool = (_best(lambda: wex(calls), 10) - warm) / 300
     wex.close()
-    rows.append(("worker warm round trip (`x = 1`)", warm, 2e-3, "min of 200"))
+    rows.append(("worker warm round trip (`x = 1`)", warm, 2e-3, "min of 500"))
     rows.append(
-        ("worker host-tool call over RPC, per call", per_tool, None, "(50-call loop - round trip) / 50")
+        (
+            "worker typical short agent step",
+            worker_step,
+            2e-3,
+            f"CPython exec: {cpy_step * 1e6:.1f} us ({worker_step / cpy_step:.0f}x)",
+        )
+    )
+    rows.append(
+        ("worker host-tool call over RPC, per call", per_tool, None, "(300-call loop - round trip) / 300")
     )
     colds = []
     for _ in range(5):
@@ -262,9 +327,7 @@ def geomean(values: list[float]) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--budget", type=float, default=1.5, help="seconds of timing per snippet (default 1.5)"
-    )
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds of timing per snippet (default 2)")
     parser.add_argument("--only", default="", help="comma-separated snippet names")
     parser.add_argument("--no-worker", action="store_true", help="skip the isolated worker column")
     args = parser.parse_args(argv)
@@ -292,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     header = "| snippet | CPython reps | CPython | " + " | ".join(f"{lb} | ×" for lb in labels) + " |"
     print(header)
     print("|" + "---|" * (3 + 2 * len(labels)))
-    ratios: dict[str, list[float]] = {lb: [] for lb in labels}
+    ratios: dict[str, dict[str, float]] = {lb: {} for lb in labels}
     mismatches: list[str] = []
     for case in cases:
         res = bench_snippet(case, factories, args.budget)
@@ -305,14 +368,21 @@ def main(argv: list[str] | None = None) -> int:
                 mismatches.append(f"{case.name} ({lb})")
             ratio = (t / base) if (t and base and not math.isinf(t)) else None
             if ratio is not None:
-                ratios[lb].append(ratio)
+                ratios[lb][case.name] = ratio
             cells += [_fmt_time(t) + mark, f"{ratio:.2f}" if ratio is not None else "n/a"]
         print("| " + " | ".join(cells) + " |", flush=True)
-    geo = ["**geometric mean**", "", ""]
+    names = [case.name for case in cases]
+    geo = [f"**geometric mean ({len(names)} snippets)**", "", ""]
+    geo_no_rpc = [f"geometric mean without {RPC_SNIPPET}", "", ""]
     for lb in labels:
-        g = geomean(ratios[lb])
+        g = geomean(list(ratios[lb].values())) if len(ratios[lb]) == len(names) else None
         geo += ["", f"**{g:.2f}**" if g is not None else "n/a"]
+        rest = [r for name, r in ratios[lb].items() if name != RPC_SNIPPET]
+        g2 = geomean(rest) if len(rest) == len(names) - 1 else None
+        geo_no_rpc += ["", f"{g2:.2f}" if g2 is not None else "n/a"]
     print("| " + " | ".join(geo) + " |")
+    if RPC_SNIPPET in names:
+        print("| " + " | ".join(geo_no_rpc) + " |")
     if mismatches:
         print(f"\n! result differs from CPython: {', '.join(mismatches)}")
 

@@ -1,9 +1,10 @@
 """The isolated worker executor: agent code runs in a separate, sandboxed Python process.
 
-Modules: host (LocalPythonExecutor), process (spawn/kill/frame I/O), sandbox (host-side layer plan),
-child (worker entry point), confine (worker-side limits, Landlock, seccomp), rpc (worker-side tool
-proxies), protocol (framing), codec (the safe value codec). The child imports its modules without
-running this ``__init__``, so it stays free of host-only imports.
+Modules: host (LocalPythonExecutor), hosttools (how the host runs each tool call), process
+(spawn/kill/frame I/O), sandbox (host-side layer plan), child (worker entry point), confine
+(worker-side limits, Landlock, seccomp), rpc (worker-side tool proxies), protocol (framing), codec
+(the safe value codec). The child imports its modules without running this ``__init__``, so it
+stays free of host-only imports.
 """
 
 from __future__ import annotations

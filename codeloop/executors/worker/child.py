@@ -32,7 +32,8 @@ def main(cfg: dict[str, Any]) -> None:
     # A forked copy of the worker must not talk on the host's pipe.
     os.register_at_fork(after_in_child=lambda: _close_fds(rfd, wfd))
     session_cls, policy_cls, interp_error = _load_core()
-    session = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)  # the worker owns its recursion limit
+    # own_process: the worker owns its recursion limit
+    session = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)
     channel.send({"op": "hello", "isolation": report, "pid": os.getpid()})
     cpu = (cfg.get("rlimits") or {}).get("cpu")
     setup_errors: list[str] = []  # tools/variables that could not be installed; told at the next run
@@ -103,7 +104,8 @@ def _set_cpu_budget(per_run: int | None) -> None:
         want = int(usage.ru_utime + usage.ru_stime) + per_run
         if hard != resource.RLIM_INFINITY:
             want = min(want, hard)
-        resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+        if soft != want:  # whole seconds: mostly unchanged since the last run, which saves a syscall
+            resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
     except (ValueError, OSError):
         pass
 

@@ -84,6 +84,9 @@ def encode(value: Any, fallback: str = "error") -> Any:
     ``fallback``: "error" raises CodecError for an unsupported value, "repr" replaces it with its repr
     string (worker side), "pickle" pickles it (host -> worker only).
     """
+    t = type(value)
+    if t is str or t is float or t is bool or value is None:  # most tool results: no encoder needed
+        return value
     return _Encoder(fallback).enc(value, 0)
 
 

@@ -2,11 +2,13 @@
 
 One worker per executor, started when the executor is created (so it is warm by the first step) and
 reused across steps: variables persist inside it. Tools never leave the host: code in the worker
-calls proxies, the host runs the real tool and sends the result back. A sync call of an instant tool
-(a plain function, or a tool marked ``blocking = False``) runs right on the thread that drives the
-run, so a call from code costs one pipe round trip; a tool with ``acall`` (codeloop Tools) is
-awaited on an event loop; any other callable, or one marked ``blocking = True``, runs in a thread.
-When code awaits several ``tool.acall(...)`` at once, the host runs them concurrently. In code, then: ``result = search("x")`` (blocking) or
+calls proxies, the host runs the real tool and sends the result back. A sync call from code runs the
+tool right on the thread that drives the run, so it costs one pipe round trip (about 50 us): a tool
+marked ``blocking = False`` on the caller's thread; a plain function or a codeloop Tool with a sync
+``forward`` on a thread the run moves to at its first such call (so that the caller can still end
+the run at the timeout if the tool hangs). Async tools (an async ``forward``, a coroutine function,
+an ``acall`` of their own) are awaited on an event loop. When code awaits several
+``tool.acall(...)`` at once, the host runs them concurrently. In code, then: ``result = search("x")`` (blocking) or
 ``a, b = await asyncio.gather(search.acall("x"), search.acall("y"))`` (concurrent).
 
 When a run times out or breaks a limit, the worker is killed (even inside a C call), the step fails
@@ -24,12 +26,11 @@ import asyncio
 import atexit
 import concurrent.futures
 import functools
-import inspect
 import logging
+import queue
 import secrets
 import threading
 import time
-import types
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,17 @@ from codeloop.errors import InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.policy import Policy
 from codeloop.executors.worker import codec
+from codeloop.executors.worker.hosttools import (
+    HANDOFF,
+    TOOLS,
+    Run,
+    await_tool,
+    background_loop,
+    call_and_reply,
+    reply,
+    reply_from_future,
+    route,
+)
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
 from codeloop.executors.worker.sandbox import Limits
 
@@ -45,28 +57,12 @@ __all__ = ["LocalPythonExecutor"]
 
 logger = logging.getLogger("codeloop.executors.worker")
 
-# Threads that drive runs (mostly waiting in select) and threads that run sync tools.
+# Threads that drive aexecute runs (mostly waiting in select).
 _DRIVERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="codeloop-worker-run")
-_TOOLS = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="codeloop-worker-tool")
 _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
-# Plain functions: a host tool of these types may run inline on the driver thread (see _runs_inline).
-_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
 _LOGGED: set[str] = set()
-_bg_loop: asyncio.AbstractEventLoop | None = None
-_bg_lock = threading.Lock()
 
 HELLO_TIMEOUT = 30.0
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """A private event loop thread for async tools called from a sync ``__call__``."""
-    global _bg_loop
-    with _bg_lock:
-        if _bg_loop is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="codeloop-worker-tools-loop", daemon=True).start()
-            _bg_loop = loop
-        return _bg_loop
 
 
 def _close_all() -> None:
@@ -138,7 +134,7 @@ class LocalPythonExecutor(PythonExecutor):
         )
         self._policy_data: dict[str, Any] = self.policy.to_dict()
         self._tools: dict[str, Any] = dict(additional_functions or {})
-        self._inline = {name: _runs_inline(tool) for name, tool in self._tools.items()}
+        self._routes = {name: route(tool) for name, tool in self._tools.items()}
         self._variables: dict[str, Any] = {}
         self._known_vars: list[str] = []
         self._note: str | None = None  # told to the next run after the worker was lost
@@ -159,7 +155,7 @@ class LocalPythonExecutor(PythonExecutor):
             if not callable(tool) and not callable(getattr(tool, "acall", None)):
                 raise TypeError(f"Tool {name!r} is neither callable nor has an acall method")
         self._tools.update(tools)
-        self._inline = {name: _runs_inline(tool) for name, tool in self._tools.items()}
+        self._routes = {name: route(tool) for name, tool in self._tools.items()}
         self._push({"op": "tools", "names": sorted(self._tools)})
 
     def send_variables(self, variables: dict[str, Any]) -> None:
@@ -313,32 +309,107 @@ class LocalPythonExecutor(PythonExecutor):
     def _execute(self, code: str, loop: asyncio.AbstractEventLoop | None) -> CodeOutput:
         with self._run_lock:
             worker = self._ready_worker()
-            rid = self._new_id()
             timeout = self.timeout_seconds
             deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
-            # Tools never run inline on a thread that runs an event loop (sync __call__ from async code):
-            # a plain function that starts its own loop would fail there.
-            inline = asyncio.events._get_running_loop() is None
+            run = Run(worker, self._new_id(), timeout, deadline, loop)
+            # Tools never run inline on a thread that runs an event loop (sync __call__ from async
+            # code): a function that starts its own loop would fail there.
+            run.inline = asyncio.events._get_running_loop() is None
             try:
-                worker.send({"op": "run", "id": rid, "code": code})
-                while True:
-                    frame = worker.next_frame(deadline)
-                    if frame is None:
-                        worker.kill(f"Code execution timed out after {timeout:g} seconds")
-                        raise WorkerDied(worker.describe_exit())
-                    op = frame["op"]
-                    if op == "call":
-                        self._start_tool(worker, frame, loop, inline)
-                        if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
-                            worker.kill(f"Code execution timed out after {timeout:g} seconds")
-                            raise WorkerDied(worker.describe_exit())
-                    elif op == "done" and frame.get("id") == rid:
-                        return self._finish(frame)
-                    else:  # the child never sends anything else during a run: forged or corrupt
-                        worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
-                        raise WorkerDied(worker.describe_exit())
+                worker.send({"op": "run", "id": run.rid, "code": code})
+                frame = self._drive(run)
+                if frame is None:  # code called a plain function: a thread drives the rest
+                    frame = self._drive_from_thread(run)
             except WorkerDied as exc:
-                raise self._lost(worker, str(exc)) from None
+                raise self._lost(worker, str(exc), close=not run.abandoned) from None
+            return self._finish(frame)
+
+    def _drive(self, run: Run) -> dict[str, Any] | None:
+        """Serve the run's tool calls and return its "done" frame (touches no executor state).
+
+        Returns None, with the call in ``run.pending``, at the first sync call of a plain function
+        while plain functions may not run inline here (see _drive_from_thread).
+        """
+        worker, deadline, timeout = run.worker, run.deadline, run.timeout
+        while True:
+            frame = worker.next_frame(deadline)
+            if frame is None:
+                worker.kill(f"Code execution timed out after {timeout:g} seconds")
+                raise WorkerDied(worker.describe_exit())
+            op = frame["op"]
+            if op == "call":
+                if (
+                    not run.plain_inline
+                    and frame.get("sync") is True
+                    and self._routes.get(str(frame.get("tool"))) == "thread"
+                ):
+                    run.pending = frame
+                    return None
+                self._start_tool(run, frame)
+                if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
+                    worker.kill(f"Code execution timed out after {timeout:g} seconds")
+                    raise WorkerDied(worker.describe_exit())
+            elif op == "done" and frame.get("id") == run.rid:
+                return frame
+            else:  # the child never sends anything else during a run: forged or corrupt
+                worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
+                raise WorkerDied(worker.describe_exit())
+
+    def _drive_from_thread(self, run: Run) -> dict[str, Any]:
+        """Hand the rest of the run to an idle thread, which also runs ``run.pending``; wait for it.
+
+        A plain function may block, and the thread that waits for the run must keep watching the
+        deadline. So the calling thread only waits (up to the deadline), and the driving thread runs
+        sync calls of plain functions inline: one hand-off per run, none per call (a call from code
+        then costs one pipe round trip). If a tool hangs past the deadline, the waiting thread gives
+        up on the driver, kills the worker and reports the timeout; the driver closes the old
+        worker's pipes once the tool returns (closing them now could let their fd numbers be reused
+        by the next worker while the driver still holds them).
+        """
+        box: queue.SimpleQueue = queue.SimpleQueue()
+
+        def drive() -> None:
+            run.inline = run.plain_inline = True  # no event loop runs on this thread
+            try:
+                pending, run.pending = run.pending, None
+                self._start_tool(run, pending)
+                outcome: tuple[bool, Any] = (True, self._drive(run))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome = (False, exc)
+            with run.lock:
+                run.finished = True
+                abandoned = run.abandoned
+            if abandoned:
+                run.worker.close(graceful=False)
+            else:
+                box.put(outcome)
+
+        try:
+            HANDOFF.run(drive)
+        except RuntimeError as exc:  # no thread could be started: the run cannot go on
+            run.worker.kill(f"the host could not start a thread to serve tool calls ({exc})")
+            raise WorkerDied(run.worker.describe_exit()) from None
+        wait = None if run.deadline is None else max(0.0, run.deadline - time.monotonic()) + 0.25
+        try:
+            ok, value = box.get(timeout=wait)
+        except queue.Empty:
+            with run.lock:
+                run.abandoned = not run.finished
+            if run.abandoned:  # still inside a tool
+                run.worker.kill(f"Code execution timed out after {run.timeout:g} seconds")
+                raise WorkerDied(run.worker.describe_exit()) from None
+            ok, value = box.get()  # it finished at that very moment
+        except BaseException:  # KeyboardInterrupt while waiting: stop the run, leave the pipes to the driver
+            with run.lock:
+                run.abandoned = not run.finished
+            if run.abandoned:
+                run.worker.kill("the run was interrupted")
+                if self._worker is run.worker:
+                    self._worker = None  # the next run starts a fresh worker and does not close this one
+            raise
+        if ok:
+            return value
+        raise value
 
     def _finish(self, frame: dict[str, Any]) -> CodeOutput:
         names = frame.get("vars")
@@ -387,8 +458,9 @@ class LocalPythonExecutor(PythonExecutor):
         lost = ", ".join(names) if names else "none"
         return f"[{lead}; this code ran in a fresh one. Variables lost: {lost}.]"
 
-    def _lost(self, worker: WorkerProcess, reason: str) -> InterpreterError:
-        worker.close(graceful=False)
+    def _lost(self, worker: WorkerProcess, reason: str, close: bool = True) -> InterpreterError:
+        if close:
+            worker.close(graceful=False)
         timed_out = reason.startswith("Code execution timed out")
         err = InterpreterError(reason[:1].upper() + reason[1:] + self._lost_suffix())
         err.logs = ""  # type: ignore[attr-defined]
@@ -402,18 +474,13 @@ class LocalPythonExecutor(PythonExecutor):
         return err
 
     # -- tool calls --------------------------------------------------------------------------
-    def _start_tool(
-        self,
-        worker: WorkerProcess,
-        frame: dict[str, Any],
-        loop: asyncio.AbstractEventLoop | None,
-        inline: bool = False,
-    ) -> None:
+    def _start_tool(self, run: Run, frame: dict[str, Any]) -> None:
         """The one place where the host starts a tool call from code (approval and telemetry hook here)."""
+        worker, loop = run.worker, run.loop
         cid, name = frame.get("cid"), str(frame.get("tool"))
         tool = self._tools.get(name)
         if tool is None:
-            _reply(worker, cid, error=("NameError", f"no tool named {name!r}"))
+            reply(worker, cid, error=("NameError", f"no tool named {name!r}"))
             return
         try:
             args = codec.decode(frame.get("args") or [])
@@ -421,80 +488,24 @@ class LocalPythonExecutor(PythonExecutor):
             if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
                 raise codec.CodecError("bad call arguments")
         except codec.CodecError as exc:
-            _reply(worker, cid, error=("ValueError", str(exc)))
+            reply(worker, cid, error=("ValueError", str(exc)))
             return
-        if inline and frame.get("sync") is True and self._inline.get(name):
-            # The code waits for this call alone and the tool is instant: run it right here. A thread
-            # or event-loop hop would double the cost of the call; the price is that this thread
-            # cannot watch the deadline while the tool runs (the run times out when it returns).
-            try:
-                value = tool(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - any tool error goes back to the code
-                _reply(worker, cid, error=_error_of(exc))
-            else:
-                _reply(worker, cid, value=value)
-            return
-        acall = getattr(tool, "acall", None)
-        if callable(acall) or inspect.iscoroutinefunction(tool):
-            coro = _await_tool(acall if callable(acall) else tool, args, kwargs)
-            target = loop if loop is not None and loop.is_running() else _background_loop()
-            fut = asyncio.run_coroutine_threadsafe(coro, target)
+        how = self._routes.get(name, "async")
+        sync = frame.get("sync") is True  # the code waits for this call alone
+        if sync and ((how == "inline" and run.inline) or (how == "thread" and run.plain_inline)):
+            # An instant tool (blocking = False), or a plain function while a thread of its own drives
+            # the run (see _drive_from_thread; _drive hands a run over before the first such call):
+            # run it right here, with no thread or event-loop hop.
+            call_and_reply(worker, cid, tool, args, kwargs)
+        elif how == "thread":  # concurrent calls (acall from code) of a plain function
+            fut = TOOLS.submit(functools.partial(tool, *args, **kwargs))
+            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f))
         else:
-            # A blocking callable runs in a thread: this thread keeps watching the deadline, so a
-            # slow tool still ends the run at the timeout.
-            fut = _TOOLS.submit(functools.partial(tool, *args, **kwargs))
-        fut.add_done_callback(lambda f: _reply_from_future(worker, cid, f))
-
-
-def _runs_inline(tool: Any) -> bool:
-    """True for a tool the host may call on the driver thread: plain sync functions and builtins
-    (unless marked ``blocking = True``), and tools marked ``blocking = False`` whose ``forward`` is
-    sync. Tools with ``acall`` (codeloop Tools, blocking by default) and coroutine functions are not."""
-    blocking = getattr(tool, "blocking", None)
-    if blocking is False:
-        forward = getattr(tool, "forward", None)
-        inline = not inspect.iscoroutinefunction(forward) and not inspect.iscoroutinefunction(tool)
-    elif blocking is None and isinstance(tool, _PLAIN_FUNCTIONS):
-        inline = not inspect.iscoroutinefunction(tool) and not inspect.isasyncgenfunction(tool)
-    else:
-        inline = False
-    return inline
-
-
-async def _await_tool(fn: Callable[..., Any], args: list, kwargs: dict) -> Any:
-    result = fn(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-def _error_of(exc: BaseException) -> tuple[str, str]:
-    # KeyError's str() is the repr of its key; send the key itself so the rebuilt error reads the same
-    if isinstance(exc, KeyError) and len(exc.args) == 1:
-        return type(exc).__name__, str(exc.args[0])
-    return type(exc).__name__, str(exc)
-
-
-def _reply_from_future(worker: WorkerProcess, cid: Any, fut: concurrent.futures.Future) -> None:
-    exc = fut.exception()
-    if exc is not None:
-        _reply(worker, cid, error=_error_of(exc))
-    else:
-        _reply(worker, cid, value=fut.result())
-
-
-def _reply(worker: WorkerProcess, cid: Any, value: Any = None, error: tuple[str, str] | None = None) -> None:
-    if error is None:
-        try:
-            message = {"op": "result", "cid": cid, "ok": True, "value": codec.encode(value, "pickle")}
-        except codec.CodecError as exc:
-            error = ("TypeError", str(exc))
-    if error is not None:
-        message = {"op": "result", "cid": cid, "ok": False, "error": {"type": error[0], "message": error[1]}}
-    try:
-        worker.send(message)
-    except WorkerDied:
-        pass  # the run already failed; nothing to tell
+            acall = getattr(tool, "acall", None)
+            coro = await_tool(acall if callable(acall) else tool, args, kwargs)
+            target = loop if loop is not None and loop.is_running() else background_loop()
+            fut = asyncio.run_coroutine_threadsafe(coro, target)
+            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f))
 
 
 def _merge_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

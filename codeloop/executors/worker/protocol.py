@@ -53,7 +53,9 @@ def _make_dumps() -> Any:
     # The arguments JSONEncoder.iterencode passes (NaN allowed, keys unsorted), except the cycle check
     # (markers=None): a shared markers dict would be state shared by threads, and messages hold codec
     # output, which is never cyclic (a cycle would still end in RecursionError, not hang).
-    c_encoder = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    c_encoder = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
 
     def dumps(message: Any) -> str:
         return "".join(c_encoder(message, 0))

@@ -98,7 +98,7 @@ class Channel:
             "cid": self._next_cid,
             "tool": name,
             "args": codec.encode(list(args), fallback),
-            "kwargs": codec.encode(kwargs, fallback),
+            "kwargs": codec.encode(kwargs, fallback) if kwargs else {},
             "sync": blocking,  # the code waits for this one alone: the host may run it inline
         }
         self.send(message)

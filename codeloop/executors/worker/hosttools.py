@@ -1,0 +1,170 @@
+"""Host side of tool calls from worker code: how each tool runs, and the answer sent back.
+
+Used by host.py, whose ``LocalPythonExecutor._start_tool`` is the one entry point of every tool call.
+``route`` sorts tools once, when they are sent: "inline" (sync and marked ``blocking = False``: run on
+whichever thread drives the run), "thread" (sync and possibly blocking: plain functions and codeloop
+Tools with a sync ``forward``; run inline on a thread of their own that drives the run, see
+``LocalPythonExecutor._drive_from_thread``; concurrent calls go to a pool) and "async" (awaited on an
+event loop: the caller's in ``aexecute``, else a private one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from codeloop.executors.worker import codec
+from codeloop.executors.worker.process import WorkerDied, WorkerProcess
+
+__all__ = ["Run", "route", "call_and_reply", "reply", "reply_from_future", "await_tool", "HANDOFF", "TOOLS"]
+
+logger = logging.getLogger("codeloop.executors.worker")
+
+# Threads for concurrent calls of sync tools (``await tool.acall(...)`` from code on a plain function).
+TOOLS = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="codeloop-worker-tool")
+_bg_loop: asyncio.AbstractEventLoop | None = None
+_bg_lock = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """A private event loop thread for async tools called from a sync ``__call__``."""
+    global _bg_loop
+    with _bg_lock:
+        if _bg_loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="codeloop-worker-tools-loop", daemon=True).start()
+            _bg_loop = loop
+        return _bg_loop
+
+
+class Run:
+    """One run in flight: what the driving thread needs, and the hand-off state with the waiter."""
+
+    __slots__ = (
+        *("worker", "rid", "timeout", "deadline", "loop"),
+        *("inline", "plain_inline", "pending", "lock", "finished", "abandoned"),
+    )
+
+    def __init__(
+        self, worker: WorkerProcess, rid: int, timeout: float | None, deadline: float | None, loop: Any
+    ):
+        self.worker, self.rid, self.timeout, self.deadline, self.loop = worker, rid, timeout, deadline, loop
+        self.inline = False  # tools marked blocking = False may run on the driving thread
+        self.plain_inline = False  # plain functions too (the driver has a thread of its own)
+        self.pending: dict[str, Any] | None = None  # the call that made the run move to a driver thread
+        self.lock = threading.Lock()
+        self.finished = self.abandoned = False
+
+
+def call_and_reply(worker: WorkerProcess, cid: Any, tool: Any, args: list, kwargs: dict) -> None:
+    try:
+        value = tool(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code (as from a pool)
+        reply(worker, cid, error=error_of(exc))
+    else:
+        reply(worker, cid, value=value)
+
+
+class Handoff:
+    """Runs each function on an idle thread, handed over through a SimpleQueue.
+
+    A ThreadPoolExecutor round (Future, work item, semaphore, done callback) costs about as much as
+    a whole pipe round trip to the worker; this costs one thread wake-up. Threads are made as needed
+    (one per run being driven, see _drive_from_thread) and at most ``keep`` idle ones are kept.
+    """
+
+    def __init__(self, keep: int = 16):
+        self._keep = keep
+        self._idle: list[queue.SimpleQueue] = []
+
+    def run(self, fn: Callable[[], None]) -> None:
+        try:
+            inbox = self._idle.pop()
+        except IndexError:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(inbox,), name="codeloop-worker-driver", daemon=True
+            ).start()
+        inbox.put(fn)
+
+    def _serve(self, inbox: queue.SimpleQueue) -> None:
+        while True:
+            fn = inbox.get()
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - fn reports its own errors; keep the thread alive
+                logger.exception("a hand-off to a worker thread failed")
+            if len(self._idle) >= self._keep:
+                return
+            self._idle.append(inbox)
+
+
+HANDOFF = Handoff()
+
+
+def route(tool: Any) -> str:
+    """How the host runs a tool: "inline" on the driver thread (sync and marked ``blocking = False``),
+    "async" on an event loop (an ``acall`` of its own, or a coroutine function), else "thread": a sync
+    callable that may block, run on a thread that drives the run (see _drive_from_thread)."""
+    instant = getattr(tool, "blocking", None) is False
+    if callable(getattr(tool, "acall", None)):  # a codeloop Tool or alike
+        if inspect.iscoroutinefunction(getattr(tool, "forward", None)):
+            return "async"
+        if instant:
+            return "inline"
+        # A codeloop Tool with a sync forward: its acall would only run the sync call in a thread,
+        # through the event loop (three hand-offs per call); run that sync call on a thread directly.
+        return "thread" if _is_plain_sync_tool(tool) else "async"
+    if inspect.iscoroutinefunction(tool):
+        return "async"
+    return "inline" if instant else "thread"
+
+
+def _is_plain_sync_tool(tool: Any) -> bool:
+    """A codeloop Tool whose calls are Tool's own: ``__call__`` and ``acall`` not overridden."""
+    from codeloop.tools.base import Tool
+
+    cls = type(tool)
+    return isinstance(tool, Tool) and cls.acall is Tool.acall and cls.__call__ is Tool.__call__
+
+
+async def await_tool(fn: Callable[..., Any], args: list, kwargs: dict) -> Any:
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def error_of(exc: BaseException) -> tuple[str, str]:
+    # KeyError's str() is the repr of its key; send the key itself so the rebuilt error reads the same
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return type(exc).__name__, str(exc.args[0])
+    return type(exc).__name__, str(exc)
+
+
+def reply_from_future(worker: WorkerProcess, cid: Any, fut: concurrent.futures.Future) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        reply(worker, cid, error=error_of(exc))
+    else:
+        reply(worker, cid, value=fut.result())
+
+
+def reply(worker: WorkerProcess, cid: Any, value: Any = None, error: tuple[str, str] | None = None) -> None:
+    if error is None:
+        try:
+            message = {"op": "result", "cid": cid, "ok": True, "value": codec.encode(value, "pickle")}
+        except codec.CodecError as exc:
+            error = ("TypeError", str(exc))
+    if error is not None:
+        message = {"op": "result", "cid": cid, "ok": False, "error": {"type": error[0], "message": error[1]}}
+    try:
+        worker.send(message)
+    except WorkerDied:
+        pass  # the run already failed; nothing to tell
