@@ -215,7 +215,9 @@ def image_to_data_url(image: Any, mime: str = "image/png") -> str:
         image.save(buf, format="PNG")
         data = buf.getvalue()
     else:
-        raise TypeError(f"Cannot encode {type(image).__name__} as an image: pass PIL.Image, bytes or a URL string.")
+        raise TypeError(
+            f"Cannot encode {type(image).__name__} as an image: pass PIL.Image, bytes or a URL string."
+        )
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
@@ -330,4 +332,6 @@ def agglomerate_stream_deltas(
         )
         for i, c in sorted(calls.items())
     ]
-    return ChatMessage(role=role, content="".join(text) or None, tool_calls=tool_calls or None, token_usage=usage)
+    return ChatMessage(
+        role=role, content="".join(text) or None, tool_calls=tool_calls or None, token_usage=usage
+    )

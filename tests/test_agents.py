@@ -537,3 +537,78 @@ def test_markdown_code_block_tags():
     stops = agent.model.call_kwargs[0]["stop_sequences"]
     assert "```" not in stops and "Observation:" in stops
     assert "```python" in agent.system_prompt
+
+
+def test_system_prompt_is_cached_per_configuration_and_follows_changes(monkeypatch):
+    agent = make_agent([code("final_answer(1)")] * 3, tools=[add])
+    renders = []
+    original = CodeAgent.initialize_system_prompt
+
+    def counting(self):
+        renders.append(1)
+        return original(self)
+
+    monkeypatch.setattr(CodeAgent, "initialize_system_prompt", counting)
+    monkeypatch.setattr(CodeAgent, "_CACHEABLE_PROMPT_METHODS", (counting,))
+    first = agent.system_prompt
+    assert agent.system_prompt is first and len(renders) == 1  # same configuration: no re-render
+    agent.run("one")
+    assert agent.memory.system_prompt.system_prompt == first and len(renders) == 1
+    agent.instructions = "Always answer in French."
+    assert "Always answer in French." in agent.system_prompt and len(renders) == 2
+    add.description = "Add two integers, carefully."
+    try:
+        assert "carefully" in agent.system_prompt and len(renders) == 3
+    finally:
+        add.description = "Add two numbers."
+    agent.prompt_templates["system_prompt"] = "Tools: {{ tools | length }}"
+    assert agent.system_prompt == "Tools: 2"
+
+
+def test_system_prompt_of_a_subclass_with_its_own_renderer_is_not_cached():
+    class Custom(CodeAgent):
+        calls = 0
+
+        def initialize_system_prompt(self):
+            Custom.calls += 1
+            return f"custom {Custom.calls}"
+
+    agent = Custom(tools=[], model=ScriptedModel(["x"]), executor_type="inprocess", verbosity_level=0)
+    assert agent.system_prompt != agent.system_prompt
+
+
+def test_sync_models_of_many_concurrent_runs_are_called_at_once():
+    # A smolagents-style model with only a blocking generate(): each call gets its own thread, not a
+    # place in the loop's small default pool (min(32, cpus + 4) threads: 70 calls would need rounds).
+    import time
+
+    from codeloop.messages import ChatMessage
+
+    class SlowSyncModel:
+        def generate(self, messages, **kwargs):
+            time.sleep(0.5)
+            return ChatMessage(role="assistant", content=code("final_answer(1)"))
+
+    agent = CodeAgent(
+        tools=[], model=SlowSyncModel(), executor_type="inprocess", verbosity_level=LogLevel.OFF
+    )
+
+    async def main():
+        start = time.perf_counter()
+        results = await asyncio.gather(*(agent.arun(f"task {i}") for i in range(70)))
+        return results, time.perf_counter() - start
+
+    results, elapsed = asyncio.run(main())
+    assert results == [1] * 70
+    assert elapsed < 1.2, elapsed  # 32 threads: 3 rounds of 0.5 s; 6 threads: 12 rounds
+
+
+def test_plain_sync_callables_run_in_code_threads():
+    import threading
+
+    from codeloop.agents.toolbox import acall_tool
+
+    def where(x):
+        return threading.current_thread().name, x
+
+    assert asyncio.run(acall_tool(where, 5)) == ("codeloop-code", 5)

@@ -319,3 +319,94 @@ def test_aexecute_in_the_loop_thread_when_asked():
         return out.output == loop_thread, (await ex.aexecute("await_free = 2\nawait_free")).output
 
     assert asyncio.run(main()) == (True, 2)
+
+
+def test_aexecute_runs_code_in_a_code_thread_with_fast_and_slow_hand_off():
+    ex = InProcessExecutor()
+
+    async def main():
+        loop_thread = threading.get_ident()
+        ex.send_tools({"where": threading.get_ident})
+        fast = await ex.aexecute("where()")  # finishes within the hand-off wait
+        slow = await ex.aexecute("import time\ntime.sleep(0.05)\nwhere()")  # reported through a future
+        return loop_thread, fast.output, slow.output
+
+    loop_thread, fast, slow = asyncio.run(main())
+    assert fast != loop_thread and slow != loop_thread
+
+
+def test_aexecute_does_not_need_the_loops_default_pool():
+    # Earlier the code ran in the loop's default pool: code waiting on work queued behind it there hung.
+    import concurrent.futures
+
+    ex = InProcessExecutor(timeout_seconds=5)
+    release = threading.Event()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        blocker = loop.run_in_executor(None, release.wait, 10)  # the only default thread is busy
+        try:
+            out = await asyncio.wait_for(ex.aexecute("import time\ntime.sleep(0.01)\n41 + 1"), 5)
+        finally:
+            release.set()
+            await blocker
+        return out.output
+
+    assert asyncio.run(main()) == 42
+
+
+def test_many_blocking_actions_run_at_once():
+    # More concurrent blocking actions than any default pool has threads (min(32, cpus + 4)): none
+    # waits for another.
+    executors = [InProcessExecutor() for _ in range(70)]
+
+    async def main():
+        start = asyncio.get_running_loop().time()
+        outs = await asyncio.gather(
+            *(ex.aexecute(f"import time\ntime.sleep(0.3)\n{i}") for i, ex in enumerate(executors))
+        )
+        return [o.output for o in outs], asyncio.get_running_loop().time() - start
+
+    outputs, elapsed = asyncio.run(main())
+    assert outputs == list(range(70))
+    assert elapsed < 0.85, elapsed  # a pool of 32 threads needs 3 rounds of 0.3 s, one of 6 needs 12
+
+
+@pytest.mark.parametrize("wait", [0.0, 1.0])  # 0: always through the future; 1 s: within the wait
+def test_errors_and_final_answer_come_back_through_both_hand_off_paths(wait):
+    ex = InProcessExecutor(handoff_wait=wait)
+
+    async def main():
+        with pytest.raises(InterpreterError, match="ZeroDivisionError") as info:
+            await ex.aexecute("print('before')\n1 / 0")
+        assert info.value.logs == "before\n"
+        with pytest.raises(InterpreterError, match="StopIteration"):  # a Future refuses this exception
+            await ex.aexecute("raise StopIteration")
+        return await ex.aexecute("final_answer(7)")
+
+    out = asyncio.run(main())
+    assert out.is_final_answer and out.output == 7
+
+
+def test_after_a_slow_action_the_next_is_handed_off_without_waiting(monkeypatch):
+    from codeloop.executors import inprocess
+
+    waits = []
+    real = inprocess.hand_off
+
+    def recording(fn, *args, wait):
+        waits.append(wait)
+        return real(fn, *args, wait=wait)
+
+    monkeypatch.setattr(inprocess, "hand_off", recording)
+    ex = InProcessExecutor(handoff_wait=0.02)
+
+    async def main():
+        await ex.aexecute("1")  # fast
+        await ex.aexecute("import time\ntime.sleep(0.05)")  # slower than the wait
+        await ex.aexecute("2")  # so this one does not block the loop at all
+        await ex.aexecute("3")
+
+    asyncio.run(main())
+    assert waits == [0.02, 0.02, 0.0, 0.02]

@@ -469,3 +469,26 @@ def test_local_types_with_string_annotations():
     }
     chosen = pick(items=[{"name": "a"}, {"name": "b"}])
     assert isinstance(chosen, Item) and chosen.name == "a"
+
+
+async def test_blocking_sync_tools_are_not_served_a_few_at_a_time():
+    # Twenty concurrent calls of a blocking tool must all be in flight at once: each waits for all the
+    # others at a barrier. On the loop's small default thread pool (min(32, cpus + 4) threads, 6 here)
+    # the barrier could never fill and every call would fail with BrokenBarrierError.
+    import asyncio
+    import threading
+
+    barrier = threading.Barrier(20, timeout=10)
+
+    @tool
+    def meet(i: int) -> int:
+        """Wait for the other callers.
+
+        Args:
+            i: Caller number.
+        """
+        barrier.wait()
+        return i
+
+    results = await asyncio.gather(*(meet.acall(i) for i in range(20)))
+    assert sorted(results) == list(range(20))

@@ -37,6 +37,21 @@ def _validate_name(name: str | None) -> str | None:
     return name
 
 
+def _tools_key(tools: dict[str, Any]) -> tuple[Any, ...]:
+    """What the prompt templates read from tools, cheaply comparable (see MultiStepAgent.system_prompt)."""
+    return tuple(
+        (
+            name,
+            id(tool),
+            getattr(tool, "description", None),
+            id(getattr(tool, "inputs", None)),
+            getattr(tool, "output_type", None),
+            id(getattr(tool, "output_schema", None)),
+        )
+        for name, tool in tools.items()
+    )
+
+
 class _Monitor:
     def __init__(self, run: Run | None):
         self._run = run
@@ -136,6 +151,7 @@ class MultiStepAgent(AgentLoop):
         self._active_runs: weakref.WeakSet[Run] = weakref.WeakSet()
         self._last_run: Run | None = None
         self._output_spec_cache: tuple[Any, Any] | None = None
+        self._system_prompt_cache: tuple[Any, str] | None = None
 
     # ---- setup ----
     def _setup_managed_agents(self, managed_agents: list[MultiStepAgent] | None) -> None:
@@ -207,7 +223,33 @@ class MultiStepAgent(AgentLoop):
     # ---- prompts ----
     @property
     def system_prompt(self) -> str:
-        return self.initialize_system_prompt()
+        """The rendered system prompt. Every run needs it, so it is cached per configuration: the cache
+        key holds what the templates read (templates, instructions, each tool's name, description,
+        inputs and output type...), so reassigning any of them re-renders; editing a tool's ``inputs``
+        dict in place does not (assign a new dict). A subclass that overrides
+        ``initialize_system_prompt`` is rendered every time."""
+        key = self._system_prompt_key()
+        cached = self._system_prompt_cache
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        text = self.initialize_system_prompt()
+        self._system_prompt_cache = (key, text) if key is not None else None
+        return text
+
+    # The initialize_system_prompt methods whose output depends only on _system_prompt_key().
+    _CACHEABLE_PROMPT_METHODS: tuple[Any, ...] = ()
+
+    def _system_prompt_key(self) -> tuple[Any, ...] | None:
+        if type(self).initialize_system_prompt not in self._CACHEABLE_PROMPT_METHODS:
+            return None
+        templates = self.prompt_templates
+        return (
+            id(templates),
+            templates.get("system_prompt"),
+            self.instructions,
+            _tools_key(self.tools),
+            _tools_key(self._managed_tools),
+        )
 
     def initialize_system_prompt(self) -> str:
         return populate_template(
@@ -290,9 +332,10 @@ class MultiStepAgent(AgentLoop):
             self._last_run if self._last_run is not None and self._last_run.status == "created" else None
         )
         previous = self._last_run if not reset else None
-        memory = previous.memory if previous is not None else AgentMemory(self.system_prompt)
+        system_prompt = self.system_prompt
+        memory = previous.memory if previous is not None else AgentMemory(system_prompt)
         if previous is not None:
-            memory.system_prompt.system_prompt = self.system_prompt
+            memory.system_prompt.system_prompt = system_prompt
         source = previous if previous is not None else standby  # agent.state set before the first run counts
         state = dict(source.state) if source is not None else {}
         spec = self._output_spec(output_type if output_type is not None else self.output_type)
@@ -340,7 +383,7 @@ class MultiStepAgent(AgentLoop):
     ) -> Any:
         """Run the task; returns the final answer, or a RunResult when ``return_full_result``."""
         run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
-        async for _ in self._drive(run):
+        async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
         return run.result() if full else run.output
@@ -512,3 +555,6 @@ class MultiStepAgent(AgentLoop):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"
+
+
+MultiStepAgent._CACHEABLE_PROMPT_METHODS = (MultiStepAgent.initialize_system_prompt,)

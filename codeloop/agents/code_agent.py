@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._sync import run_in_code_thread
 from ..errors import AgentExecutionError, AgentParsingError, InterpreterError
 from ..events import ActionParsed, CodeOutputEvent
 from ..memory import ActionStep, ToolCall, set_model_inputs_ref
@@ -120,6 +121,12 @@ class CodeAgent(MultiStepAgent):
             code_block_tags=self.code_block_tags,
         )
 
+    def _system_prompt_key(self) -> tuple[Any, ...] | None:
+        key = super()._system_prompt_key()
+        if key is None:
+            return None
+        return (*key, tuple(self.authorized_imports), self.code_block_tags)
+
     # ---- executor per run ----
     def create_python_executor(self) -> Any:
         """A new executor as configured (what each run gets unless ``executor=`` was given)."""
@@ -172,7 +179,7 @@ class CodeAgent(MultiStepAgent):
             elif self.executor_type == "inprocess":
                 run.executor, run.owns_executor = self.create_python_executor(), True
             else:  # starting a worker process may block: keep the loop free
-                run.executor, run.owns_executor = await asyncio.to_thread(self.create_python_executor), True
+                run.executor, run.owns_executor = await run_in_code_thread(self.create_python_executor), True
         if not run.executor_bound:
             self._bind_executor(run)
 
@@ -289,3 +296,6 @@ class CodeAgent(MultiStepAgent):
             max_print_outputs_length=self.max_print_outputs_length,
         )
         return data
+
+
+CodeAgent._CACHEABLE_PROMPT_METHODS = (CodeAgent.initialize_system_prompt,)

@@ -78,7 +78,9 @@ async def generate(model: Any, messages: list[ChatMessage], **kwargs: Any) -> Ch
     agenerate = getattr(model, "agenerate", None)
     if agenerate is not None:
         return await agenerate(messages, **kwargs)
-    return await asyncio.to_thread(getattr(model, "generate", model), messages, **kwargs)
+    from .._sync import run_in_code_thread  # not the loop's small default pool (see there)
+
+    return await run_in_code_thread(getattr(model, "generate", model), messages, **kwargs)
 
 
 class _Done:
@@ -128,7 +130,9 @@ class AgentLoop:
         yield _Done(message)
 
     # ---- the loop ----
-    async def _drive(self, run: Run) -> AsyncIterator[Any]:
+    async def _drive(self, run: Run, one_task: bool = False) -> AsyncIterator[Any]:
+        """``one_task``: the caller drains the whole run from one task (arun), so the task need not be
+        looked up again after each item."""
         handlers = self._event_handlers()  # type: ignore[attr-defined]
         current_task = asyncio.current_task
         async for item in self._loop(run):
@@ -143,8 +147,9 @@ class AgentLoop:
             run._suspended = True
             yield item
             run._suspended = False
-            # A sync stream resumes each item from a new task: interrupt() must cancel the current one.
-            run._task = current_task()
+            if not one_task:
+                # A sync stream resumes each item from a new task: interrupt() must cancel the current one.
+                run._task = current_task()
 
     async def _loop(self, run: Run) -> AsyncIterator[Any]:
         token = _CURRENT_RUNS.set((*_CURRENT_RUNS.get(), run))

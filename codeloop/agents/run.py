@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._sync import run_in_code_thread
 from ..events import Event
 from ..memory import AgentMemory
 from ..messages import Timing, TokenUsage
@@ -213,7 +214,7 @@ class Run:
         slow = _slow_close(executor)
         try:
             # A worker's state is a blocking round trip: fetch it in a thread.
-            state = await asyncio.to_thread(getattr, executor, "state", None) if slow else executor.state
+            state = await run_in_code_thread(getattr, executor, "state", None) if slow else executor.state
             if isinstance(state, dict):
                 self.executor_snapshot = {k: v for k, v in state.items() if not str(k).startswith("_")}
         except Exception:  # best effort: a worker that died has no state to give
@@ -223,7 +224,7 @@ class Run:
         if aclose is not None:
             await aclose()
         else:
-            await asyncio.to_thread(executor.close) if slow else executor.close()
+            await run_in_code_thread(executor.close) if slow else executor.close()
 
     def result(self) -> RunResult:
         return RunResult(

@@ -319,3 +319,6 @@ async def _acall_sanitized(tool: Any, **arguments: Any) -> Any:
             if "sanitize_inputs_outputs" not in str(e):
                 raise
     return await acall_tool(tool, **arguments)
+
+
+ToolCallingAgent._CACHEABLE_PROMPT_METHODS = (ToolCallingAgent.initialize_system_prompt,)

@@ -45,7 +45,9 @@ async def acall_tool(tool: Any, *args: Any, **kwargs: Any) -> Any:
         return await forward(*args, **kwargs)
     if inspect.iscoroutinefunction(tool) or inspect.iscoroutinefunction(type(tool).__call__):
         return await tool(*args, **kwargs)
-    result = await asyncio.to_thread(tool, *args, **kwargs)
+    from .._sync import run_in_code_thread  # not the loop's small default pool (see there)
+
+    result = await run_in_code_thread(tool, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result

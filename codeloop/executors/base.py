@@ -2,18 +2,22 @@
 
 Layer 3 (executors). Every executor (in-process, isolated worker, remote sandboxes) implements
 ``aexecute``; the sync ``__call__`` wraps it and also works when called from inside a running event
-loop (it then runs the coroutine on a private loop in a helper thread).
+loop (it then runs the coroutine on a private loop in a helper thread). ``hand_off`` runs agent code in
+a process-wide set of code threads with a cheap hand-off for short code (see the comment there).
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["CodeOutput", "PythonExecutor", "run_sync"]
+from .._sync import hand_off, run_in_code_thread
+from .._sync import run_sync_private as run_sync
+
+__all__ = ["CodeOutput", "PythonExecutor", "run_sync", "hand_off", "run_in_code_thread"]
+
+# The sync bridge and the code threads are shared with tools, models and agents, so they live in _sync.
 
 T = TypeVar("T")
 
@@ -25,28 +29,6 @@ class CodeOutput:
     output: Any
     logs: str
     is_final_answer: bool
-
-
-def run_sync(coro: Any) -> Any:
-    """Run a coroutine to completion from sync code, even if this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["exc"] = exc
-
-    t = threading.Thread(target=target, name="codeloop-run-sync", daemon=True)
-    t.start()
-    t.join()
-    if "exc" in box:
-        raise box["exc"]
-    return box.get("value")
 
 
 class PythonExecutor(ABC):

@@ -5,13 +5,46 @@ Layer 3 (executors).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
+import time
 from typing import Any
 
-from .base import CodeOutput, PythonExecutor
+from .base import CodeOutput, PythonExecutor, hand_off
 from .policy import Policy
-from .session import ExecutionSession
+from .session import ExecutionSession, _is_outer_cancel
 
 __all__ = ["InProcessExecutor"]
+
+
+_POLICIES: dict[tuple[Any, ...], Policy] = {}
+
+
+def _policy_for(imports: Any, max_operations: Any, timeout_seconds: Any, max_print: Any) -> Policy:
+    """Policy.from_args, shared between executors with the same arguments (an agent makes one executor
+    per run, all alike; a Policy is frozen)."""
+    names = [imports] if isinstance(imports, str) else list(imports or ())
+    if not all(isinstance(n, str) for n in names):
+        return Policy.from_args(
+            imports,
+            max_operations=max_operations,
+            timeout_seconds=timeout_seconds,
+            max_print_outputs_length=max_print,
+        )
+    key = (tuple(names), max_operations, timeout_seconds, max_print)
+    policy = _POLICIES.get(key)
+    if policy is None:
+        policy = Policy.from_args(
+            names,
+            max_operations=max_operations,
+            timeout_seconds=timeout_seconds,
+            max_print_outputs_length=max_print,
+        )
+        if len(_POLICIES) >= 64:
+            _POLICIES.clear()
+        _POLICIES[key] = policy
+    return policy
 
 
 class InProcessExecutor(PythonExecutor):
@@ -39,9 +72,14 @@ class InProcessExecutor(PythonExecutor):
     ``"x" * n``), limit memory, or stop a call that blocks forever (``queue.Queue().get()``); tools
     run with this process's rights; public attributes of objects handed to the code (tools included)
     can be read and set, and shared mutable state of authorized modules can be changed. Use the
-    isolated ``LocalPythonExecutor`` for code you do not trust. ``aexecute`` runs the code in a worker
-    thread so the event loop stays free (``offload_to_thread=False`` runs it in the loop's thread:
-    no hand-off cost, but the loop waits); ``__call__`` runs it in the calling thread.
+    isolated ``LocalPythonExecutor`` for code you do not trust. ``aexecute`` runs the code in a code
+    thread (``codeloop.executors.base.hand_off``) so the event loop stays free; the loop first waits up to
+    ``handoff_wait`` seconds (2 ms), without the GIL, for the code to finish, which makes short code
+    nearly as cheap as running it in the loop's thread; longer code goes on in its thread while the loop
+    runs. After an action that took longer than that, the next one is handed off without waiting (code
+    that calls slow tools every step does not stall the loop each time). ``offload_to_thread=False``
+    runs code in the loop's thread (the loop waits for all of it); ``__call__`` runs it in the calling
+    thread.
     """
 
     isolation = {"process": False, "policy": True}
@@ -55,19 +93,23 @@ class InProcessExecutor(PythonExecutor):
         max_operations: int | None = 10_000_000,
         policy: Policy | None = None,
         offload_to_thread: bool = True,
+        handoff_wait: float = 0.002,
         **kwargs: Any,
     ):
         if policy is None:
-            policy = Policy.from_args(
+            policy = _policy_for(
                 additional_authorized_imports,
-                max_operations=max_operations,
-                timeout_seconds=timeout_seconds,
-                max_print_outputs_length=max_print_outputs_length if max_print_outputs_length else 50_000,
+                max_operations,
+                timeout_seconds,
+                max_print_outputs_length if max_print_outputs_length else 50_000,
             )
         self.policy = policy
         self.additional_authorized_imports = list(additional_authorized_imports or [])
         self.authorized_imports = sorted(policy.authorized_imports)
         self.additional_functions = dict(additional_functions or {})
+        self.offload_to_thread = offload_to_thread
+        self.handoff_wait = handoff_wait
+        self._last_duration = 0.0  # seconds the last action ran in its code thread
         self.session = ExecutionSession(policy, tools=self.additional_functions, offload=offload_to_thread)
 
     def send_tools(self, tools: dict[str, Any]) -> None:
@@ -80,7 +122,48 @@ class InProcessExecutor(PythonExecutor):
         return self.session.run(code)
 
     async def aexecute(self, code: str) -> CodeOutput:
-        return await self.session.arun(code)
+        if not self.offload_to_thread:
+            return await self.session.arun(code)
+        # ExecutionSession.arun's steps, with the code handed to a code thread (base.hand_off) instead of
+        # the loop's default pool: no deadlock when that pool is full, and short code costs no GIL
+        # ping-pong. The session's helpers are used as arun uses them (same package).
+        session = self.session
+        code_obj = session._compile(code)
+        session._begin()
+        ctx = contextvars.copy_context()
+
+        def timed() -> Any:
+            start = time.perf_counter()
+            try:
+                return ctx.run(session._eval, code_obj)
+            finally:
+                self._last_duration = time.perf_counter() - start
+
+        wait = self.handoff_wait if self._last_duration <= self.handoff_wait else 0.0
+        pending = hand_off(timed, wait=wait)
+        future = pending if isinstance(pending, asyncio.Future) else None
+        try:
+            if future is not None:
+                # shielded: cancelling us must not mark the future done while its thread runs the code
+                ok, value = await asyncio.shield(future)
+            else:
+                ok, value = pending  # type: ignore[misc]
+            if not ok:
+                raise value
+            if inspect.iscoroutine(value):  # top-level await: the coroutine runs on this loop
+                await asyncio.get_running_loop().create_task(session._with_deadline(value), context=ctx)
+        except asyncio.CancelledError:
+            if _is_outer_cancel():
+                if future is None:
+                    session._end()
+                else:
+                    session._cancelled(future)
+                raise
+            return session._failed_and_end(asyncio.CancelledError())
+        except BaseException as exc:  # noqa: BLE001 - everything the code raises ends the action
+            return session._failed_and_end(exc)
+        session._end()
+        return session._output()
 
     @property
     def state(self) -> dict[str, Any]:

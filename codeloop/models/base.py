@@ -14,11 +14,10 @@ Messages may be ``ChatMessage`` objects or smolagents-style dicts; see ``convert
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .._sync import iterate_sync, run_sync
+from .._sync import iterate_sync, run_in_code_thread, run_sync
 from ..errors import AgentParsingError
 from ..messages import (
     ChatMessage,
@@ -127,7 +126,7 @@ class Model:
         cls = type(self)
         if cls.generate is not Model.generate or cls.__call__ is not Model.__call__:
             sync = self.generate if cls.generate is not Model.generate else self.__call__
-            return await asyncio.to_thread(
+            return await run_in_code_thread(
                 sync, messages, stop_sequences, response_format, tools_to_call_from, **kwargs
             )
         raise NotImplementedError(f"{cls.__name__} implements neither agenerate() nor generate().")
@@ -147,7 +146,7 @@ class Model:
                 self.generate_stream(messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
             )
             done = object()
-            while (delta := await asyncio.to_thread(next, iterator, done)) is not done:
+            while (delta := await run_in_code_thread(next, iterator, done)) is not done:
                 yield delta  # type: ignore[misc]
             return
         message = await self.agenerate(

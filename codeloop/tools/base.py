@@ -13,7 +13,6 @@ metaclass hook), because some tools fill their attributes in ``__init__``.
 from __future__ import annotations
 
 import ast
-import asyncio
 import inspect
 import json
 import sys
@@ -23,7 +22,7 @@ from abc import ABCMeta
 from collections.abc import Awaitable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 
-from .._sync import run_sync_private
+from .._sync import run_in_code_thread, run_sync_private
 from ..errors import ToolDefinitionError, ToolValidationError
 from .agent_types import handle_agent_input_types, handle_agent_output_types
 from .schema import python_type_text, to_json_schema
@@ -211,12 +210,12 @@ class Tool(metaclass=_ToolMeta):
             if type(self).setup is Tool.setup:
                 self.is_initialized = True
             else:
-                await asyncio.to_thread(self._ensure_setup)
+                await run_in_code_thread(self._ensure_setup)
         args, kwargs = self._prepare(args, kwargs, sanitize_inputs_outputs)
         if self._plan().is_async or not self.blocking:
             result = self._invoke(args, kwargs)
         else:
-            result = await asyncio.to_thread(self._invoke, args, kwargs)
+            result = await run_in_code_thread(self._invoke, args, kwargs)
         if inspect.isawaitable(result):
             result = await result
         if sanitize_inputs_outputs:
