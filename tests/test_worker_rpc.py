@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 from codeloop.errors import InterpreterError
 from codeloop.executors.worker.host import LocalPythonExecutor
-from codeloop.executors.worker.protocol import READ_CHUNK, FrameReader, pack
+from codeloop.executors.worker.protocol import READ_CHUNK, SPIN_SECONDS, FrameReader, Spinner, pack
 
 
 def test_plain_function_calls_run_on_one_driver_thread_not_the_callers():
@@ -170,3 +171,57 @@ def test_a_tool_raising_systemexit_fails_the_call_not_the_host():
         out = ex("try:\n    quits()\nexcept RuntimeError as e:\n    r = str(e)\nr")
         assert "SystemExit: bye" in out.output
         assert ex("1 + 1").output == 2
+
+
+def test_spinner_polls_briefly_then_backs_off_after_long_waits_and_recovers():
+    r, w = os.pipe()
+
+    def long_wait(spinner: Spinner) -> None:  # what a caller does after ready() said False
+        time.sleep(0.003)
+        spinner.settle()
+
+    try:
+        spinner = Spinner(r)
+        start = time.perf_counter()
+        assert not spinner.ready()  # nothing to read: gives up after the window, does not block
+        assert time.perf_counter() - start < SPIN_SECONDS + 0.05
+        long_wait(spinner)  # a miss then a long wait: the next wait blocks at once (no poll)
+        os.write(w, b"x")
+        assert not spinner.ready()
+        long_wait(spinner)
+        os.read(r, 1)
+        assert not spinner.ready()  # polls, misses again: the next three waits block at once
+        long_wait(spinner)
+        os.write(w, b"x")
+        assert [spinner.ready() for _ in range(4)] == [False, False, False, True]
+        os.read(r, 1)
+        assert not spinner.ready()  # the hit reset the back-off: it polls (and misses) again
+        spinner.settle()  # ...and this blocking wait was short: the peer was only slow to wake up
+        os.write(w, b"x")
+        assert spinner.ready()  # so it polls on the next wait at once
+        os.close(w)
+        os.read(r, 1)
+        assert spinner.ready()  # end of file counts as readable, so a dead peer is noticed at once
+    finally:
+        os.close(r)
+        try:
+            os.close(w)
+        except OSError:
+            pass
+
+
+def test_fast_and_slow_tool_calls_mixed_in_one_run_keep_their_answers():
+    # Slow calls make both sides' polling miss and back off; fast ones make it hit again.
+    def fast(i):
+        return i + 1
+
+    def slow(i):
+        time.sleep(0.003)
+        return -i
+
+    with LocalPythonExecutor() as ex:
+        ex.send_tools({"fast": fast, "slow": slow})
+        code = "[slow(i) if i % 7 == 0 else fast(i) for i in range(120)]"
+        assert ex(code).output == [-i if i % 7 == 0 else i + 1 for i in range(120)]
+        time.sleep(0.05)  # an idle pause between runs, then back-to-back runs
+        assert [ex(f"fast({i})").output for i in range(20)] == [i + 1 for i in range(20)]

@@ -332,7 +332,7 @@ class LocalPythonExecutor(PythonExecutor):
         """
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
         while True:
-            frame = worker.next_frame(deadline)
+            frame = worker.next_frame(deadline, spin=True)
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())

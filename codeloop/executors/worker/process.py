@@ -20,7 +20,14 @@ import threading
 import time
 from typing import Any
 
-from codeloop.executors.worker.protocol import MAX_FRAME, FrameReader, ProtocolError, pack, write_frame
+from codeloop.executors.worker.protocol import (
+    MAX_FRAME,
+    FrameReader,
+    ProtocolError,
+    Spinner,
+    pack,
+    write_frame,
+)
 from codeloop.executors.worker.sandbox import Limits, SandboxPlan, plan_sandbox
 
 __all__ = ["WorkerProcess", "WorkerDied"]
@@ -84,6 +91,7 @@ class WorkerProcess:
         self.dead_reason: str | None = None
         self.killed_by_host: str | None = None  # why the host killed it, if it did
         self.closed = False
+        self._spinner = Spinner(h_read)
 
     # -- I/O -------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -94,13 +102,19 @@ class WorkerProcess:
             except OSError as exc:  # broken pipe: the worker is gone; the reader will see EOF
                 raise WorkerDied(self.describe_exit()) from exc
 
-    def next_frame(self, deadline: float | None) -> dict[str, Any] | None:
-        """Next frame from the worker, or None when ``deadline`` (monotonic) passes first."""
+    def next_frame(self, deadline: float | None, spin: bool = False) -> dict[str, Any] | None:
+        """Next frame from the worker, or None when ``deadline`` (monotonic) passes first.
+
+        ``spin``: poll briefly before blocking (the worker is expected to answer soon).
+        """
         while not self._pending:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.rfd], [], [], timeout)
-            if not ready:
-                return None
+            if not (spin and self._spinner.ready()):  # else data is there: read it without a select
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([self.rfd], [], [], timeout)
+                if not ready:
+                    return None
+                if spin:
+                    self._spinner.settle()
             try:
                 data = os.read(self.rfd, self.reader.read_size())
             except OSError:

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from codeloop.executors.worker import codec
-from codeloop.executors.worker.protocol import FrameReader, ProtocolError, pack, write_frame
+from codeloop.executors.worker.protocol import FrameReader, ProtocolError, Spinner, pack, write_frame
 
 __all__ = ["Channel", "ToolProxy", "HostGone"]
 
@@ -45,6 +45,10 @@ class Channel:
         self.futures: dict[int, Any] = {}  # cid -> asyncio future of an acall
         self._next_cid = 0
         self._loop: Any = None
+        # Polled briefly before blocking where the host answers soon: a sync tool call, and the next
+        # run right after a run ended (back-to-back runs; an idle worker soon stops polling).
+        self._spin_call = Spinner(rfd)
+        self._spin_next = Spinner(rfd)
 
     # -- raw I/O ---------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -72,6 +76,12 @@ class Channel:
 
     def recv(self) -> dict[str, Any]:
         """Next non-result frame from the host (blocking)."""
+        if not self.inbox:
+            spinner = self._spin_next
+            if not spinner.ready():
+                while not self.inbox:
+                    self._read_some()
+                spinner.settle()
         while not self.inbox:
             self._read_some()
         return self.inbox.pop(0)
@@ -106,6 +116,11 @@ class Channel:
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         cid = self._start_call(name, args, kwargs, True)
+        spinner = self._spin_call
+        if not spinner.ready():
+            while cid not in self.results:
+                self._read_some()
+            spinner.settle()
         while cid not in self.results:
             self._read_some()
         return _unwrap(name, self.results.pop(cid))
