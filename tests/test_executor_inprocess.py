@@ -390,16 +390,16 @@ def test_errors_and_final_answer_come_back_through_both_hand_off_paths(wait):
 
 
 def test_after_a_slow_action_the_next_is_handed_off_without_waiting(monkeypatch):
-    from codeloop.executors import inprocess
+    from codeloop import _sync
 
     waits = []
-    real = inprocess.hand_off
+    real = _sync.hand_off
 
     def recording(fn, *args, wait):
         waits.append(wait)
         return real(fn, *args, wait=wait)
 
-    monkeypatch.setattr(inprocess, "hand_off", recording)
+    monkeypatch.setattr(_sync, "hand_off", recording)
     ex = InProcessExecutor(handoff_wait=0.02)
 
     async def main():

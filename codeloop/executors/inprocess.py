@@ -5,15 +5,11 @@ Layer 3 (executors).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import inspect
-import time
 from typing import Any
 
-from .base import CodeOutput, PythonExecutor, hand_off
+from .base import CodeOutput, PythonExecutor
 from .policy import Policy
-from .session import ExecutionSession, _is_outer_cancel
+from .session import ExecutionSession
 
 __all__ = ["InProcessExecutor"]
 
@@ -73,7 +69,7 @@ class InProcessExecutor(PythonExecutor):
     run with this process's rights; public attributes of objects handed to the code (tools included)
     can be read and set, and shared mutable state of authorized modules can be changed. Use the
     isolated ``LocalPythonExecutor`` for code you do not trust. ``aexecute`` runs the code in a code
-    thread (``codeloop.executors.base.hand_off``) so the event loop stays free; the loop first waits up to
+    thread (``ExecutionSession.arun``, via ``codeloop._sync.hand_off``) so the event loop stays free; the loop first waits up to
     ``handoff_wait`` seconds (2 ms), without the GIL, for the code to finish, which makes short code
     nearly as cheap as running it in the loop's thread; longer code goes on in its thread while the loop
     runs. After an action that took longer than that, the next one is handed off without waiting (code
@@ -108,9 +104,9 @@ class InProcessExecutor(PythonExecutor):
         self.authorized_imports = sorted(policy.authorized_imports)
         self.additional_functions = dict(additional_functions or {})
         self.offload_to_thread = offload_to_thread
-        self.handoff_wait = handoff_wait
-        self._last_duration = 0.0  # seconds the last action ran in its code thread
-        self.session = ExecutionSession(policy, tools=self.additional_functions, offload=offload_to_thread)
+        self.session = ExecutionSession(
+            policy, tools=self.additional_functions, offload=offload_to_thread, handoff_wait=handoff_wait
+        )
 
     def send_tools(self, tools: dict[str, Any]) -> None:
         self.session.add_tools(dict(tools))
@@ -122,48 +118,7 @@ class InProcessExecutor(PythonExecutor):
         return self.session.run(code)
 
     async def aexecute(self, code: str) -> CodeOutput:
-        if not self.offload_to_thread:
-            return await self.session.arun(code)
-        # ExecutionSession.arun's steps, with the code handed to a code thread (base.hand_off) instead of
-        # the loop's default pool: no deadlock when that pool is full, and short code costs no GIL
-        # ping-pong. The session's helpers are used as arun uses them (same package).
-        session = self.session
-        code_obj = session._compile(code)
-        session._begin()
-        ctx = contextvars.copy_context()
-
-        def timed() -> Any:
-            start = time.perf_counter()
-            try:
-                return ctx.run(session._eval, code_obj)
-            finally:
-                self._last_duration = time.perf_counter() - start
-
-        wait = self.handoff_wait if self._last_duration <= self.handoff_wait else 0.0
-        pending = hand_off(timed, wait=wait)
-        future = pending if isinstance(pending, asyncio.Future) else None
-        try:
-            if future is not None:
-                # shielded: cancelling us must not mark the future done while its thread runs the code
-                ok, value = await asyncio.shield(future)
-            else:
-                ok, value = pending  # type: ignore[misc]
-            if not ok:
-                raise value
-            if inspect.iscoroutine(value):  # top-level await: the coroutine runs on this loop
-                await asyncio.get_running_loop().create_task(session._with_deadline(value), context=ctx)
-        except asyncio.CancelledError:
-            if _is_outer_cancel():
-                if future is None:
-                    session._end()
-                else:
-                    session._cancelled(future)
-                raise
-            return session._failed_and_end(asyncio.CancelledError())
-        except BaseException as exc:  # noqa: BLE001 - everything the code raises ends the action
-            return session._failed_and_end(exc)
-        session._end()
-        return session._output()
+        return await self.session.arun(code)
 
     @property
     def state(self) -> dict[str, Any]:

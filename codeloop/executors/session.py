@@ -118,6 +118,7 @@ class ExecutionSession:
         *,
         own_process: bool = False,
         offload: bool = True,
+        handoff_wait: float = 0.002,
     ):
         """``own_process=True`` (the isolated worker) lets each run set the interpreter's recursion
         limit to ``policy.max_recursion_depth`` frames above the caller; in a shared process the
@@ -125,10 +126,13 @@ class ExecutionSession:
 
         ``offload=True``: ``arun`` runs the code in a worker thread, so the event loop stays free
         and the code may call ``asyncio.run``; ``False`` runs it in the loop's thread (saves the
-        thread hand-off, tens of microseconds, but the loop waits for the code)."""
+        thread hand-off, tens of microseconds, but the loop waits for the code). ``handoff_wait``: see
+        ``arun``."""
         self.policy = policy or Policy()
         self._own_process = own_process
         self._offload = offload
+        self.handoff_wait = handoff_wait
+        self._last_duration = 0.0  # seconds the last arun action ran in its code thread
         self._capture = PrintCapture(self.policy.max_print_outputs_length)
         self._builtins: dict[str, Any] = dict(_PLAIN_BUILTINS)
         self._builtins["print"] = self._capture.make_print()
@@ -291,14 +295,6 @@ class ExecutionSession:
             dec.setcontext(self._decimal_ctx)
         return eval(code, self._namespace)  # noqa: S307 - policy-checked, rewritten code object
 
-    def _eval_boxed(self, code: CodeType) -> tuple[bool, Any]:
-        """For the worker thread of arun: exceptions come back as values (a Future refuses some,
-        e.g. StopIteration, and a BaseException would end the thread pool's worker)."""
-        try:
-            return True, self._eval(code)
-        except BaseException as exc:  # noqa: BLE001
-            return False, exc
-
     def run(self, code: str) -> CodeOutput:
         """Run ``code`` and return its CodeOutput; raises InterpreterError on failure."""
         code_obj = self._compile(code)
@@ -315,27 +311,51 @@ class ExecutionSession:
         return self._output()
 
     async def arun(self, code: str) -> CodeOutput:
-        """Like ``run``, without blocking the event loop: the code runs in a worker thread (so it may
-        itself call ``asyncio.run``); a top-level-``await`` coroutine is then awaited on this loop."""
+        """Like ``run``, without blocking the event loop: the code runs in a code thread (so it may itself
+        call ``asyncio.run``); a top-level-``await`` coroutine is then awaited on this loop.
+
+        The loop first waits up to ``handoff_wait`` seconds, without the GIL, for short code to finish
+        (see ``codeloop._sync.hand_off``); after an action that ran longer, the next one is handed off
+        without waiting, so code that calls slow tools every step does not stall the loop each time."""
+        from .._sync import hand_off  # here, not at the top: the worker process never needs it
+
         code_obj = self._compile(code)
         self._begin()
-        loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        if self._offload:
-            fut = loop.run_in_executor(None, ctx.run, self._eval_boxed, code_obj)
-        else:  # in the loop's thread: no thread hand-off, but the loop waits for the code
-            fut = loop.create_future()
-            fut.set_result(ctx.run(self._eval_boxed, code_obj))
+
+        def timed() -> Any:
+            start = time.perf_counter()
+            try:
+                return ctx.run(self._eval, code_obj)
+            finally:
+                self._last_duration = time.perf_counter() - start
+
+        future: asyncio.Future[tuple[bool, Any]] | None = None
         try:
-            # shielded: cancelling us must not mark fut done while its thread still runs the code
-            ok, value = await asyncio.shield(fut)
+            if self._offload:
+                wait = self.handoff_wait if self._last_duration <= self.handoff_wait else 0.0
+                pending = hand_off(timed, wait=wait)
+                if isinstance(pending, asyncio.Future):
+                    future = pending
+                    # shielded: cancelling us must not mark the future done while its thread runs the code
+                    ok, value = await asyncio.shield(future)
+                else:
+                    ok, value = pending
+            else:  # in the loop's thread: no hand-off, but the loop waits for the code
+                try:
+                    ok, value = True, timed()
+                except BaseException as exc:  # noqa: BLE001 - handled below like code-thread errors
+                    ok, value = False, exc
             if not ok:
                 raise value
-            if inspect.iscoroutine(value):
-                await loop.create_task(self._with_deadline(value), context=ctx)
+            if inspect.iscoroutine(value):  # top-level await: the coroutine runs on this loop
+                await asyncio.get_running_loop().create_task(self._with_deadline(value), context=ctx)
         except asyncio.CancelledError:
             if _is_outer_cancel():
-                self._cancelled(fut)
+                if future is None:
+                    self._end()
+                else:
+                    self._cancelled(future)
                 raise
             return self._failed_and_end(asyncio.CancelledError())
         except BaseException as exc:  # noqa: BLE001 - everything the code raises ends the action
