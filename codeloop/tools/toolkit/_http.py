@@ -7,14 +7,12 @@ straight to ``httpx.AsyncClient``, which is how tests point them at a loopback s
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import re
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..._ratelimit import SlotLimiter
 from ...errors import CodeloopError
 
 __all__ = [
@@ -175,12 +173,8 @@ def describe_http_error(exc: BaseException, url: str, timeout: float | None) -> 
     return f"An unexpected error occurred while fetching {url}: {type(exc).__name__}: {exc}"
 
 
-class RateLimiter:
-    """At most ``rate`` requests per second for one tool, across threads and event loops.
-
-    A caller reserves the next free slot under a thread lock, then sleeps until it without holding
-    anything, so concurrent calls queue up in order and no loop is blocked.
-    """
+class RateLimiter(SlotLimiter):
+    """At most ``rate`` requests per second for one tool, across threads and event loops."""
 
     def __init__(self, rate: float | None):
         if rate is not None and rate <= 0:
@@ -188,26 +182,6 @@ class RateLimiter:
                 f"rate_limit must be a positive number of requests per second or None, not {rate}"
             )
         self.rate = rate
-        self._interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
+        super().__init__(1.0 / rate if rate else 0.0)
 
-    def _reserve(self) -> float:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-            return start - now
-
-    async def wait(self) -> None:
-        if not self._interval:
-            return
-        delay = self._reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"rate": self.rate}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["rate"])  # type: ignore[misc]
+    wait = SlotLimiter.acquire
