@@ -46,7 +46,10 @@ from .policy import (
     ALLOWED_DUNDER_STORES,
     ALLOWED_PRIVATE,
     attribute_violation,
+    format_attribute_violation,
+    format_attributes,
     is_dunder,
+    needs_owner_check,
 )
 
 __all__ = [
@@ -139,34 +142,12 @@ def _binds(tree: ast.AST, name: str) -> bool:
 def _check_format_literal(fmt: str) -> str | None:
     """For a literal format string: a refusal message, "" when it needs the run-time check (private
     attributes), None when it is fine as it is."""
-    import _string  # type: ignore[import-not-found]
-
-    try:
-        parsed = list(_string.formatter_parser(fmt))
-    except ValueError:
-        return None  # str.format raises the same error at run time
-    for _literal, field, spec, _conv in parsed:
-        if field:
-            try:
-                _first, rest = _string.formatter_field_name_split(field)
-                parts = list(rest)
-            except ValueError:
-                continue
-            for is_attr, key in parts:
-                if not is_attr:
-                    continue
-                key = str(key)
-                if key.startswith("_") and not is_dunder(key):
-                    return ""  # private: allowed on the code's own objects, so checked at run time
-                if attribute_violation(key):
-                    return (
-                        f"Forbidden attribute access '.{key}' in a format string (rule: no dunder "
-                        "attributes or interpreter internals, also through str.format)"
-                    )
-        if spec and "{" in spec:
-            nested = _check_format_literal(spec)
-            if nested is not None:
-                return nested
+    for key in format_attributes(fmt):
+        if needs_owner_check(key):
+            return ""  # private: allowed on the code's own objects, so checked at run time
+        message = format_attribute_violation(key)
+        if message:
+            return message
     return None
 
 

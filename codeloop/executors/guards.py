@@ -31,7 +31,10 @@ from .policy import (
     ALLOWED_PRIVATE,
     FORBIDDEN_ATTRIBUTES,
     PolicyViolation,
+    format_attribute_violation,
+    format_attributes,
     is_dunder,
+    needs_owner_check,
 )
 
 __all__ = [
@@ -245,30 +248,12 @@ def check_format_string(fmt: str) -> bool:
     known = _format_ok.get(fmt)
     if known is not None:
         return known
-    try:
-        parsed = list(_string.formatter_parser(fmt))
-    except ValueError:
-        return False  # malformed: str.format raises the same error itself
     private = False
-    for _literal, field, spec, _conv in parsed:
-        if field:
-            try:
-                _first, rest = _string.formatter_field_name_split(field)
-                parts = list(rest)
-            except ValueError:
-                continue
-            for is_attr, key in parts:
-                if is_attr:
-                    key = str(key)
-                    if key[:1] == "_" and not is_dunder(key) and key not in ALLOWED_PRIVATE:
-                        private = True
-                    elif (is_dunder(key) and key not in ALLOWED_DUNDERS) or key in FORBIDDEN_ATTRIBUTES:
-                        raise PolicyViolation(
-                            f"Forbidden attribute access '.{key}' in a format string (rule: no dunder "
-                            "attributes or interpreter internals, also through str.format)"
-                        )
-        if spec and "{" in spec:
-            private = check_format_string(spec) or private
+    for key in format_attributes(fmt):
+        if needs_owner_check(key):
+            private = True
+        elif message := format_attribute_violation(key):
+            raise PolicyViolation(message)
     if len(_format_ok) > 4096:
         _format_ok.clear()
     _format_ok[fmt] = private

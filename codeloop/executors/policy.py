@@ -32,7 +32,9 @@ The same rules hold wherever a name arrives as a string: ``getattr``/``setattr``
 
 from __future__ import annotations
 
+import _string  # type: ignore[import-not-found]  # C helpers behind str.format's parser
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +51,9 @@ __all__ = [
     "OperationLimitExceeded",
     "ExecutionTimeout",
     "attribute_violation",
+    "format_attributes",
+    "format_attribute_violation",
+    "needs_owner_check",
     "is_dunder",
 ]
 
@@ -217,6 +222,44 @@ def attribute_violation(name: str, *, private_ok: bool = False) -> str | None:
     if name in FORBIDDEN_ATTRIBUTES:
         return f"Forbidden access to interpreter internals '{name}' (rule: no frame/code/generator internals)"
     return None
+
+
+def format_attributes(fmt: str) -> Iterator[str]:
+    """The attribute names a ``str.format`` string reads, in order, nested specs included
+    (``"{0.a[1].b:{x.c}}"`` gives a, b, c). Malformed parts give nothing: str.format raises for them."""
+    try:
+        parsed = list(_string.formatter_parser(fmt))
+    except ValueError:
+        return
+    for _literal, field, spec, _conv in parsed:
+        if field:
+            try:
+                rest = list(_string.formatter_field_name_split(field)[1])
+            except ValueError:
+                rest = []
+            for is_attr, key in rest:
+                if is_attr:
+                    yield str(key)
+        if spec and "{" in spec:
+            yield from format_attributes(spec)
+
+
+def format_attribute_violation(name: str) -> str | None:
+    """``attribute_violation`` for a name read through a format string. Private names are not judged
+    here: they are allowed on the code's own objects, which only the run-time check can see."""
+    if name.startswith("_") and not is_dunder(name):
+        return None
+    if attribute_violation(name) is None:
+        return None
+    return (
+        f"Forbidden attribute access '.{name}' in a format string (rule: no dunder attributes or "
+        "interpreter internals, also through str.format)"
+    )
+
+
+def needs_owner_check(name: str) -> bool:
+    """A private name that is allowed only on objects the code defined itself."""
+    return name.startswith("_") and not is_dunder(name) and name not in ALLOWED_PRIVATE
 
 
 def _normalize_imports(names: Any) -> frozenset[str]:
