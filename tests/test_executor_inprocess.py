@@ -135,6 +135,28 @@ def test_print_cap_keeps_head_and_tail():
     assert out.logs.startswith("0\n1\n2\n") and out.logs.endswith("998\n999\n") and "truncated" in out.logs
 
 
+def test_print_cap_is_exact_on_the_one_string_fast_path():
+    ex = InProcessExecutor(max_print_outputs_length=100)
+    out = ex("for i in range(1000):\n    print(f'line {i}')")
+    full = "".join(f"line {i}\n" for i in range(1000))
+    assert out.logs.startswith(full[:50]) and out.logs.endswith(full[-50:]) and "truncated" in out.logs
+    assert not out.logs.startswith(full[:51])
+
+
+def test_print_has_cpythons_errors_and_signature():
+    import builtins
+    import inspect
+
+    ex = InProcessExecutor()
+    with pytest.raises(InterpreterError, match=r"'foo' is an invalid keyword argument for print\(\)"):
+        ex("print('a', foo=1)")
+    with pytest.raises(InterpreterError, match="sep must be None or a string, not int"):
+        ex("print('a', sep=1)")
+    session = ExecutionSession()
+    code_print = session.builtins_for_module()["print"]
+    assert inspect.signature(code_print) == inspect.signature(builtins.print)
+
+
 def test_logs_are_per_run():
     ex = InProcessExecutor()
     ex("print('one')")

@@ -375,6 +375,58 @@ def test_private_and_dunder_writes_on_host_objects_are_refused():
     assert not hasattr(json.JSONEncoder, "x")
 
 
+# A method remembers the owned class of its last ``self`` (compiler._self_check): warm that cache with
+# the code's own instances first, then hand the method a foreign ``self`` in the same run.
+_WARM_SELF_CACHE = (
+    "import json, random\n"
+    "class A:\n"
+    "    _randbelow = 7\n"
+    "    def store(self):\n"
+    "        self.pwned = 1\n"
+    "    def peek(self):\n"
+    "        return self._randbelow\n"
+    "    def peek_bits(self):\n"
+    "        return self._randbelow_with_getrandbits\n"
+    "class B(A):\n"
+    "    _randbelow_with_getrandbits = 8\n"
+    "class Meta(type):\n"
+    "    def __eq__(cls, other):\n"
+    "        return True\n"
+    "    def __hash__(cls):\n"
+    "        return hash(A)\n"
+    "    def __instancecheck__(cls, obj):\n"
+    "        return True\n"
+    "    def __subclasscheck__(cls, sub):\n"
+    "        return True\n"
+    "Fake = Meta('Fake', (random.Random,), {})\n"
+    "Sneaky = type('Sneaky', (random.Random,), {'__class__': property(lambda s: A)})\n"
+    "for _ in range(50):\n"
+    "    A().store(); B().store(); A().peek(); B().peek(); B().peek_bits()\n"
+    "    try:\n"
+    "        A.peek(random.Random())\n"
+    "    except BaseException:\n"
+    "        pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("attack", "rule_words"),
+    [
+        ("A.store(json.JSONEncoder)", "no writes to classes"),
+        ("B.store(json.JSONEncoder)", "no writes to classes"),
+        ("A.peek(random.Random())", "'_randbelow'"),
+        ("A.peek(Fake())", "'_randbelow'"),
+        ("A.peek(Sneaky())", "'_randbelow'"),
+        ("class R(A, random.Random):\n    pass\nR().peek_bits()", "'_randbelow_with_getrandbits'"),
+    ],
+)
+def test_warm_self_check_still_refuses_a_foreign_self(attack, rule_words):
+    refused(_WARM_SELF_CACHE + attack, rule_words)
+    import json
+
+    assert not hasattr(json.JSONEncoder, "pwned")
+
+
 def test_metaclass_or_decorator_returning_host_class_gets_no_ownership():
     refused(
         "import json\nclass X(metaclass=lambda *a: json.JSONEncoder):\n    pass\nX._one_shot", "'_one_shot'"

@@ -9,12 +9,14 @@ much the code prints.
 from __future__ import annotations
 
 import builtins
+import inspect
 from typing import Any
 
 __all__ = ["PrintCapture"]
 
 _real_print = builtins.print
-_PLAIN = frozenset({int, float, bool, type(None)})  # types whose str() runs no code of the user
+_NONE_TYPE = type(None)
+_SIGNATURE = inspect.signature(_real_print)
 
 
 class PrintCapture:
@@ -76,44 +78,70 @@ class PrintCapture:
         )
 
     def make_print(self) -> Any:
-        """The ``print`` code sees: same signature and errors as the builtin, default file is this capture.
+        """The ``print`` code sees: same behaviour and errors as the builtin, default file is this capture.
 
-        The common case (default sep/end, output still under the head cap) appends to the head list
-        without calling ``write``: printing is frequent in agent code.
+        ``**kw`` rather than CPython's keyword-only parameters: a call without keywords then skips
+        the four default lookups and the sep/end checks (printing is frequent in agent code). The
+        common case (one str, output still under the head cap) appends to the head list without
+        calling ``write``. Whatever the fast paths do not handle goes to the real ``print``: an
+        unknown keyword or a bad ``sep`` gets CPython's own error, in CPython's order.
         """
         write = self.write
         capture = self
-        head = self._head
+        append = self._head.append  # reset() clears this list in place
+        limit = self._head_limit
 
-        def print(*args: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: bool = False) -> None:  # noqa: A001
-            if file is None:
-                if sep is None:
-                    sep = " "
-                if end is None:
-                    end = "\n"
-                if type(sep) is str and type(end) is str:
-                    if len(args) == 1 and type(args[0]) is str:
-                        text = args[0] + end
-                    else:
-                        parts: list[str] = []
-                        for a in args:
-                            t = type(a)
-                            if t is str:
-                                parts.append(a)
-                            elif t in _PLAIN:
-                                parts.append(str(a))
-                            else:  # str() of other objects may print or raise: keep CPython's order
-                                _real_print(*args, sep=sep, end=end, file=self, flush=flush)
-                                return
-                        text = sep.join(parts) + end
-                    n = len(text)
-                    if capture._head_len + n <= capture._head_limit:
-                        head.append(text)
-                        capture._head_len += n
-                    else:
-                        write(text)
+        def print(*args: Any, **kw: Any) -> None:  # noqa: A001
+            if not kw and len(args) == 1:
+                text = args[0]
+                if type(text) is str:
+                    n = capture._head_len + len(text) + 1
+                    if n <= limit:
+                        capture._head_len = n
+                        append(text + "\n")
+                        return
+            sep = end = None
+            if kw:
+                sep = kw.pop("sep", None)
+                end = kw.pop("end", None)
+                file = kw.pop("file", None)
+                flush = kw.pop("flush", False)
+                # an unknown keyword (the real print raises CPython's error), another file, or a
+                # flush that is not a bool (the real print takes its truth value, which may run code)
+                if kw or file is not None or (flush is not False and flush is not True):
+                    file = capture if file is None else file
+                    _real_print(*args, sep=sep, end=end, file=file, flush=flush, **kw)
                     return
-                file = self
-            _real_print(*args, sep=sep, end=end, file=file, flush=flush)
+            if sep is None:
+                sep = " "
+            if end is None:
+                end = "\n"
+            if type(sep) is str and type(end) is str:
+                parts: list[str] = []
+                try:
+                    for a in args:
+                        t = type(a)
+                        if t is str:
+                            parts.append(a)
+                        # str() of these runs no code of the user (compared by identity: a set
+                        # lookup would call a metaclass __hash__); an int over the digit limit
+                        # raises ValueError
+                        elif t is int or t is float or t is bool or t is _NONE_TYPE:
+                            parts.append(str(a))
+                        else:  # str() of other objects may print or raise: keep CPython's order
+                            break
+                    else:
+                        text = sep.join(parts) + end
+                        n = len(text)
+                        if capture._head_len + n <= limit:
+                            append(text)
+                            capture._head_len += n
+                        else:
+                            write(text)
+                        return
+                except ValueError:
+                    pass  # CPython writes the arguments before the one that fails: let it
+            _real_print(*args, sep=sep, end=end, file=capture)
 
+        print.__signature__ = _SIGNATURE  # type: ignore[attr-defined]  # inspect shows CPython's
         return print

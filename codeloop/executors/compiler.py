@@ -17,8 +17,13 @@ Rewrites (every inserted node keeps the line number of the code it guards):
   clause (no call: about free; the limits delete that name to stop the code, so these are bounded
   by the deadline and the loops around them, not counted as operations)
 * in a method whose first parameter ``self`` is never rebound, ``self._x`` becomes
-  ``(self if __codeloop_self_ok__ else __codeloop_priv__(self, '_x'))._x`` with the ownership check
-  done once at entry
+  ``(__codeloop_priv__(self, '_x') if not __codeloop_self_ok__ else self)._x`` (``self.x = v``
+  likewise with ``__codeloop_store__``), the ownership check done once at entry: ``type(self) is
+  __codeloop_self_types__[k] or id(type(self)) in __codeloop_owned_ids__ and
+  __codeloop_claim_self__(self, __codeloop_self_types__, k)``. Slot ``k`` of that per-session list
+  (emptied after each run) keeps the last owned class the method saw, so a call usually costs one
+  identity test; only the claim fills it, with a class registered as owned that the slot keeps
+  alive (so its id cannot be reused). Slots are handed out round-robin; sharing one only costs speed
 * every ``class`` gets a first body statement ``__codeloop_class_token__ = __codeloop_token__`` and
   the decorators ``@__codeloop_mark__`` (innermost) and ``@__codeloop_seal__`` (outermost); a class
   is registered as the code's own only if it carries the token in its own ``__dict__`` (so a
@@ -37,6 +42,7 @@ module-level code finds them first); code cannot name anything starting with ``_
 from __future__ import annotations
 
 import ast
+import itertools
 import threading
 from collections import OrderedDict
 from types import CodeType
@@ -68,6 +74,10 @@ LIVE = "__codeloop_live__"
 SELF_OK = "__codeloop_self_ok__"
 OWNED_IDS = "__codeloop_owned_ids__"
 TYPE = "__codeloop_type__"
+SELF_TYPES = "__codeloop_self_types__"
+SELF_TYPE_SLOTS = 64  # length of the session's list behind SELF_TYPES
+_SELF_SLOTS = itertools.count()  # handed out round-robin over SELF_TYPE_SLOTS, across compilations
+CLAIM_SELF = "__codeloop_claim_self__"
 ID = "__codeloop_id__"
 PRIV = "__codeloop_priv__"
 STORE = "__codeloop_store__"
@@ -149,6 +159,19 @@ def _check_format_literal(fmt: str) -> str | None:
         if message:
             return message
     return None
+
+
+def _self_check(self_name: str, slot: int, anchor: ast.AST) -> ast.stmt:
+    """A method's entry check (see the module docstring). The ``id`` test comes before the claim so
+    that the code's classes with foreign private names, never cached, cost no Python call."""
+    t = f"{TYPE}({self_name})"
+    stmt = ast.parse(
+        f"{SELF_OK} = {t} is {SELF_TYPES}[{slot}] or "
+        f"{ID}({t}) in {OWNED_IDS} and {CLAIM_SELF}({self_name}, {SELF_TYPES}, {slot})"
+    ).body[0]
+    for n in ast.walk(stmt):
+        ast.copy_location(n, anchor)
+    return stmt
 
 
 def _tick_test(node: ast.AST) -> ast.expr:
@@ -337,8 +360,10 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(value, ast.Name) and value.id is not None and value.id == self.self_stack[-1]:
             self.self_used[-1] = True
             guarded = _call(helper, [_name(value.id, value), _const(node.attr, node)], node)
+            # ``not`` first: the owned case falls through to the attribute, one jump fewer
+            not_ok = ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=_name(SELF_OK, node)), node)
             node.value = ast.copy_location(
-                ast.IfExp(test=_name(SELF_OK, node), body=_name(value.id, value), orelse=guarded), node
+                ast.IfExp(test=not_ok, body=guarded, orelse=_name(value.id, value)), node
             )
         else:
             node.value = _call(helper, [value, _const(node.attr, node)], node)
@@ -400,14 +425,7 @@ class _Rewriter(ast.NodeTransformer):
         anchor = body[0] if body else node
         prologue = [_live_stmt(anchor)]
         if used and self_name is not None:
-            # __codeloop_self_ok__ = __codeloop_id__(__codeloop_type__(self)) in __codeloop_owned_ids__
-            check = ast.Compare(
-                left=_call(ID, [_call(TYPE, [_name(self_name, anchor)], anchor)], anchor),
-                ops=[ast.In()],
-                comparators=[_name(OWNED_IDS, anchor)],
-            )
-            target = ast.Name(id=SELF_OK, ctx=ast.Store())
-            prologue.append(ast.copy_location(ast.Assign(targets=[target], value=check), anchor))
+            prologue.append(_self_check(self_name, next(_SELF_SLOTS) % SELF_TYPE_SLOTS, anchor))
         node.body = [*doc, *prologue, *rest]
         return node
 

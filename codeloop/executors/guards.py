@@ -41,6 +41,7 @@ __all__ = [
     "ACTIVE_SESSION",
     "mark_class",
     "seal_class",
+    "claim_self",
     "priv_guard",
     "store_guard",
     "attr_guard",
@@ -73,7 +74,7 @@ _super_thisclass = super.__dict__["__thisclass__"].__get__
 # names (e.g. Enum, ABC subclasses), where each private name is checked for where it is defined.
 _marked: dict[int, weakref.ref[type]] = {}
 _marked_foreign: dict[int, weakref.ref[type]] = {}
-owned_ids = _marked  # compiled methods test ``id(type(self)) in owned_ids``
+owned_ids = _marked  # compiled methods test ``id(type(self)) in owned_ids`` (then claim_self)
 TOKEN = object()  # the value of __codeloop_class_token__ in classes made by the code's class statements
 TOKEN_NAME = "__codeloop_class_token__"
 _type_dict = type.__dict__["__dict__"].__get__
@@ -137,6 +138,21 @@ def seal_class(cls: Any) -> Any:
         except (AttributeError, TypeError):
             pass
     return cls
+
+
+def claim_self(obj: Any, self_types: list[Any], slot: int) -> bool:
+    """A compiled method's entry check missed its slot of the session's ``self_types`` list: if
+    ``type(obj)`` is registered as owned (pure), remember it there and answer True.
+
+    The slot then holds a strong reference, so that class stays registered and its id is not
+    reused: ``type(self) is self_types[slot]`` holds only where ``id(type(self)) in owned_ids``
+    does. Both tests are by identity, so no ``__eq__``/``__hash__``/``__instancecheck__`` or
+    ``__class__`` of the code's takes part in them."""
+    t = type(obj)
+    if _in(_marked, t):
+        self_types[slot] = t
+        return True
+    return False
 
 
 def _class_owned(cls: type) -> bool:

@@ -30,7 +30,15 @@ from ..errors import InterpreterError
 from . import guards, patches
 from .base import CodeOutput
 from .capture import PrintCapture
-from .compiler import FILENAME, RESERVED_PREFIX, StaticViolation, compile_code
+from .compiler import (
+    CLAIM_SELF,
+    FILENAME,
+    RESERVED_PREFIX,
+    SELF_TYPE_SLOTS,
+    SELF_TYPES,
+    StaticViolation,
+    compile_code,
+)
 from .limits import Budget
 from .modules import ModuleGate
 from .policy import (
@@ -45,6 +53,7 @@ from .policy import (
 __all__ = ["ExecutionSession", "FinalAnswerSignal"]
 
 _UNSET: Any = object()
+_NO_SELF_TYPES = (None,) * SELF_TYPE_SLOTS
 
 
 def _is_interpreter_builtin(value: Any) -> bool:
@@ -80,6 +89,7 @@ _PLAIN_BUILTINS.update(
         "__codeloop_match_class__": patches.match_class,
         "__codeloop_match_error__": patches.match_error,
         "__codeloop_owned_ids__": guards.owned_ids,
+        CLAIM_SELF: guards.claim_self,
         "__codeloop_token__": guards.TOKEN,
         "__codeloop_type__": type,
         "__codeloop_id__": id,
@@ -140,6 +150,10 @@ class ExecutionSession:
         self._builtins["__import__"] = self._modules.import_
         self._builtins["__codeloop_result__"] = self._set_result
         self._builtins["__codeloop_import_star__"] = self._import_star
+        # the compiled methods' cache of owned classes (see compiler._self_check): per session, and
+        # emptied after each run so that it keeps no class alive longer than the run that used it
+        self._self_types: list[type | None] = [None] * SELF_TYPE_SLOTS
+        self._builtins[SELF_TYPES] = self._self_types
         self._namespace: dict[str, Any] = {
             "__builtins__": self._builtins,
             "__name__": "__main__",
@@ -281,6 +295,7 @@ class ExecutionSession:
 
     def _end(self) -> None:
         self._budget.stop()
+        self._self_types[:] = _NO_SELF_TYPES
         if self._saved_recursion_limit is not None:
             sys.setrecursionlimit(self._saved_recursion_limit)
             self._saved_recursion_limit = None

@@ -350,6 +350,29 @@ print(*range(3))
 print("x", "y", sep="")
 print("end", end="")
 
+# %% print_unknown_keyword_argument raises=TypeError
+print("before")
+print("a", foo=1)
+
+# %% print_int_over_the_digit_limit_after_other_arguments raises=ValueError
+# CPython writes each argument as it converts it: what came before the failing one is printed
+print("a", 10 ** 5000, sep=", ")
+
+# %% print_runs_no_hidden_user_code_but_flush_truth_value
+class M(type):
+    def __hash__(cls):
+        print("hash called")
+        return 1
+class A(metaclass=M):
+    def __str__(self):
+        return "A"
+class Flag:
+    def __bool__(self):
+        print("bool called")
+        return True
+print("x", A(), 2)
+print("y", flush=Flag())
+
 # %% print_reprs_of_values worker
 print("tab\tsep", "new\nline", repr("quote's"))
 print(True, False, None, 1e100, 1j, -0.0, b"bytes", 10 ** 25, 1.5e-10, [0.1, 1 / 3])
