@@ -16,7 +16,7 @@ import resource
 import sys
 from typing import Any
 
-from codeloop.executors.worker import codec, confine
+from codeloop.executors.worker import codec, confine, shm
 from codeloop.executors.worker.protocol import MAX_FRAME, pack, write_frame
 from codeloop.executors.worker.rpc import Channel, HostGone, ToolProxy
 
@@ -27,8 +27,11 @@ MAX_VAR_NAMES = 2000
 
 def main(cfg: dict[str, Any]) -> None:
     rfd, wfd = cfg["fds"]
+    box = shm.attach(cfg.get("shm"), host=False)
+    if cfg.get("shm") is not None:
+        _close_fds(int(cfg["shm"]))  # the mapping stays
     report = confine.apply(cfg)
-    channel = Channel(rfd, wfd)
+    channel = Channel(rfd, wfd, box)
     # A forked copy of the worker must not talk on the host's pipe.
     os.register_at_fork(after_in_child=lambda: _close_fds(rfd, wfd))
     session_cls, policy_cls, interp_error = _load_core()

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CodecError", "encode", "decode", "register_type", "safe_repr"]
+__all__ = ["CodecError", "encode", "decode", "decode_list", "register_type", "safe_repr"]
 
 _TAG = "$t"
 MAX_DEPTH = 100
@@ -227,6 +227,18 @@ def decode(data: Any, allow_pickle: bool = False) -> Any:
         raise
     except Exception as exc:
         raise CodecError(f"bad encoded {tag!r} value: {type(exc).__name__}: {exc}") from None
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def decode_list(data: list) -> list:
+    """``decode`` of a list (call arguments): scalars, the usual arguments, are taken as they are."""
+    scalars = _SCALARS
+    for x in data:
+        if type(x) not in scalars:
+            return [decode(x, False) for x in data]
+    return data
 
 
 def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:

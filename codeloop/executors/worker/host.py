@@ -3,7 +3,8 @@
 One worker per executor, started when the executor is created (so it is warm by the first step) and
 reused across steps: variables persist inside it. Tools never leave the host: code in the worker
 calls proxies, the host runs the real tool and sends the result back. A sync call from code runs the
-tool right on the thread that drives the run, so it costs one pipe round trip (about 50 us): a tool
+tool right on the thread that drives the run, so it costs one round trip through the shared-memory
+mailbox (shm.py; about 10 us on a 2-core VM, the pipe where there is no mailbox): a tool
 marked ``blocking = False`` on the caller's thread; a plain function or a codeloop Tool with a sync
 ``forward`` on a thread the run moves to at its first such call (so that the caller can still end
 the run at the timeout if the tool hangs). Async tools (an async ``forward``, a coroutine function,
@@ -45,12 +46,13 @@ from codeloop.executors.worker.hosttools import (
     Run,
     await_tool,
     background_loop,
-    call_and_reply,
+    error_of,
     reply,
     reply_from_future,
     route,
 )
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
+from codeloop.executors.worker.protocol import pack_result_str
 from codeloop.executors.worker.sandbox import Limits
 
 __all__ = ["LocalPythonExecutor"]
@@ -134,7 +136,7 @@ class LocalPythonExecutor(PythonExecutor):
         )
         self._policy_data: dict[str, Any] = self.policy.to_dict()
         self._tools: dict[str, Any] = dict(additional_functions or {})
-        self._routes = {name: route(tool) for name, tool in self._tools.items()}
+        self._routes = {name: (tool, route(tool)) for name, tool in self._tools.items()}
         self._variables: dict[str, Any] = {}
         self._known_vars: list[str] = []
         self._note: str | None = None  # told to the next run after the worker was lost
@@ -155,7 +157,7 @@ class LocalPythonExecutor(PythonExecutor):
             if not callable(tool) and not callable(getattr(tool, "acall", None)):
                 raise TypeError(f"Tool {name!r} is neither callable nor has an acall method")
         self._tools.update(tools)
-        self._routes = {name: route(tool) for name, tool in self._tools.items()}
+        self._routes = {name: (tool, route(tool)) for name, tool in self._tools.items()}
         self._push({"op": "tools", "names": sorted(self._tools)})
 
     def send_variables(self, variables: dict[str, Any]) -> None:
@@ -337,11 +339,11 @@ class LocalPythonExecutor(PythonExecutor):
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
             op = frame["op"]
-            if op == "call":
+            if op == "call":  # (always a compact frame: see protocol._parse)
                 if (
                     not run.plain_inline
-                    and frame.get("sync") is True
-                    and self._routes.get(str(frame.get("tool"))) == "thread"
+                    and frame["sync"]
+                    and self._routes.get(frame["tool"], _NO_ROUTE)[1] == "thread"
                 ):
                     run.pending = frame
                     return None
@@ -475,37 +477,57 @@ class LocalPythonExecutor(PythonExecutor):
 
     # -- tool calls --------------------------------------------------------------------------
     def _start_tool(self, run: Run, frame: dict[str, Any]) -> None:
-        """The one place where the host starts a tool call from code (approval and telemetry hook here)."""
-        worker, loop = run.worker, run.loop
-        cid, name = frame.get("cid"), str(frame.get("tool"))
-        tool = self._tools.get(name)
+        """The one place where the host starts a tool call from code (approval and telemetry hook here).
+
+        ``frame`` is a parsed compact call frame: its keys are all there, "cid" an int, "tool" a str
+        and "sync" a bool; "args" and "kwargs" are whatever JSON the worker sent."""
+        worker = run.worker
+        cid, name, box = frame["cid"], frame["tool"], "box" in frame
+        tool, how = self._routes.get(name, _NO_ROUTE)
         if tool is None:
-            reply(worker, cid, error=("NameError", f"no tool named {name!r}"))
+            reply(worker, cid, error=("NameError", f"no tool named {name!r}"), box=box)
             return
+        args, kwargs = frame["args"], frame["kwargs"]
         try:
-            args = codec.decode(frame.get("args") or [])
-            kwargs = codec.decode(frame.get("kwargs") or {})
-            if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+            if type(args) is not list or type(kwargs) is not dict:
                 raise codec.CodecError("bad call arguments")
+            args = codec.decode_list(args)
+            if kwargs:
+                kwargs = codec.decode(kwargs)
+                if not all(type(k) is str for k in kwargs):
+                    raise codec.CodecError("bad call arguments")
         except codec.CodecError as exc:
-            reply(worker, cid, error=("ValueError", str(exc)))
+            reply(worker, cid, error=("ValueError", str(exc)), box=box)
             return
-        how = self._routes.get(name, "async")
-        sync = frame.get("sync") is True  # the code waits for this call alone
-        if sync and ((how == "inline" and run.inline) or (how == "thread" and run.plain_inline)):
+        if frame["sync"] and ((how == "thread" and run.plain_inline) or (how == "inline" and run.inline)):
             # An instant tool (blocking = False), or a plain function while a thread of its own drives
             # the run (see _drive_from_thread; _drive hands a run over before the first such call):
             # run it right here, with no thread or event-loop hop.
-            call_and_reply(worker, cid, tool, args, kwargs)
+            try:
+                value = tool(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code
+                reply(worker, cid, error=error_of(exc), box=box)
+                return
+            if type(value) is str:  # the usual result: the frame straight away
+                try:
+                    worker.send_frame(pack_result_str(cid, value), box)
+                except WorkerDied:
+                    pass
+            else:
+                reply(worker, cid, value=value, box=box)
         elif how == "thread":  # concurrent calls (acall from code) of a plain function
             fut = TOOLS.submit(functools.partial(tool, *args, **kwargs))
-            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f))
+            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f, box))
         else:
+            loop = run.loop
             acall = getattr(tool, "acall", None)
             coro = await_tool(acall if callable(acall) else tool, args, kwargs)
             target = loop if loop is not None and loop.is_running() else background_loop()
             fut = asyncio.run_coroutine_threadsafe(coro, target)
-            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f))
+            fut.add_done_callback(lambda f: reply_from_future(worker, cid, f, box))
+
+
+_NO_ROUTE: tuple[Any, str] = (None, "")
 
 
 def _merge_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,12 @@ from typing import Any
 
 from codeloop.executors.worker import codec
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
+from codeloop.executors.worker.protocol import dumps, pack, pack_result, pack_result_str
 
-__all__ = ["Run", "route", "call_and_reply", "reply", "reply_from_future", "await_tool", "HANDOFF", "TOOLS"]
+__all__ = [
+    *("Run", "route", "reply", "reply_from_future", "await_tool", "error_of"),
+    *("HANDOFF", "TOOLS"),
+]
 
 logger = logging.getLogger("codeloop.executors.worker")
 
@@ -60,15 +64,6 @@ class Run:
         self.pending: dict[str, Any] | None = None  # the call that made the run move to a driver thread
         self.lock = threading.Lock()
         self.finished = self.abandoned = False
-
-
-def call_and_reply(worker: WorkerProcess, cid: Any, tool: Any, args: list, kwargs: dict) -> None:
-    try:
-        value = tool(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code (as from a pool)
-        reply(worker, cid, error=error_of(exc))
-    else:
-        reply(worker, cid, value=value)
 
 
 class Handoff:
@@ -148,23 +143,37 @@ def error_of(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, str(exc)
 
 
-def reply_from_future(worker: WorkerProcess, cid: Any, fut: concurrent.futures.Future) -> None:
+def reply_from_future(
+    worker: WorkerProcess, cid: Any, fut: concurrent.futures.Future, box: bool = False
+) -> None:
     exc = fut.exception()
     if exc is not None:
-        reply(worker, cid, error=error_of(exc))
+        reply(worker, cid, error=error_of(exc), box=box)
     else:
-        reply(worker, cid, value=fut.result())
+        reply(worker, cid, value=fut.result(), box=box)
 
 
-def reply(worker: WorkerProcess, cid: Any, value: Any = None, error: tuple[str, str] | None = None) -> None:
+def reply(
+    worker: WorkerProcess,
+    cid: Any,
+    value: Any = None,
+    error: tuple[str, str] | None = None,
+    box: bool = False,
+) -> None:
+    """Answer tool call ``cid``; ``box``: the call came through the mailbox (the answer goes back so)."""
     if error is None:
         try:
-            message = {"op": "result", "cid": cid, "ok": True, "value": codec.encode(value, "pickle")}
-        except codec.CodecError as exc:
+            if type(value) is str:  # the usual tool result: no encoder walk
+                frame = pack_result_str(cid, value)
+            else:
+                frame = pack_result(cid, dumps(codec.encode(value, "pickle")))
+        except (codec.CodecError, ValueError, RecursionError) as exc:
             error = ("TypeError", str(exc))
     if error is not None:
-        message = {"op": "result", "cid": cid, "ok": False, "error": {"type": error[0], "message": error[1]}}
+        frame = pack(
+            {"op": "result", "cid": cid, "ok": False, "error": {"type": error[0], "message": error[1]}}
+        )
     try:
-        worker.send(message)
+        worker.send_frame(frame, box)
     except WorkerDied:
         pass  # the run already failed; nothing to tell

@@ -1,7 +1,8 @@
 """One worker process seen from the host: spawn, frame I/O with deadlines, kill, exit diagnosis.
 
-The host reads the worker's pipe with ``select`` + ``os.read`` and parses frames with the JSON-only
-FrameReader, so nothing the worker sends can make the host run code. Killing is thorough: the
+The host reads the worker's pipe with ``select`` + ``os.read``, and sync tool calls from its
+shared-memory mailbox (shm.py); it parses frames with protocol.py (JSON, or binary envelopes around
+JSON), so nothing the worker sends can make the host run code. Killing is thorough: the
 process group, and (when the worker has its own uid) every process of that uid, which catches
 anything that forked and left the group; with bubblewrap the pid namespace dies with it anyway.
 """
@@ -20,12 +21,16 @@ import threading
 import time
 from typing import Any
 
+from codeloop.executors.worker import shm
 from codeloop.executors.worker.protocol import (
+    DOORBELL_FRAME,
     MAX_FRAME,
+    RING,
     FrameReader,
     ProtocolError,
     Spinner,
     pack,
+    parse_body,
     write_frame,
 )
 from codeloop.executors.worker.sandbox import Limits, SandboxPlan, plan_sandbox
@@ -34,6 +39,11 @@ __all__ = ["WorkerProcess", "WorkerDied"]
 
 
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeloop-worker-spawn")
+
+
+# Mailbox flag reads before the Spinner takes over: a call from code usually comes within this many
+# (a few microseconds), and the read loop is cheaper than setting up the Spinner's timed poll.
+_PRESPIN = range(400)
 
 
 class WorkerDied(Exception):
@@ -53,8 +63,15 @@ class WorkerProcess:
         self.started = time.perf_counter()
         c_read, h_write = os.pipe()
         h_read, c_write = os.pipe()
+        shm_fd = shm.create()
+        passed = (c_read, c_write) if shm_fd is None else (c_read, c_write, shm_fd)
         self.plan: SandboxPlan = plan_sandbox(
-            limits=limits, timeout=timeout, sandbox=sandbox, fds=(c_read, c_write), policy=policy
+            limits=limits,
+            timeout=timeout,
+            sandbox=sandbox,
+            fds=(c_read, c_write),
+            policy=policy,
+            shm_fd=shm_fd,
         )
         self._stderr = tempfile.TemporaryFile(prefix="codeloop-worker-err-")
         try:
@@ -66,14 +83,14 @@ class WorkerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,
-                pass_fds=(c_read, c_write),
+                pass_fds=passed,
                 start_new_session=True,
             )
             # The worker dies with the *thread* that started it (PR_SET_PDEATHSIG, bubblewrap's
             # --die-with-parent), so start it from a thread that lives as long as the process.
             self.proc = _SPAWNER.submit(popen).result()
         except BaseException:
-            for fd in (c_read, c_write, h_read, h_write):
+            for fd in (*passed, h_read, h_write):
                 os.close(fd)
             if self.plan.scratch:
                 shutil.rmtree(self.plan.scratch, ignore_errors=True)
@@ -82,6 +99,10 @@ class WorkerProcess:
             pass
         os.close(c_read)
         os.close(c_write)
+        # The sync tool-call path (see shm.py); None: everything goes through the pipe.
+        self.mailbox = shm.attach(shm_fd, host=True)
+        if shm_fd is not None:
+            os.close(shm_fd)  # the mapping stays
         self.rfd, self.wfd = h_read, h_write
         self.reader = FrameReader(max_frame)
         self._pending: list[dict[str, Any]] = []
@@ -95,22 +116,62 @@ class WorkerProcess:
 
     # -- I/O -------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
-        data = pack(message)
+        self.send_frame(pack(message))
+
+    def send_frame(self, data: bytes, box: bool = False) -> None:
+        """Write one complete frame (``pack``, ``pack_result``); threads may send at once.
+        ``box``: the answer to a call that came through the mailbox, which it goes back through."""
+        posted = None
+        if box and self.mailbox is not None:
+            # No lock: the mailbox slot has one writer, the answer to the one call waiting there.
+            posted = self.mailbox.post(data)
+            if posted is False:
+                return
         with self._write_lock:
             try:
-                write_frame(self.wfd, data)
+                # posted: the worker blocks on the pipe, ring; None: not in the mailbox, send it here
+                write_frame(self.wfd, DOORBELL_FRAME if posted else data)
             except OSError as exc:  # broken pipe: the worker is gone; the reader will see EOF
                 raise WorkerDied(self.describe_exit()) from exc
 
     def next_frame(self, deadline: float | None, spin: bool = False) -> dict[str, Any] | None:
         """Next frame from the worker, or None when ``deadline`` (monotonic) passes first.
 
-        ``spin``: poll briefly before blocking (the worker is expected to answer soon).
+        ``spin``: poll briefly before blocking (the worker is expected to answer soon). A frame from
+        the mailbox (a sync tool call) comes back with ``"box": True``: answer it with ``box=True``.
         """
-        while not self._pending:
-            if not (spin and self._spinner.ready()):  # else data is there: read it without a select
+        box = self.mailbox
+        pending = self._pending
+        while not pending:
+            if box is not None:
+                lens, incoming = box.lens, box.incoming
+                for _ in _PRESPIN if spin else ():  # the usual wait: the next call from code
+                    if lens[incoming]:
+                        break
+                if lens[incoming]:
+                    try:
+                        data = box.take()
+                        frame = RING if data is None else parse_body(data, 4, len(data))
+                    except ProtocolError as exc:
+                        self.kill(f"the worker broke the protocol ({exc})")
+                        raise WorkerDied(self.describe_exit()) from None
+                    if frame is not RING:
+                        frame["box"] = True
+                        return frame
+                    continue
+            if spin and self._spinner.ready(box):  # data is there: read it without a select
+                if box is not None and box.lens[box.incoming]:
+                    continue
+            else:
+                if box is not None and box.away():
+                    box.back()
+                    continue  # a frame arrived in the mailbox meanwhile
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready, _, _ = select.select([self.rfd], [], [], timeout)
+                try:
+                    ready, _, _ = select.select([self.rfd], [], [], timeout)
+                finally:
+                    if box is not None:
+                        box.back()
                 if not ready:
                     return None
                 if spin:
@@ -122,11 +183,14 @@ class WorkerProcess:
             if not data:
                 raise WorkerDied(self.describe_exit())
             try:
-                self._pending.extend(self.reader.feed(data))
+                frames = self.reader.feed(data)
             except ProtocolError as exc:
                 self.kill(f"the worker broke the protocol ({exc})")
                 raise WorkerDied(self.describe_exit()) from None
-        return self._pending.pop(0)
+            for frame in frames:
+                if frame["op"] != "doorbell":
+                    pending.append(frame)
+        return pending.pop(0)
 
     def wait_hello(self, timeout: float) -> dict[str, Any]:
         if self.hello is not None:

@@ -16,7 +16,20 @@ import os
 from typing import Any
 
 from codeloop.executors.worker import codec
-from codeloop.executors.worker.protocol import FrameReader, ProtocolError, Spinner, pack, write_frame
+from codeloop.executors.worker.protocol import (
+    CID,
+    DOORBELL_FRAME,
+    RESULT_STR,
+    FrameReader,
+    ProtocolError,
+    Spinner,
+    dumps,
+    dumps_str,
+    pack,
+    pack_call,
+    parse_body,
+    write_frame,
+)
 
 __all__ = ["Channel", "ToolProxy", "HostGone"]
 
@@ -30,6 +43,10 @@ _REBUILDABLE = {
 }
 
 
+# Mailbox flag reads before the Spinner takes over (see process._PRESPIN).
+_PRESPIN = range(400)
+
+
 class HostGone(BaseException):
     """The host closed the pipe: the worker must exit (BaseException so agent code cannot swallow it)."""
 
@@ -37,8 +54,10 @@ class HostGone(BaseException):
 class Channel:
     """Blocking frame I/O on the two pipe fds, plus bookkeeping for outstanding tool calls."""
 
-    def __init__(self, rfd: int, wfd: int):
+    def __init__(self, rfd: int, wfd: int, box: Any = None):
         self.rfd, self.wfd = rfd, wfd
+        self.box = box  # shm.Mailbox for sync calls, or None (all through the pipe)
+        self._box_busy = False
         self.reader = FrameReader()
         self.inbox: list[dict[str, Any]] = []  # frames read but not consumed yet
         self.results: dict[int, dict[str, Any]] = {}  # tool results that arrived for sync waiters
@@ -63,9 +82,10 @@ class Channel:
         except ProtocolError:
             raise HostGone() from None
         for frame in frames:
-            if frame["op"] == "result":
+            op = frame["op"]
+            if op == "result":
                 self._deliver(frame)
-            else:
+            elif op != "doorbell":
                 self.inbox.append(frame)
 
     def new_run(self) -> None:
@@ -100,32 +120,78 @@ class Channel:
         if not self.futures and self._loop is not None:
             self._drop_reader()
 
-    def _start_call(self, name: str, args: tuple, kwargs: dict, blocking: bool) -> int:
-        self._next_cid += 1
-        fallback = "repr" if name == "final_answer" else "error"
-        message = {
-            "op": "call",
-            "cid": self._next_cid,
-            "tool": name,
-            "args": codec.encode(list(args), fallback),
-            "kwargs": codec.encode(kwargs, fallback) if kwargs else {},
-            "sync": blocking,  # the code waits for this one alone: the host may run it inline
-        }
-        self.send(message)
-        return self._next_cid
+    def _start_call(self, name: bytes, args: tuple, kwargs: dict, blocking: bool) -> int:
+        self._next_cid = cid = self._next_cid + 1
+        write_frame(self.wfd, pack_call(cid, name, blocking, _payload(name, args, kwargs)))
+        return cid
 
-    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        cid = self._start_call(name, args, kwargs, True)
+    def call(self, name: bytes, args: tuple, kwargs: dict) -> Any:
+        box = self.box
+        self._next_cid = cid = self._next_cid + 1
+        frame = pack_call(cid, name, True, _payload(name, args, kwargs))
+        if box is None or self._box_busy:  # no mailbox, or code with threads: another call is in it
+            write_frame(self.wfd, frame)
+            return self._wait(name, cid, None)
+        self._box_busy = True
+        try:
+            posted = box.post(frame)
+            if posted is None:  # too large for the mailbox: the pipe (the answer may come either way)
+                write_frame(self.wfd, frame)
+            elif posted:  # the host blocks on the pipe: wake it
+                write_frame(self.wfd, DOORBELL_FRAME)
+            lens, incoming = box.lens, box.incoming
+            for _ in _PRESPIN:  # the answer usually comes within a few microseconds
+                if lens[incoming]:
+                    data = box.take()
+                    # The usual answer, text for this call: no message dict (see protocol._parse).
+                    if (
+                        data is not None
+                        and len(data) > 12
+                        and data[4] == RESULT_STR
+                        and CID.unpack_from(data, 5)[0] == cid
+                    ):
+                        try:
+                            return data[13:].decode("utf-8", "surrogatepass")
+                        except UnicodeDecodeError:
+                            raise HostGone() from None
+                    self._take_box(data)
+                    break
+            return self._wait(name, cid, box)
+        finally:
+            self._box_busy = False
+
+    def _take_box(self, data: bytes | None) -> None:
+        if data is None:
+            return
+        try:
+            answer = parse_body(data, 4, len(data))
+        except ProtocolError:
+            raise HostGone() from None
+        if answer["op"] == "result":
+            self._deliver(answer)
+
+    def _wait(self, name: bytes, cid: int, box: Any) -> Any:
+        """Wait for the answer to sync call ``cid`` (from the pipe, and from ``box`` if given)."""
+        results = self.results
         spinner = self._spin_call
-        if not spinner.ready():
-            while cid not in self.results:
-                self._read_some()
-            spinner.settle()
-        while cid not in self.results:
-            self._read_some()
-        return _unwrap(name, self.results.pop(cid))
+        while cid not in results:
+            if box is not None and box.lens[box.incoming]:
+                self._take_box(box.take())
+            elif spinner.ready(box):
+                if box is None or not box.lens[box.incoming]:
+                    self._read_some()  # the pipe has data
+            elif box is not None and box.away():  # it came meanwhile
+                box.back()
+            else:
+                try:
+                    self._read_some()  # block on the pipe: an answer, or a doorbell
+                finally:
+                    if box is not None:
+                        box.back()
+                spinner.settle()
+        return _unwrap(name, results.pop(cid))
 
-    async def acall(self, name: str, args: tuple, kwargs: dict) -> Any:
+    async def acall(self, name: bytes, args: tuple, kwargs: dict) -> Any:
         import asyncio
 
         cid = self._start_call(name, args, kwargs, False)
@@ -155,9 +221,24 @@ class Channel:
             self._loop = None
 
 
-def _unwrap(name: str, frame: dict[str, Any]) -> Any:
+def _payload(name: bytes, args: tuple, kwargs: dict) -> str:
+    """JSON text of ``[encoded args, encoded kwargs]`` (strings, the usual arguments, need no encoder)."""
+    if not kwargs:
+        for arg in args:
+            if type(arg) is not str:
+                break
+        else:
+            return "[[" + ",".join(map(dumps_str, args)) + "],{}]"
+    fallback = "repr" if name == b"final_answer" else "error"
+    return dumps([codec.encode(list(args), fallback), codec.encode(kwargs, fallback) if kwargs else {}])
+
+
+def _unwrap(name: bytes, frame: dict[str, Any]) -> Any:
     if frame.get("ok"):
-        return codec.decode(frame.get("value"), allow_pickle=True)
+        value = frame.get("value")
+        if type(value) is str:
+            return value
+        return codec.decode(value, allow_pickle=True)
     err = frame.get("error") or {}
     kind, text = str(err.get("type", "Exception")), str(err.get("message", ""))
     if kind in _REBUILDABLE:
@@ -167,23 +248,27 @@ def _unwrap(name: str, frame: dict[str, Any]) -> Any:
             exc = None
         if exc is not None:
             raise exc
-    raise RuntimeError(f"tool {name!r} failed: {kind}: {text}")
+    raise RuntimeError(f"tool {name.decode()!r} failed: {kind}: {text}")
 
 
 class ToolProxy:
     """Stands for a host tool inside the worker. Call it (sync) or ``await tool.acall(...)``."""
 
-    __slots__ = ("name", "_channel")
+    __slots__ = ("name", "_key", "_channel")
 
     def __init__(self, name: str, channel: Channel):
+        key = name.encode("utf-8")
+        if len(key) > 255:
+            raise ValueError("tool names are limited to 255 bytes")
         self.name = name
+        self._key = key
         self._channel = channel
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._channel.call(self.name, args, kwargs)
+        return self._channel.call(self._key, args, kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._channel.acall(self.name, args, kwargs)
+        return await self._channel.acall(self._key, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<tool {self.name}>"

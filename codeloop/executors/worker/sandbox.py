@@ -184,6 +184,7 @@ def plan_sandbox(
     sandbox: str,
     fds: tuple[int, int],
     policy: dict[str, Any],
+    shm_fd: int | None = None,
 ) -> SandboxPlan:
     """Create the scratch directory and the command line for one worker.
 
@@ -223,6 +224,7 @@ def plan_sandbox(
         host_report["missing"].append(f"own uid and RLIMIT_NPROC: {why}")
     cfg: dict[str, Any] = {
         "fds": list(fds),
+        "shm": shm_fd,
         "rlimits": limits.rlimits(timeout, own_uid=uid is not None),
         "uid": uid,
         "gid": uid,

@@ -1,0 +1,231 @@
+"""The tool-call hot path: compact frames, the shared-memory mailbox, and calls through both transports."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+import pytest
+
+from codeloop.executors.worker import shm
+from codeloop.executors.worker.host import LocalPythonExecutor
+from codeloop.executors.worker.process import WorkerDied
+from codeloop.executors.worker.protocol import (
+    DOORBELL_FRAME,
+    FrameReader,
+    ProtocolError,
+    dumps,
+    pack,
+    pack_call,
+    pack_result,
+    pack_result_str,
+    parse_frame,
+)
+
+needs_mailbox = pytest.mark.skipif(not shm.AVAILABLE, reason="the mailbox is used on x86-64 Linux only")
+
+
+# ---------------------------------------------------------------- compact frames
+
+
+def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
+    reader = FrameReader()
+    data = b"".join(
+        [
+            pack_call(7, b"search", True, dumps([["q", 1], {"k": None}])),
+            pack_call(8, "pr\u00e9c\u00e9dent".encode(), False, "[[],{}]"),
+            pack_result(7, dumps({"$t": "tuple", "v": [1, 2]})),
+            pack_result_str(9, "caf\u00e9 \ud800 \U0001f600"),  # a lone surrogate survives
+            DOORBELL_FRAME,
+            pack({"op": "done", "id": 3}),
+        ]
+    )
+    frames = reader.feed(data)
+    assert frames == [
+        {"op": "call", "cid": 7, "tool": "search", "args": ["q", 1], "kwargs": {"k": None}, "sync": True},
+        {"op": "call", "cid": 8, "tool": "pr\u00e9c\u00e9dent", "args": [], "kwargs": {}, "sync": False},
+        {"op": "result", "cid": 7, "ok": True, "value": {"$t": "tuple", "v": [1, 2]}},
+        {"op": "result", "cid": 9, "ok": True, "value": "caf\u00e9 \ud800 \U0001f600"},
+        {"op": "doorbell"},
+        {"op": "done", "id": 3},
+    ]
+    # byte by byte: the same messages
+    reader = FrameReader()
+    out = [m for i in range(len(data)) for m in reader.feed(data[i : i + 1])]
+    assert out == frames
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b"", "empty"),
+        (b"\x01\x00\x00", "truncated call"),
+        (b"\x03\x00", "truncated result"),
+        (b"\x05\x00\x00\x00", "truncated str result"),
+        (struct.pack(">BQB", 1, 1, 2) + b"\xff\xfe[[],{}]", "name not UTF-8"),
+        (struct.pack(">BQB", 1, 1, 1) + b"t" + b"[[]]", "payload not [args, kwargs]"),
+        (struct.pack(">BQB", 1, 1, 1) + b"t" + b'{"a":1}', "payload not a list"),
+        (struct.pack(">BQB", 1, 1, 1) + b"t" + b"[[],{}] ", "trailing data"),
+        (struct.pack(">BQB", 1, 1, 1) + b"t" + b"[[],{}", "bad JSON"),
+        (struct.pack(">BQ", 3, 1) + b"[1", "bad result JSON"),
+        (struct.pack(">BQ", 5, 1) + b"\xc3", "result text not UTF-8"),
+        (b"\x04\x00", "doorbell with a body"),
+        (b"\x09", "unknown kind"),
+        (b'{"no_op":1}', "JSON without op"),
+        (b'{"op":"call","cid":[],"tool":1}', "a call in JSON form (its reader relies on the compact form)"),
+        (b'{"op":"doorbell"}', "a doorbell in JSON form"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_malformed_frames_are_protocol_errors(body, why):
+    with pytest.raises(ProtocolError):
+        FrameReader().feed(struct.pack(">I", len(body)) + body)
+    with pytest.raises(ProtocolError):
+        parse_frame(b"\0\0\0\0" + body)
+
+
+# ---------------------------------------------------------------- the mailbox itself
+
+
+@needs_mailbox
+def test_mailbox_carries_frames_both_ways_and_falls_back_when_full_or_too_large():
+    fd = shm.create()
+    assert fd is not None
+    try:
+        host, worker = shm.Mailbox(fd, host=True), shm.Mailbox(fd, host=False)
+    finally:
+        os.close(fd)
+    assert host.take() is None and worker.take() is None
+    call = pack_call(1, b"t", True, "[[],{}]")
+    assert worker.post(call) is False  # the host watches: no doorbell needed
+    assert worker.post(call) is None  # the slot is still full: use the pipe
+    assert host.lens[host.incoming] == len(call)
+    assert host.take() == call and host.take() is None
+    assert worker.post(b"x" * (shm.SLOT + 1)) is None  # too large for a slot
+    assert worker.away() is False  # the worker is about to block on the pipe
+    answer = pack_result_str(1, "ok")
+    assert host.post(answer) is True  # ring the doorbell
+    worker.back()
+    assert parse_frame(worker.take()) == {"op": "result", "cid": 1, "ok": True, "value": "ok"}
+    assert host.post(answer) is False  # the worker watches again
+    assert host.away() is False
+    worker.post(call)
+    assert host.away() is True  # a frame arrived: do not block
+
+
+@needs_mailbox
+def test_a_worker_that_corrupts_the_mailbox_is_stopped_with_a_protocol_error():
+    with LocalPythonExecutor() as ex:
+        ex("x = 1")
+        worker = ex._worker
+        box = worker.mailbox
+        assert box is not None
+        box.lens[box.incoming] = shm.SLOT + 10  # a length beyond the slot
+        with pytest.raises(WorkerDied, match="protocol"):
+            worker.next_frame(time.monotonic() + 5)
+    with LocalPythonExecutor() as ex:
+        ex("x = 1")
+        worker = ex._worker
+        box = worker.mailbox
+        start = shm._HEAD  # the worker -> host slot
+        junk = b"\0\0\0\x03\x01\x02\x03"
+        box._mm[start : start + len(junk)] = junk
+        box.lens[box.incoming] = len(junk)
+        with pytest.raises(WorkerDied, match="protocol"):
+            worker.next_frame(time.monotonic() + 5)
+
+
+# ---------------------------------------------------------------- calls through both transports
+
+
+@pytest.fixture(params=["mailbox", "pipe"])
+def transport(request, monkeypatch):
+    if request.param == "mailbox" and not shm.AVAILABLE:
+        pytest.skip("the mailbox is used on x86-64 Linux only")
+    if request.param == "pipe":
+        monkeypatch.setattr(shm, "AVAILABLE", False)
+    return request.param
+
+
+def test_sync_calls_return_every_kind_of_value_through_either_transport(transport):
+    def echo(*args, **kwargs):
+        return kwargs.get("value", args[0] if args else None)
+
+    def big(n):
+        return "z" * n
+
+    with LocalPythonExecutor(timeout_seconds=30) as ex:
+        assert (ex._worker.mailbox is not None) == (transport == "mailbox")
+        ex.send_tools({"echo": echo, "big": big})
+        out = ex(
+            "r = [echo('caf\u00e9'), echo(value=(1, 2.5, None)), echo({'a': [1, {2, 3}]}), echo(b'\\x00\\xff'),"
+            " echo('\\ud800'), echo(10**30), echo(value='kw')]\n"
+            "n = len(big(300_000))\n"  # larger than a mailbox slot: the pipe carries it
+            "m = len(echo('y' * 300_000))\n"  # a large argument too
+            "r, n, m"
+        ).output
+        assert out == (
+            ["caf\u00e9", (1, 2.5, None), {"a": [1, {2, 3}]}, b"\x00\xff", "\ud800", 10**30, "kw"],
+            300_000,
+            300_000,
+        )
+
+
+def test_tool_errors_and_unknown_values_through_either_transport(transport):
+    def fail(kind):
+        raise {"key": KeyError, "value": ValueError}[kind]("boom")
+
+    def odd():
+        return lambda: 0  # cannot be encoded or pickled for the worker
+
+    with LocalPythonExecutor(timeout_seconds=30) as ex:
+        ex.send_tools({"fail": fail, "odd": odd})
+        out = ex(
+            "seen = []\n"
+            "for k in ['key', 'value']:\n"
+            "    try:\n"
+            "        fail(k)\n"
+            "    except (KeyError, ValueError) as e:\n"
+            "        seen.append(type(e).__name__)\n"
+            "try:\n"
+            "    odd()\n"
+            "except Exception as e:\n"
+            "    seen.append(type(e).__name__)\n"
+            "seen"
+        ).output
+        assert out == ["KeyError", "ValueError", "TypeError"]
+
+
+def test_calls_still_complete_when_either_side_has_stopped_watching(transport):
+    """The doorbell path: the host blocks while code runs long between calls, and the code blocks
+    while a tool runs long; every answer must still arrive (a lost wake-up would hang to the timeout)."""
+
+    def slow(x):
+        time.sleep(0.03)  # longer than the spin window: the worker stops watching and blocks
+        return x * 2
+
+    def fast(x):
+        return x + 1
+
+    with LocalPythonExecutor(timeout_seconds=20, additional_authorized_imports=["time"]) as ex:
+        ex.send_tools({"slow": slow, "fast": fast})
+        start = time.monotonic()
+        out = ex(
+            "import time\n"
+            "acc = []\n"
+            "for i in range(12):\n"
+            "    time.sleep(0.02)\n"  # the host stops watching meanwhile
+            "    acc.append(fast(i))\n"
+            "    acc.append(slow(i))\n"
+            "acc"
+        ).output
+        assert out == [v for i in range(12) for v in (i + 1, i * 2)]
+        assert time.monotonic() - start < 10  # far below the timeout: no wake-up was lost
+
+
+def test_many_back_to_back_calls_keep_their_order_and_answers(transport):
+    with LocalPythonExecutor(timeout_seconds=60) as ex:
+        ex.send_tools({"sq": lambda i: i * i, "tag": lambda s: f"<{s}>"})
+        out = ex("[(sq(i), tag(str(i))) for i in range(3000)][-3:]").output
+        assert out == [(i * i, f"<{i}>") for i in range(2997, 3000)]
