@@ -18,6 +18,7 @@ from codeloop.executors.worker.protocol import (
     dumps,
     pack,
     pack_call,
+    pack_logged,
     pack_result,
     pack_result_str,
     parse_frame,
@@ -38,6 +39,7 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
             pack_result(7, dumps({"$t": "tuple", "v": [1, 2]})),
             pack_result_str(9, "caf\u00e9 \ud800 \U0001f600"),  # a lone surrogate survives
             DOORBELL_FRAME,
+            pack_logged({"op": "done", "id": 4, "ok": True}, "line\n\ud800 \u00e9\n"),
             pack({"op": "done", "id": 3}),
         ]
     )
@@ -48,6 +50,7 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
         {"op": "result", "cid": 7, "ok": True, "value": {"$t": "tuple", "v": [1, 2]}},
         {"op": "result", "cid": 9, "ok": True, "value": "caf\u00e9 \ud800 \U0001f600"},
         {"op": "doorbell"},
+        {"op": "done", "id": 4, "ok": True, "logs": "line\n\ud800 \u00e9\n"},
         {"op": "done", "id": 3},
     ]
     # byte by byte: the same messages
@@ -71,6 +74,11 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
         (struct.pack(">BQ", 3, 1) + b"[1", "bad result JSON"),
         (struct.pack(">BQ", 5, 1) + b"\xc3", "result text not UTF-8"),
         (b"\x04\x00", "doorbell with a body"),
+        (b"\x06\x00\x00", "truncated logged frame"),
+        (b"\x06\x00\x00\x00\x09{}", "logged: message longer than the frame"),
+        (b"\x06\x00\x00\x00\x02[]", "logged: not a message"),
+        (b'\x06\x00\x00\x00\x0d{"op":"call"}', "logged: a call"),
+        (b'\x06\x00\x00\x00\x0d{"op":"done"}\xff', "logged: text not UTF-8"),
         (b"\x09", "unknown kind"),
         (b'{"no_op":1}', "JSON without op"),
         (b'{"op":"call","cid":[],"tool":1}', "a call in JSON form (its reader relies on the compact form)"),

@@ -211,6 +211,10 @@ class ExecutionSession:
                 raise ValueError(f"Cannot define variable {name!r}: dunder names are reserved")
             self._namespace[name] = value
 
+    def namespace_keys(self) -> list[Any]:
+        """The names in the code's namespace, the executor's own (dunder) entries included."""
+        return list(self._namespace)
+
     @property
     def state(self) -> dict[str, Any]:
         """The code's variables (a copy of the namespace without the executor's entries)."""

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from codeloop.executors.worker import codec, confine, shm
-from codeloop.executors.worker.protocol import MAX_FRAME, pack, write_frame
+from codeloop.executors.worker.protocol import MAX_FRAME, pack, pack_logged, write_frame
 from codeloop.executors.worker.rpc import Channel, HostGone, ToolProxy
 
 # A result frame bigger than this is refused with a clear error (the host would kill the worker).
@@ -148,7 +148,8 @@ def _run(session: Any, msg: dict[str, Any], interp_error: type) -> tuple[dict[st
             "",
         )
         fatal = not isinstance(exc, (Exception, SystemExit, KeyboardInterrupt))
-    names = sorted(_user_vars(session))
+    # the names only (a cheap pass over the namespace: this runs after every run)
+    names = sorted(k for k in session.namespace_keys() if type(k) is str and not k.startswith("_"))
     reply["vars"] = names[:MAX_VAR_NAMES]
     reply["fatal"] = fatal
     return reply, fatal
@@ -169,15 +170,23 @@ def _error(message: str, exc_type: str, logs: Any) -> dict[str, Any]:
 
 def _send_reply(channel: Channel, reply: dict[str, Any], req_id: int) -> None:
     reply["id"] = req_id
+    logs: Any = None
     try:
-        frame = pack(reply)
+        if reply.get("op") == "done":  # the printed output travels as raw text (see protocol.LOGGED)
+            logs = reply.pop("logs", None)
+            error = reply.get("error")
+            if logs is None and isinstance(error, dict):
+                logs = error.pop("logs", None)
+            frame = pack_logged(reply, str(logs or ""))
+        else:
+            frame = pack(reply)
     except (ValueError, RecursionError, MemoryError) as exc:
         frame = pack(
             _error(f"the result could not be sent back: {type(exc).__name__}", "OutputError", "")
             | {"id": req_id}
         )
     if len(frame) > MAX_RESULT:
-        logs = str(reply.get("logs") or reply.get("error", {}).get("logs") or "")[-10_000:]
+        logs = str(logs or "")[-10_000:]
         msg = (
             f"the result is too large to send back ({len(frame)} bytes, limit {MAX_RESULT}); "
             "return or print a smaller value (a summary, a slice, a file path in the scratch directory)"

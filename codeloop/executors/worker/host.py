@@ -432,7 +432,8 @@ class LocalPythonExecutor(PythonExecutor):
                     self._worker.close(graceful=False)
                 self._spawn()
             err = InterpreterError(message)
-            err.logs = (note + "\n" if note else "") + str(error.get("logs", ""))  # type: ignore[attr-defined]
+            logs = frame["logs"] if "logs" in frame else error.get("logs", "")
+            err.logs = (note + "\n" if note else "") + str(logs)  # type: ignore[attr-defined]
             err.exc_type = exc_type  # type: ignore[attr-defined]
             raise err
         try:

@@ -41,8 +41,9 @@ __all__ = ["WorkerProcess", "WorkerDied"]
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeloop-worker-spawn")
 
 
-# Mailbox flag reads before the Spinner takes over: a call from code usually comes within this many
-# (a few microseconds), and the read loop is cheaper than setting up the Spinner's timed poll.
+# Mailbox flag reads before the Spinner takes over, after an answer through the mailbox: the next
+# call from code usually comes within this many (a few microseconds), and the loop is cheaper than
+# the Spinner's timed poll. Not before other waits: a frame on the pipe goes unnoticed meanwhile.
 _PRESPIN = range(400)
 
 
@@ -113,6 +114,7 @@ class WorkerProcess:
         self.killed_by_host: str | None = None  # why the host killed it, if it did
         self.closed = False
         self._spinner = Spinner(h_read)
+        self._box_turn = False  # the last answer went through the mailbox (see next_frame)
 
     # -- I/O -------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -125,6 +127,7 @@ class WorkerProcess:
         if box and self.mailbox is not None:
             # No lock: the mailbox slot has one writer, the answer to the one call waiting there.
             posted = self.mailbox.post(data)
+            self._box_turn = True
             if posted is False:
                 return
         with self._write_lock:
@@ -145,9 +148,12 @@ class WorkerProcess:
         while not pending:
             if box is not None:
                 lens, incoming = box.lens, box.incoming
-                for _ in _PRESPIN if spin else ():  # the usual wait: the next call from code
-                    if lens[incoming]:
-                        break
+                if (
+                    spin and self._box_turn
+                ):  # after a call through the mailbox, the next one likely comes there
+                    for _ in _PRESPIN:
+                        if lens[incoming]:
+                            break
                 if lens[incoming]:
                     try:
                         data = box.take()
@@ -159,7 +165,7 @@ class WorkerProcess:
                         frame["box"] = True
                         return frame
                     continue
-            if spin and self._spinner.ready(box):  # data is there: read it without a select
+            if spin and self._spinner.ready(box, self._box_turn):  # data is there: read it without a select
                 if box is not None and box.lens[box.incoming]:
                     continue
             else:
@@ -182,6 +188,7 @@ class WorkerProcess:
                 data = b""
             if not data:
                 raise WorkerDied(self.describe_exit())
+            self._box_turn = False
             try:
                 frames = self.reader.feed(data)
             except ProtocolError as exc:

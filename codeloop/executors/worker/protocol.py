@@ -11,8 +11,8 @@ in binary, then a JSON payload (or, for a result that is a str, its raw UTF-8). 
 envelope costs about a microsecond per message (its keys), once a tenth of a whole call. The
 payload, the only part with values from code, stays JSON. ``parse_body`` turns a compact frame into
 the same message dict as the JSON form would be, and refuses a "call" in JSON form, so the host can
-rely on a call's keys and their types. A fifth kind, the one-byte DOORBELL, says "look in the
-mailbox".
+rely on a call's keys and their types. The one-byte DOORBELL says "look in the mailbox", and
+LOGGED carries the end of a run: its JSON message, then the printed output as raw text.
 
 Messages, host -> worker:
     {"op": "tools", "names": [...]}                 register tool proxies (replaces the previous set)
@@ -42,7 +42,8 @@ from typing import Any
 
 __all__ = [
     *("ProtocolError", "FrameReader", "Spinner", "pack", "write_frame"),
-    *("pack_call", "pack_result", "pack_result_str", "parse_frame", "parse_body", "dumps", "dumps_str"),
+    *("pack_call", "pack_result", "pack_result_str", "pack_logged", "parse_frame", "parse_body"),
+    *("dumps", "dumps_str", "LOGGED"),
     *("CALL", "ACALL", "RESULT", "RESULT_STR", "DOORBELL", "DOORBELL_FRAME", "RING", "CID"),
     *("MAX_FRAME", "READ_CHUNK", "SPIN_SECONDS"),
 ]
@@ -72,6 +73,7 @@ _MAX_MISSES = 5  # after n long waits in a row, the next 2**n - 1 waits block at
 # about a microsecond, during which a frame in the mailbox goes unnoticed (the pipe only carries
 # rarer frames there: doorbells, concurrent calls).
 _ROUND = range(256)
+_ROUND_PIPE = range(16)  # when the frame expected next comes through the pipe
 
 
 class Spinner:
@@ -95,8 +97,10 @@ class Spinner:
         self._misses = 0
         self._since = 0.0  # when the caller started a blocking wait (0: it did not)
 
-    def ready(self, box: Any = None) -> bool:
-        """Poll (the pipe, and ``box``, a shm.Mailbox, when given) for at most SPIN_SECONDS."""
+    def ready(self, box: Any = None, box_first: bool = True) -> bool:
+        """Poll (the pipe, and ``box``, a shm.Mailbox, when given) for at most SPIN_SECONDS.
+        ``box_first``: the frame expected next comes through the mailbox (else through the pipe,
+        which is then polled more often)."""
         clock = time.perf_counter
         if self._skip:
             self._skip -= 1
@@ -116,8 +120,9 @@ class Spinner:
             # A flag in shared memory costs tens of nanoseconds to read, a poll of the pipe a system
             # call: look at the flag most of the time.
             view, slot = box.lens, box.incoming
+            rounds = _ROUND if box_first else _ROUND_PIPE
             while not view[slot]:
-                for _ in _ROUND:
+                for _ in rounds:
                     if view[slot]:
                         break
                 else:
@@ -179,10 +184,14 @@ _scan_once = _DECODER.scan_once
 # Compact frame kinds (first body byte; a JSON frame starts with "{"). DOORBELL: "look in the mailbox"
 # (shm.py), sent on the pipe when a frame was put in the mailbox while the peer was not watching it.
 # RESULT_STR: a result that is a str, as raw UTF-8 (tools mostly return text: no JSON either side).
-CALL, ACALL, RESULT, DOORBELL, RESULT_STR = 1, 2, 3, 4, 5
+# LOGGED: a JSON message followed by raw UTF-8 text, its "logs" (printed output: up to 50,000
+# characters, mostly newlines, whose JSON escaping and unescaping cost ~0.2 ms a run).
+CALL, ACALL, RESULT, DOORBELL, RESULT_STR, LOGGED = 1, 2, 3, 4, 5, 6
 DOORBELL_FRAME = struct.pack(">IB", 1, DOORBELL)
 _CALL_HEAD = struct.Struct(">IBQB")  # frame length, kind, call id, length of the tool name
 _RESULT_HEAD = struct.Struct(">IBQ")  # frame length, kind, call id
+_LOGGED_HEAD = struct.Struct(">IBI")  # frame length, kind, length of the JSON part
+_U32 = struct.Struct(">I")
 _CALL_BODY = _CALL_HEAD.size - _HEADER.size
 _RESULT_BODY = _RESULT_HEAD.size - _HEADER.size
 
@@ -205,6 +214,13 @@ def pack_result(cid: int, payload: str) -> bytes:
     """A compact successful tool result: ``payload`` is the JSON text of the encoded value."""
     data = payload.encode("utf-8", "surrogatepass")
     return _RESULT_HEAD.pack(_RESULT_BODY + len(data), RESULT, cid) + data
+
+
+def pack_logged(message: dict[str, Any], logs: str) -> bytes:
+    """``message`` with ``logs`` as raw text after it (the reader puts it back under "logs")."""
+    head = _dumps(message).encode("utf-8", "surrogatepass")
+    tail = logs.encode("utf-8", "surrogatepass")
+    return _LOGGED_HEAD.pack(5 + len(head) + len(tail), LOGGED, len(head)) + head + tail
 
 
 def pack_result_str(cid: int, value: str) -> bytes:
@@ -311,6 +327,21 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
             raise ProtocolError("frame is not a message object with an 'op' key")
         if message["op"] in _COMPACT_ONLY:  # their readers rely on the keys and types given here
             raise ProtocolError(f"a {message['op']!r} message must come as a compact frame")
+        return message
+    if kind == LOGGED:
+        if end - start < 5:
+            raise ProtocolError("truncated logged frame")
+        (size,) = _U32.unpack_from(buf, start + 1)
+        split = start + 5 + size
+        if split > end:
+            raise ProtocolError("logged frame: the message runs past the frame")
+        message = _json(buf[start + 5 : split])
+        if type(message) is not dict or type(message.get("op")) is not str or message["op"] in _COMPACT_ONLY:
+            raise ProtocolError("logged frame: not a message object with an allowed 'op'")
+        try:
+            message["logs"] = buf[split:end].decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise ProtocolError("logged frame: the text is not UTF-8") from None
         return message
     if kind == DOORBELL and end - start == 1:
         return RING
