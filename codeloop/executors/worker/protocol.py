@@ -61,9 +61,12 @@ _BIG_READ = 8 * 1024 * 1024
 # How long a side that expects an answer soon polls its pipe before it blocks. Waking a process or
 # thread blocked on a pipe costs from tens to hundreds of microseconds of OS (and VM) latency per
 # message; polling skips it when the peer answers within this window, as a quick tool call does.
-# Measured here (2-core VM): a sync tool call from code fell from 150-170 us to 27-38 us, and a warm
-# trivial run from 0.24-0.5 ms to 0.05 ms (benchmarks/worker.py); the polls cost no measurable CPU
-# when the peer is slow or idle, thanks to the back-off in Spinner.
+# Measured here (2-core VM): a sync tool call from code fell from 150-170 us to 27-38 us over the
+# pipe (7-10 us now, through the mailbox), and a warm trivial run from 0.24-0.5 ms to 0.05 ms
+# (benchmarks/worker.py); the polls cost no measurable CPU when the peer is slow or idle, thanks to
+# the back-off in Spinner. Polling longer does not pay: between an agent's runs the worker waits for
+# a model; and polling through the gap between back-to-back runs, or through a whole short run,
+# (both tried) slowed the other process's work on this 2-core VM nearly as much as it saved.
 SPIN_SECONDS = 100e-6
 # A blocking wait shorter than this means the peer answers quickly (the miss was the wake-up latency
 # of a peer that had itself blocked): polling resumes at once. Longer: the peer does long work.
