@@ -237,3 +237,40 @@ def test_many_back_to_back_calls_keep_their_order_and_answers(transport):
         ex.send_tools({"sq": lambda i: i * i, "tag": lambda s: f"<{s}>"})
         out = ex("[(sq(i), tag(str(i))) for i in range(3000)][-3:]").output
         assert out == [(i * i, f"<{i}>") for i in range(2997, 3000)]
+
+
+@needs_mailbox
+def test_mailbox_fences_from_many_threads_at_once_never_trip_over_each_other():
+    """Answers to calls can be posted from several host threads at once (async tools), while the
+    driving thread marks itself away: their fences share one lock and must not release each other's."""
+    import sys
+    import threading
+
+    fd = shm.create()
+    try:
+        host = shm.Mailbox(fd, host=True)
+    finally:
+        os.close(fd)
+    errors: list[BaseException] = []
+
+    def hammer() -> None:
+        try:
+            for _ in range(3000):
+                host.away()
+                host.back()
+                host.post(b"\0\0\0\x01\x04")
+                host.lens[1] = 0  # empty the worker-bound slot again
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []

@@ -148,9 +148,8 @@ class WorkerProcess:
         while not pending:
             if box is not None:
                 lens, incoming = box.lens, box.incoming
-                if (
-                    spin and self._box_turn
-                ):  # after a call through the mailbox, the next one likely comes there
+                # after an answer through the mailbox, the next call likely comes there soon
+                if spin and self._box_turn:
                     for _ in _PRESPIN:
                         if lens[incoming]:
                             break

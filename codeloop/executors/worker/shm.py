@@ -115,8 +115,8 @@ class Mailbox:
         start = self._out_data
         self._mm[start : start + n] = frame
         lens[self._out] = n
-        lock = self._fence_lock
-        lock.acquire(False)
+        lock = self._fence_lock  # (blocking: threads answering at once must not release each other's)
+        lock.acquire()
         lock.release()
         return lens[self._peer_away] != 0
 
@@ -139,7 +139,7 @@ class Mailbox:
         lens = self.lens
         lens[self._my_away] = 1
         lock = self._fence_lock  # acquire + release: locked instructions, a full fence on x86-64
-        lock.acquire(False)
+        lock.acquire()
         lock.release()
         return lens[self.incoming] != 0
 
