@@ -18,6 +18,7 @@ from codeloop.executors.worker.protocol import (
     dumps,
     pack,
     pack_call,
+    pack_call_text,
     pack_logged,
     pack_result,
     pack_result_str,
@@ -43,7 +44,27 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
             pack({"op": "done", "id": 3}),
         ]
     )
+    data += b"".join(
+        [
+            pack_call_text(10, b"search", ("q",), {}),
+            pack_call_text(11, b"t", ("a", "\ud800\u00e9"), {"x": "1", "\ud801": ""}),
+            pack_call_text(12, b"t", (), {}),
+        ]
+    )
     frames = reader.feed(data)
+    assert frames[-3:] == [
+        {"op": "call", "cid": 10, "tool": "search", "args": ["q"], "kwargs": {}, "sync": True},
+        {
+            "op": "call",
+            "cid": 11,
+            "tool": "t",
+            "args": ["a", "\ud800\u00e9"],
+            "kwargs": {"x": "1", "\ud801": ""},
+            "sync": True,
+        },
+        {"op": "call", "cid": 12, "tool": "t", "args": [], "kwargs": {}, "sync": True},
+    ]
+    del frames[-3:]
     assert frames == [
         {"op": "call", "cid": 7, "tool": "search", "args": ["q", 1], "kwargs": {"k": None}, "sync": True},
         {"op": "call", "cid": 8, "tool": "pr\u00e9c\u00e9dent", "args": [], "kwargs": {}, "sync": False},
@@ -56,7 +77,7 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
     # byte by byte: the same messages
     reader = FrameReader()
     out = [m for i in range(len(data)) for m in reader.feed(data[i : i + 1])]
-    assert out == frames
+    assert out[: len(frames)] == frames and len(out) == len(frames) + 3
 
 
 @pytest.mark.parametrize(
@@ -79,6 +100,14 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
         (b"\x06\x00\x00\x00\x02[]", "logged: not a message"),
         (b'\x06\x00\x00\x00\x0d{"op":"call"}', "logged: a call"),
         (b'\x06\x00\x00\x00\x0d{"op":"done"}\xff', "logged: text not UTF-8"),
+        (
+            struct.pack(">BQBBB", 7, 1, 1, 1, 0) + b"t" + struct.pack(">I", 5) + b"abc",
+            "text arg past the end",
+        ),
+        (struct.pack(">BQBBB", 7, 1, 1, 1, 0) + b"t" + struct.pack(">I", 1) + b"ab", "text: extra data"),
+        (struct.pack(">BQBBB", 7, 1, 1, 0, 1) + b"t" + b"\x05ab", "text: keyword runs past the end"),
+        (struct.pack(">BQBBB", 7, 1, 2, 0, 0) + b"\xff\xfe", "text: name not UTF-8"),
+        (struct.pack(">BQBB", 7, 1, 1, 0), "truncated text call"),
         (b"\x09", "unknown kind"),
         (b'{"no_op":1}', "JSON without op"),
         (b'{"op":"call","cid":[],"tool":1}', "a call in JSON form (its reader relies on the compact form)"),

@@ -43,7 +43,7 @@ from typing import Any
 __all__ = [
     *("ProtocolError", "FrameReader", "Spinner", "pack", "write_frame"),
     *("pack_call", "pack_result", "pack_result_str", "pack_logged", "parse_frame", "parse_body"),
-    *("dumps", "dumps_str", "LOGGED"),
+    *("dumps", "dumps_str", "LOGGED", "CALL_TEXT", "pack_call_text"),
     *("CALL", "ACALL", "RESULT", "RESULT_STR", "DOORBELL", "DOORBELL_FRAME", "RING", "CID"),
     *("MAX_FRAME", "READ_CHUNK", "SPIN_SECONDS"),
 ]
@@ -189,11 +189,15 @@ _scan_once = _DECODER.scan_once
 # RESULT_STR: a result that is a str, as raw UTF-8 (tools mostly return text: no JSON either side).
 # LOGGED: a JSON message followed by raw UTF-8 text, its "logs" (printed output: up to 50,000
 # characters, mostly newlines, whose JSON escaping and unescaping cost ~0.2 ms a run).
-CALL, ACALL, RESULT, DOORBELL, RESULT_STR, LOGGED = 1, 2, 3, 4, 5, 6
+# CALL_TEXT: a sync call whose arguments are all str (the usual call: a query, a URL, a path), as
+# length-prefixed UTF-8 (no JSON either side).
+CALL, ACALL, RESULT, DOORBELL, RESULT_STR, LOGGED, CALL_TEXT = 1, 2, 3, 4, 5, 6, 7
 DOORBELL_FRAME = struct.pack(">IB", 1, DOORBELL)
 _CALL_HEAD = struct.Struct(">IBQB")  # frame length, kind, call id, length of the tool name
 _RESULT_HEAD = struct.Struct(">IBQ")  # frame length, kind, call id
 _LOGGED_HEAD = struct.Struct(">IBI")  # frame length, kind, length of the JSON part
+_TEXT_HEAD = struct.Struct(">IBQBBB")  # frame length, kind, call id, name length, args, keyword args
+_TEXT_BODY = _TEXT_HEAD.size - 4
 _U32 = struct.Struct(">I")
 _CALL_BODY = _CALL_HEAD.size - _HEADER.size
 _RESULT_BODY = _RESULT_HEAD.size - _HEADER.size
@@ -211,6 +215,29 @@ def pack_call(cid: int, name: bytes, sync: bool, payload: str) -> bytes:
     data = payload.encode("utf-8", "surrogatepass")
     size = _CALL_BODY + len(name) + len(data)
     return _CALL_HEAD.pack(size, CALL if sync else ACALL, cid, len(name)) + name + data
+
+
+def pack_call_text(cid: int, name: bytes, args: tuple, kwargs: dict) -> bytes | None:
+    """A sync call whose arguments and keyword values are all str, or None if it cannot be one
+    (the caller checked the types; a keyword longer than 255 bytes, or too many of them, is refused)."""
+    if len(args) == 1 and not kwargs:  # the usual call: one str
+        data = args[0].encode("utf-8", "surrogatepass")
+        size = _TEXT_BODY + len(name) + 4 + len(data)
+        return _TEXT_HEAD.pack(size, CALL_TEXT, cid, len(name), 1, 0) + name + _U32.pack(len(data)) + data
+    if len(args) > 255 or len(kwargs) > 255:
+        return None
+    parts = [name]
+    for arg in args:
+        data = arg.encode("utf-8", "surrogatepass")
+        parts += (_U32.pack(len(data)), data)
+    for key, value in kwargs.items():
+        k = key.encode("utf-8", "surrogatepass")
+        if len(k) > 255:
+            return None
+        data = value.encode("utf-8", "surrogatepass")
+        parts += (bytes((len(k),)), k, _U32.pack(len(data)), data)
+    tail = b"".join(parts)
+    return _TEXT_HEAD.pack(_TEXT_BODY + len(tail), CALL_TEXT, cid, len(name), len(args), len(kwargs)) + tail
 
 
 def pack_result(cid: int, payload: str) -> bytes:
@@ -310,6 +337,8 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
             raise ProtocolError("call payload is not [args, kwargs]")
         args, kwargs = payload
         return {"op": "call", "cid": cid, "tool": name, "args": args, "kwargs": kwargs, "sync": kind == CALL}
+    if kind == CALL_TEXT:
+        return _parse_call_text(buf, start, end)
     if kind == RESULT_STR:
         if end - start < _RESULT_BODY:
             raise ProtocolError("truncated result frame")
@@ -351,6 +380,46 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
     raise ProtocolError(f"unknown frame kind {kind}")
 
 
+def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
+    if end - start < _TEXT_BODY:
+        raise ProtocolError("truncated call frame")
+    cid, size, nargs, nkw = _TEXT_IDS.unpack_from(buf, start + 1)
+    pos = start + _TEXT_BODY + size
+    try:
+        name = buf[start + _TEXT_BODY : pos].decode("utf-8")
+        if nargs == 1 and not nkw:  # the usual call: one str
+            (n,) = _U32.unpack_from(buf, pos)
+            if pos + 4 + n != end:
+                raise ProtocolError("call frame: the argument does not end with the frame")
+            arg = buf[pos + 4 : end].decode("utf-8", "surrogatepass")
+            return {"op": "call", "cid": cid, "tool": name, "args": [arg], "kwargs": {}, "sync": True}
+        args: list[str] = []
+        for _ in range(nargs):
+            (n,) = _U32.unpack_from(buf, pos)
+            pos += 4
+            if pos + n > end:
+                raise ProtocolError("call frame: an argument runs past the frame")
+            args.append(buf[pos : pos + n].decode("utf-8", "surrogatepass"))
+            pos += n
+        kwargs: dict[str, str] = {}
+        for _ in range(nkw):
+            k = buf[pos]
+            key = buf[pos + 1 : pos + 1 + k].decode("utf-8", "surrogatepass")
+            pos += 1 + k
+            (n,) = _U32.unpack_from(buf, pos)
+            pos += 4
+            if pos + n > end:
+                raise ProtocolError("call frame: an argument runs past the frame")
+            kwargs[key] = buf[pos : pos + n].decode("utf-8", "surrogatepass")
+            pos += n
+    except (struct.error, IndexError, UnicodeDecodeError):
+        raise ProtocolError("call frame: bad arguments") from None
+    if pos != end:
+        raise ProtocolError("call frame: extra data after the arguments")
+    return {"op": "call", "cid": cid, "tool": name, "args": args, "kwargs": kwargs, "sync": True}
+
+
+_TEXT_IDS = struct.Struct(">QBBB")
 _COMPACT_ONLY = frozenset({"call", "doorbell"})
 RING: dict[str, Any] = {"op": "doorbell"}  # read-only: the same dict for every doorbell
 

@@ -27,6 +27,7 @@ from codeloop.executors.worker.protocol import (
     dumps_str,
     pack,
     pack_call,
+    pack_call_text,
     parse_body,
     write_frame,
 )
@@ -128,7 +129,11 @@ class Channel:
     def call(self, name: bytes, args: tuple, kwargs: dict) -> Any:
         box = self.box
         self._next_cid = cid = self._next_cid + 1
-        frame = pack_call(cid, name, True, _payload(name, args, kwargs))
+        frame = None
+        if _all_str(args, kwargs):
+            frame = pack_call_text(cid, name, args, kwargs)
+        if frame is None:
+            frame = pack_call(cid, name, True, _payload(name, args, kwargs))
         if box is None or self._box_busy:  # no mailbox, or code with threads: another call is in it
             write_frame(self.wfd, frame)
             return self._wait(name, cid, None)
@@ -219,6 +224,17 @@ class Channel:
             except Exception:  # noqa: BLE001 - the loop may be closed already
                 pass
             self._loop = None
+
+
+def _all_str(args: tuple, kwargs: dict) -> bool:
+    for arg in args:
+        if type(arg) is not str:
+            return False
+    if kwargs:
+        for value in kwargs.values():
+            if type(value) is not str:
+                return False
+    return True
 
 
 def _payload(name: bytes, args: tuple, kwargs: dict) -> str:
