@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -432,3 +433,37 @@ def test_after_a_slow_action_the_next_is_handed_off_without_waiting(monkeypatch)
 
     asyncio.run(main())
     assert waits == [0.02, 0.02, 0.0, 0.02]
+
+
+def test_finished_runs_leave_no_deadline_behind_and_a_shorter_one_still_fires():
+    """Runs take their deadline out of the shared watchdog when they end (else each would wake it
+    once, a timeout later, in the middle of other code), and a run with an earlier deadline than
+    the one the watchdog sleeps to still stops on time."""
+    import threading
+
+    from codeloop.executors import limits
+
+    def own_entries() -> int:
+        with limits._WATCHDOG._cond:
+            return sum(1 for _, _, ref, _ in limits._WATCHDOG._heap if ref() is ex.session._budget)
+
+    ex = InProcessExecutor(timeout_seconds=30)
+    for i in range(200):
+        ex(f"x = {i}")
+    assert own_entries() == 0
+
+    long_ex = InProcessExecutor(timeout_seconds=60, additional_authorized_imports=["time"])
+    worker = threading.Thread(
+        target=lambda: long_ex("import time\nfor _ in range(30):\n    time.sleep(0.05)")
+    )
+    worker.start()  # the watchdog now sleeps towards a deadline a minute away
+    try:
+        time.sleep(0.1)
+        # slow iterations (each a C call) and no operation budget: only the watchdog stops this
+        short = InProcessExecutor(timeout_seconds=0.5, max_operations=None)
+        start = time.perf_counter()
+        with pytest.raises(InterpreterError, match="timeout_seconds"):
+            short("for i in range(1000):\n    sum(range(2_000_000))")
+        assert time.perf_counter() - start < 3
+    finally:
+        worker.join()

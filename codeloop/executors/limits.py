@@ -77,6 +77,7 @@ class Budget:
         self._run_id = 0
         self._active = False
         self._tripped: BaseException | None = None
+        self._watch: Any = None  # this run's entry with the watchdog
         self._set(_idle_tick())
 
     # chain.from_iterable(self) pulls chunks from here
@@ -139,11 +140,14 @@ class Budget:
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self._set(itertools.chain.from_iterable(self).__next__)
         if self.deadline is not None:
-            _WATCHDOG.register(self.deadline, self, self._run_id)
+            self._watch = _WATCHDOG.register(self.deadline, self, self._run_id)
 
     def stop(self) -> None:
         self._active = False
         self._set(_idle_tick())
+        if self._watch is not None:
+            _WATCHDOG.unregister(self._watch)
+            self._watch = None
 
     def expire(self, run_id: int) -> None:
         """Called by the watchdog thread at the deadline."""
@@ -174,41 +178,60 @@ class Budget:
 
 
 class _Watchdog:
-    """One daemon thread for all sessions: a heap of deadlines, woken early only when needed."""
+    """One daemon thread for all sessions: a heap of the deadlines of runs in progress.
+
+    A run that ends takes its deadline out again, and the thread is woken early only for a deadline
+    before the time it already sleeps to. So a long run of short runs costs no wake-up per run (each
+    would be a GIL hand-off in the middle of the next run's code), only one per timeout period.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, weakref.ref[Budget], int]] = []
         self._cond = threading.Condition(threading.Lock())
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wakes_at = float("inf")  # when the thread wakes next by itself
 
-    def register(self, deadline: float, budget: Budget, run_id: int) -> None:
+    def register(self, deadline: float, budget: Budget, run_id: int) -> Any:
+        entry = (deadline, next(self._seq), weakref.ref(budget), run_id)
         with self._cond:
-            earliest = self._heap[0][0] if self._heap else None
-            heapq.heappush(self._heap, (deadline, next(self._seq), weakref.ref(budget), run_id))
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="codeloop-executor-watchdog", daemon=True
                 )
                 self._thread.start()
-            elif earliest is None or deadline < earliest:
+            elif deadline < self._wakes_at:
+                self._wakes_at = deadline
                 self._cond.notify()
+        return entry
+
+    def unregister(self, entry: Any) -> None:
+        with self._cond:
+            heap = self._heap
+            if heap and heap[0] is entry:  # the usual case: runs end in the order they started
+                heapq.heappop(heap)
+            else:
+                try:
+                    heap.remove(entry)
+                except ValueError:  # already expired
+                    return
+                heapq.heapify(heap)
 
     def _loop(self) -> None:
         with self._cond:
             while True:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                deadline, _, ref, run_id = self._heap[0]
                 now = time.monotonic()
-                if deadline > now:
-                    self._cond.wait(deadline - now)
-                    continue
-                heapq.heappop(self._heap)
-                budget = ref()
-                if budget is not None:
-                    budget.expire(run_id)
+                heap = self._heap
+                while heap and heap[0][0] <= now:
+                    _, _, ref, run_id = heapq.heappop(heap)
+                    budget = ref()
+                    if budget is not None:
+                        budget.expire(run_id)
+                # Sleep to the earliest deadline; a run that ended meanwhile leaves this one
+                # wake-up (not one per run), after which the next earliest is waited for.
+                self._wakes_at = heap[0][0] if heap else float("inf")
+                self._cond.wait(None if not heap else self._wakes_at - now)
 
 
 _WATCHDOG = _Watchdog()
