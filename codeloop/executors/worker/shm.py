@@ -7,9 +7,10 @@ notices it by reading that flag. Everything else (runs, results of runs, concurr
 too large for a slot) keeps using the pipe, which also carries a one-byte "doorbell" frame when the
 receiving side is not watching the mailbox (it blocks on the pipe only).
 
-Layout of the shared file (a memfd made by the host, passed to the worker like the pipes): flag
-bytes, two frame lengths, then one slot per direction. A side writes only its outgoing slot, and
-only while that slot is empty; the receiver copies the frame out before it clears the flag, so the
+Layout of the shared file (a memfd made by the host, passed to the worker like the pipes): four
+32-bit words (the length of the frame waiting in each direction, 0 when its slot is empty, and each
+side's "away" flag), then one slot per direction. A side writes only its outgoing slot, and only
+while it is empty; the receiver copies the frame out before it sets the length back to 0, so the
 worker can never change a frame the host is parsing. The host trusts nothing it reads there: a bad
 length or frame is a protocol error, exactly as on the pipe.
 
