@@ -82,23 +82,12 @@ class Mailbox:
         self._view = memoryview(self._mm)
         # Native aligned 32-bit words: one store or load each, so a length is never seen half written.
         self.lens = self._view[:_HEAD].cast("I")
-        w2h, h2w = _HEAD, _HEAD + SLOT
-        if host:
-            self.incoming, self._out, self._my_away, self._peer_away = (
-                _W2H_LEN,
-                _H2W_LEN,
-                _HOST_AWAY,
-                _WORKER_AWAY,
-            )
-            self._in_data, self._out_data = w2h, h2w
-        else:
-            self.incoming, self._out, self._my_away, self._peer_away = (
-                _H2W_LEN,
-                _W2H_LEN,
-                _WORKER_AWAY,
-                _HOST_AWAY,
-            )
-            self._in_data, self._out_data = h2w, w2h
+        # (incoming length, outgoing length, own flag, peer's flag, incoming slot, outgoing slot)
+        host_side = (_W2H_LEN, _H2W_LEN, _HOST_AWAY, _WORKER_AWAY, _HEAD, _HEAD + SLOT)
+        worker_side = (_H2W_LEN, _W2H_LEN, _WORKER_AWAY, _HOST_AWAY, _HEAD + SLOT, _HEAD)
+        (self.incoming, self._out, self._my_away, self._peer_away, self._in_data, self._out_data) = (
+            host_side if host else worker_side
+        )
         self._fence_lock = threading.Lock()
         self.lens[self._my_away] = 0  # "away" only from away() to back(): around a blocking wait
 
