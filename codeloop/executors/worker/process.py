@@ -118,6 +118,7 @@ class WorkerProcess:
 
     # -- I/O -------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
+        self._box_turn = False  # a run or request starts: no call through the mailbox is due at once
         self.send_frame(pack(message))
 
     def send_frame(self, data: bytes, box: bool = False) -> None:
