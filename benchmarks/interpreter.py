@@ -60,21 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS_DIR = Path(__file__).resolve().parent / "snippets"
 
 
-def _load_harness() -> Any:
-    path = ROOT / "tests" / "fidelity_cases" / "__init__.py"
-    name = "codeloop_fidelity_cases"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
-
+# The fidelity suite's harness (snippet format, CPython reference runner, test tools).
+sys.path.insert(0, str(ROOT / "tests"))
+import fidelity_cases as harness  # noqa: E402
 
 # The trivial agent step of the fixed-cost table: a few microseconds of code, so its time is the fixed cost.
 TYPICAL_SHORT_STEP = """\

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .._sync import run_sync_private
 from ..errors import AgentToolExecutionError, ToolValidationError
 from ..events import ToolCallFinished, ToolCallStarted
+from ..tools.builtin import FinalAnswerTool
+from ..tools.schema import function_tool_schema
 
 if TYPE_CHECKING:
     from .run import Run
@@ -146,27 +148,7 @@ class ManagedAgentTool:
         self.inputs = MANAGED_AGENT_INPUTS
 
     def to_tool_schema(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": {
-                    "type": "object",
-                    "properties": {
-                        "task": {
-                            "type": "string",
-                            "description": MANAGED_AGENT_INPUTS["task"]["description"],
-                        },
-                        "additional_args": {
-                            "type": ["object", "null"],
-                            "description": MANAGED_AGENT_INPUTS["additional_args"]["description"],
-                        },
-                    },
-                    "required": ["task"],
-                },
-            },
-        }
+        return function_tool_schema(self.name, self.description, self.inputs)
 
     def to_code_prompt(self) -> str:
         return (
@@ -214,52 +196,5 @@ class ManagedAgentTool:
         return run_sync_private(self.acall(task, additional_args=additional_args, **kwargs))
 
 
-class _FallbackFinalAnswerTool:
-    """Used only while codeloop.tools has no FinalAnswerTool (the tools layer provides the real one)."""
-
-    name = "final_answer"
-    description = "Provides a final answer to the given problem."
-    inputs = {"answer": {"type": "any", "description": "The final answer to the problem"}}
-    output_type = "any"
-    output_schema = None
-
-    def __call__(self, answer: Any) -> Any:
-        return answer
-
-    async def acall(self, answer: Any) -> Any:
-        return answer
-
-    def validate_arguments(self, arguments: Any) -> dict[str, Any]:
-        if not isinstance(arguments, dict) or "answer" not in arguments:
-            raise ToolValidationError("final_answer needs one argument 'answer'.")
-        return arguments
-
-    def to_tool_schema(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"answer": {"description": "The final answer"}},
-                    "required": ["answer"],
-                },
-            },
-        }
-
-    def to_code_prompt(self) -> str:
-        return (
-            'def final_answer(answer: Any) -> Any:\n    """Provides a final answer to the given problem."""'
-        )
-
-    def to_tool_calling_prompt(self) -> str:
-        return f"final_answer: {self.description}"
-
-
 def final_answer_tool() -> Any:
-    try:
-        from ..tools import FinalAnswerTool  # type: ignore[attr-defined]
-    except ImportError:
-        return _FallbackFinalAnswerTool()
     return FinalAnswerTool()

@@ -259,7 +259,7 @@ def check_format_string(fmt: str) -> bool:
     """Refuse ``{0.__class__}``-style traversal in a format string; cached per string.
 
     Returns True when the string reads private attributes (``{0._x}``): those are allowed only on the
-    code's own objects, so formatting must then look at the objects (``_ObjectCheckingFormatter``).
+    code's own objects, so formatting must then look at the objects (``SafeFormatter``).
     """
     known = _format_ok.get(fmt)
     if known is not None:
@@ -276,7 +276,10 @@ def check_format_string(fmt: str) -> bool:
     return private
 
 
-class _ObjectCheckingFormatter(string.Formatter):
+class SafeFormatter(string.Formatter):
+    """``string.Formatter`` whose field lookup applies the attribute rules (code sees it as
+    ``string.Formatter``; ``str.format`` uses it too when a format string reads private attributes)."""
+
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         first, rest = _string.formatter_field_name_split(field_name)
         obj = self.get_value(first, args, kwargs)
@@ -285,7 +288,7 @@ class _ObjectCheckingFormatter(string.Formatter):
         return obj, first
 
 
-_CHECKING_FORMATTER = _ObjectCheckingFormatter()
+_CHECKING_FORMATTER = SafeFormatter()
 
 
 def _safe_format(self: str, /, *args: Any, **kwargs: Any) -> str:
@@ -429,17 +432,6 @@ class safe_methodcaller:  # noqa: N801 - stands in for operator.methodcaller
 
     def __repr__(self) -> str:
         return f"operator.methodcaller({self._name!r})"
-
-
-class SafeFormatter(string.Formatter):
-    """``string.Formatter`` whose field lookup applies the attribute rules."""
-
-    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
-        first, rest = _string.formatter_field_name_split(field_name)
-        obj = self.get_value(first, args, kwargs)
-        for is_attr, i in rest:
-            obj = safe_getattr(obj, i) if is_attr else obj[i]
-        return obj, first
 
 
 class SafeUserString(UserString):

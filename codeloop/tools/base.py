@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar
 from .._sync import run_in_code_thread, run_sync_private
 from ..errors import ToolDefinitionError, ToolValidationError
 from .agent_types import handle_agent_input_types, handle_agent_output_types
-from .schema import python_type_text, to_json_schema
+from .schema import function_tool_schema, python_type_text
 from .validation import check_call_arguments, check_definition
 
 __all__ = ["Tool", "load_tool", "run_coroutine_sync"]
@@ -277,22 +277,13 @@ class Tool(metaclass=_ToolMeta):
 
     def to_tool_schema(self) -> dict[str, Any]:
         """The OpenAI function-tool schema; nullable inputs are optional and admit null."""
-        properties: dict[str, Any] = {}
-        required: list[str] = []
         signature = self._signature()
-        for name, schema in self.inputs.items():
-            prop = to_json_schema(schema, provider=True)
+        defaults: dict[str, Any] = {}
+        for name in self.inputs:
             param = signature.parameters.get(name) if signature else None
             if param is not None and param.default is not inspect.Parameter.empty and _is_json(param.default):
-                prop["default"] = param.default
-            properties[name] = prop
-            if not schema.get("nullable"):
-                required.append(name)
-        parameters: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": parameters},
-        }
+                defaults[name] = param.default
+        return function_tool_schema(self.name, self.description, self.inputs, defaults)
 
     def _source_code(self) -> str | None:
         try:

@@ -37,6 +37,7 @@ __all__ = [
     "schema_for_type",
     "json_schema_for_type",
     "to_json_schema",
+    "function_tool_schema",
     "python_type_text",
     "validate_value",
     "schema_errors",
@@ -306,6 +307,27 @@ def to_json_schema(schema: dict[str, Any], *, provider: bool = False) -> dict[st
     if kinds:
         out["type"] = kinds[0] if len(kinds) == 1 else kinds
     return out
+
+
+def function_tool_schema(
+    name: str, description: str, inputs: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAI function-tool schema of a tool's ``inputs`` (tool dialect): nullable inputs are
+    optional and admit null; ``defaults`` (JSON values) are shown on their inputs."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for key, schema in inputs.items():
+        prop = to_json_schema(schema, provider=True)
+        if defaults and key in defaults:
+            prop["default"] = defaults[key]
+        properties[key] = prop
+        if not schema.get("nullable"):
+            required.append(key)
+    parameters: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
 
 
 def json_schema_for_type(tp: Any) -> dict[str, Any]:

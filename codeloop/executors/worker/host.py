@@ -52,7 +52,6 @@ from codeloop.executors.worker.hosttools import (
     route,
 )
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
-from codeloop.executors.worker.protocol import pack_result_str
 from codeloop.executors.worker.sandbox import Limits
 
 __all__ = ["LocalPythonExecutor"]
@@ -286,11 +285,7 @@ class LocalPythonExecutor(PythonExecutor):
         try:
             hello = worker.wait_hello(HELLO_TIMEOUT)
         except WorkerDied as exc:
-            self._worker = None
-            worker.close(graceful=False)
-            err = InterpreterError(f"The isolated Python worker could not start: {exc}")
-            err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
-            raise err from None
+            raise self._start_failed(worker, f"could not start: {exc}") from None
         if self._isolation is None:
             self._isolation = _merge_report(worker.plan.host_report, hello.get("isolation") or {})
             _log_once(self._isolation)
@@ -300,13 +295,16 @@ class LocalPythonExecutor(PythonExecutor):
                 if self._variables:
                     worker.send({"op": "vars", "vars": codec.encode(self._variables, "pickle")})
             except WorkerDied as exc:
-                self._worker = None
-                worker.close(graceful=False)
-                err = InterpreterError(f"The isolated Python worker stopped while starting: {exc}")
-                err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
-                raise err from None
+                raise self._start_failed(worker, f"stopped while starting: {exc}") from None
             self._synced = True
         return worker
+
+    def _start_failed(self, worker: WorkerProcess, what: str) -> InterpreterError:
+        self._worker = None
+        worker.close(graceful=False)
+        err = InterpreterError(f"The isolated Python worker {what}")
+        err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
+        return err
 
     def _execute(self, code: str, loop: asyncio.AbstractEventLoop | None) -> CodeOutput:
         with self._run_lock:
@@ -508,12 +506,6 @@ class LocalPythonExecutor(PythonExecutor):
                 value = tool(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code
                 reply(worker, cid, error=error_of(exc), box=box)
-                return
-            if type(value) is str:  # the usual result: the frame straight away
-                try:
-                    worker.send_frame(pack_result_str(cid, value), box)
-                except WorkerDied:
-                    pass
             else:
                 reply(worker, cid, value=value, box=box)
         elif how == "thread":  # concurrent calls (acall from code) of a plain function

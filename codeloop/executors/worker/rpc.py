@@ -17,9 +17,7 @@ from typing import Any
 
 from codeloop.executors.worker import codec
 from codeloop.executors.worker.protocol import (
-    CID,
     DOORBELL_FRAME,
-    RESULT_STR,
     FrameReader,
     ProtocolError,
     Spinner,
@@ -147,32 +145,26 @@ class Channel:
             lens, incoming = box.lens, box.incoming
             for _ in _PRESPIN:  # the answer usually comes within a few microseconds
                 if lens[incoming]:
-                    data = box.take()
-                    # The usual answer, text for this call: no message dict (see protocol._parse).
-                    if (
-                        data is not None
-                        and len(data) > 12
-                        and data[4] == RESULT_STR
-                        and CID.unpack_from(data, 5)[0] == cid
-                    ):
-                        try:
-                            return data[13:].decode("utf-8", "surrogatepass")
-                        except UnicodeDecodeError:
-                            raise HostGone() from None
-                    self._take_box(data)
+                    answer = self._take_box(box.take())
+                    if answer is not None and answer["op"] == "result" and answer["cid"] == cid:
+                        return _unwrap(name, answer)  # the usual case: no bookkeeping
+                    self._deliver_box(answer)
                     break
             return self._wait(name, cid, box)
         finally:
             self._box_busy = False
 
-    def _take_box(self, data: bytes | None) -> None:
+    def _take_box(self, data: bytes | None) -> dict[str, Any] | None:
+        """The message of a frame taken from the mailbox (None for none)."""
         if data is None:
-            return
+            return None
         try:
-            answer = parse_body(data, 4, len(data))
+            return parse_body(data, 4, len(data))
         except ProtocolError:
             raise HostGone() from None
-        if answer["op"] == "result":
+
+    def _deliver_box(self, answer: dict[str, Any] | None) -> None:
+        if answer is not None and answer["op"] == "result":
             self._deliver(answer)
 
     def _wait(self, name: bytes, cid: int, box: Any) -> Any:
@@ -181,7 +173,7 @@ class Channel:
         spinner = self._spin_call
         while cid not in results:
             if box is not None and box.lens[box.incoming]:
-                self._take_box(box.take())
+                self._deliver_box(self._take_box(box.take()))
             elif spinner.ready(box):
                 if box is None or not box.lens[box.incoming]:
                     self._read_some()  # the pipe has data

@@ -73,15 +73,14 @@ class Mailbox:
     """
 
     __slots__ = (
-        *("_mm", "_view", "lens", "incoming", "_out", "_my_away", "_peer_away"),
+        *("_mm", "lens", "incoming", "_out", "_my_away", "_peer_away"),
         *("_in_data", "_out_data", "_fence_lock"),
     )
 
     def __init__(self, fd: int, host: bool):
         self._mm = mmap.mmap(fd, SIZE)
-        self._view = memoryview(self._mm)
         # Native aligned 32-bit words: one store or load each, so a length is never seen half written.
-        self.lens = self._view[:_HEAD].cast("I")
+        self.lens = memoryview(self._mm)[:_HEAD].cast("I")
         # (incoming length, outgoing length, own flag, peer's flag, incoming slot, outgoing slot)
         host_side = (_W2H_LEN, _H2W_LEN, _HOST_AWAY, _WORKER_AWAY, _HEAD, _HEAD + SLOT)
         worker_side = (_H2W_LEN, _W2H_LEN, _WORKER_AWAY, _HOST_AWAY, _HEAD + SLOT, _HEAD)
