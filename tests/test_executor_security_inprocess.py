@@ -349,6 +349,84 @@ def test_deadline_stops_slow_iterations_with_watchdog():
     assert time.perf_counter() - t < 3
 
 
+def test_operation_budget_counts_for_loop_iterations():
+    # for loops count through the iterator they loop over (no statement in the body)
+    ex = InProcessExecutor(max_operations=20_000)
+    with pytest.raises(InterpreterError, match="max_operations") as info:
+        ex("import itertools\nn = 0\nfor i in itertools.count():\n    n = i")
+    assert info.value.exc_type == "OperationLimit"
+    assert 19_000 <= ex.state["n"] < 20_000
+    # and a loop within the budget runs to its end, else clause included
+    assert (
+        ex("seen = 0\nfor i in range(15_000):\n    seen += 1\nelse:\n    seen = -seen\nseen").output
+        == -15_000
+    )
+
+
+def test_operation_budget_in_for_loop_cannot_be_swallowed():
+    ex = InProcessExecutor(max_operations=10_000)
+    code = (
+        "import itertools\nafter = 0\n"
+        "for k in range(3):\n    try:\n        for i in itertools.count():\n            pass\n"
+        "    except BaseException:\n        after += 1\n"
+        "result = 'escaped'"
+    )
+    with pytest.raises(InterpreterError, match="max_operations"):
+        ex(code)
+    assert ex.state.get("result") is None
+
+
+def test_deadline_stops_for_loop_of_slow_c_calls_with_watchdog():
+    # each iteration is one long C call: only the watchdog can stop the loop between two of them
+    ex = InProcessExecutor(timeout_seconds=0.5, max_operations=None)
+    t = time.perf_counter()
+    with pytest.raises(InterpreterError, match="timeout_seconds") as info:
+        ex("done = 0\nfor i in range(1000):\n    sum(range(2_000_000))\n    done += 1")
+    assert info.value.exc_type == "Timeout"
+    assert time.perf_counter() - t < 3
+    assert ex.state["done"] < 1000
+
+
+def test_loop_started_in_an_earlier_run_counts_against_the_current_run():
+    ex = InProcessExecutor(max_operations=50_000)
+    ex(
+        "import itertools\n"
+        "def g():\n    for i in itertools.count():\n        if i == 0 or i > 10**15:\n            yield i\n"
+        "it = g()\nfirst = next(it)"
+    )
+    t = time.perf_counter()
+    with pytest.raises(InterpreterError, match="max_operations"):
+        ex("next(it)")  # the generator's loop, started in the first run, spins on in this one
+    assert time.perf_counter() - t < 5
+    assert ex("1 + 1").output == 2
+
+
+def test_limit_of_an_earlier_run_does_not_follow_its_loops_into_the_next_run():
+    # the outer loop meets the limit while the generator's loop is suspended (both count on the same
+    # run's budget); resumed in the next run, the generator's loop draws on that run's budget
+    ex = InProcessExecutor(max_operations=1001)
+    code = (
+        "import itertools\n"
+        "def g():\n    for i in itertools.count():\n        yield i\n"
+        "it = g()\nfor v in it:\n    pass"
+    )
+    with pytest.raises(InterpreterError, match="max_operations"):
+        ex(code)
+    assert ex("next(it)").output == 501
+
+
+def test_for_loop_run_by_the_host_after_the_run_is_bounded():
+    ex = InProcessExecutor()
+    out = ex(
+        "import itertools\nclass X:\n    def __repr__(self):\n        for i in itertools.count():\n            pass\nX()"
+    )
+    with pytest.raises(InterpreterError, match="outside a run"):
+        repr(out.output)
+    with pytest.raises(InterpreterError, match="outside a run"):
+        repr(out.output)  # still spent until the next run
+    assert ex("total = 0\nfor i in range(30_000):\n    total += i\ntotal").output == sum(range(30_000))
+
+
 def test_deadline_cannot_be_swallowed():
     ex = InProcessExecutor(timeout_seconds=0.3, max_operations=None)
     code = (

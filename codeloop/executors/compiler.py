@@ -11,8 +11,10 @@ Rewrites (every inserted node keeps the line number of the code it guards):
 * ``obj.x = v`` / ``del obj.x``      -> ``__codeloop_store__(obj, 'x').x = v`` (no writes to classes
   the code did not define)
 * ``obj.format`` / ``obj.format_map`` -> ``__codeloop_attr__(obj, 'format')`` (format traversal)
-* ``for``/``while`` bodies start with ``__codeloop_tick__()`` (counts an operation; checks budget
-  and deadline); function bodies start with the bare name ``__codeloop_live__``, lambdas become
+* ``for x in it`` -> ``for x in __codeloop_loop__(it, __codeloop_ops__)`` (``itertools.compress``
+  over the operation budget: each iteration counts one operation with no inserted statement; see
+  limits.py); ``while`` and ``async for`` bodies start with ``__codeloop_tick__()`` (counts an
+  operation); function bodies start with the bare name ``__codeloop_live__``, lambdas become
   ``body if __codeloop_live__ else None`` and comprehensions get a first ``if __codeloop_live__``
   clause (no call: about free; the limits delete that name to stop the code, so these are bounded
   by the deadline and the loops around them, not counted as operations)
@@ -34,7 +36,7 @@ Rewrites (every inserted node keeps the line number of the code it guards):
 * ``from m import *`` at module level -> ``__codeloop_import_star__('m')`` (skips tool names)
 * the last top-level expression statement -> ``__codeloop_result__(expr)``
 
-The helpers live in the session's builtins dict (the two tick names also in the namespace, where
+The helpers live in the session's builtins dict (the budget's four names also in the namespace, where
 module-level code finds them first); code cannot name anything starting with ``__codeloop``, and
 ``state`` leaves dunder names out. Imports go through a guarded ``__import__`` in the same dict.
 """
@@ -64,6 +66,9 @@ __all__ = [
     "StaticViolation",
     "compile_code",
     "TICK",
+    "LIVE",
+    "LOOP",
+    "OPS",
     "check_expression_source",
 ]
 
@@ -71,6 +76,8 @@ FILENAME = "<agent-code>"
 RESERVED_PREFIX = "__codeloop"
 TICK = "__codeloop_tick__"
 LIVE = "__codeloop_live__"
+LOOP = "__codeloop_loop__"
+OPS = "__codeloop_ops__"
 SELF_OK = "__codeloop_self_ok__"
 OWNED_IDS = "__codeloop_owned_ids__"
 TYPE = "__codeloop_type__"
@@ -172,13 +179,6 @@ def _self_check(self_name: str, slot: int, anchor: ast.AST) -> ast.stmt:
     for n in ast.walk(stmt):
         ast.copy_location(n, anchor)
     return stmt
-
-
-def _tick_test(node: ast.AST) -> ast.expr:
-    """``__codeloop_tick__() is None``: always true, costs one tick."""
-    return ast.copy_location(
-        ast.Compare(left=_call(TICK, [], node), ops=[ast.Is()], comparators=[_const(None, node)]), node
-    )
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -509,13 +509,18 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     # ---- loops ---------------------------------------------------------------------------
-    def visit_For(self, node: ast.For | ast.AsyncFor | ast.While) -> ast.AST:
+    def visit_For(self, node: ast.For) -> ast.AST:
+        self.generic_visit(node)
+        it = node.iter
+        node.iter = _call(LOOP, [it, _name(OPS, it)], it)
+        return node
+
+    def visit_While(self, node: ast.AsyncFor | ast.While) -> ast.AST:
         self.generic_visit(node)
         node.body = self.body_with_tick(node.body, node)
         return node
 
-    visit_AsyncFor = visit_For  # type: ignore[assignment]
-    visit_While = visit_For  # type: ignore[assignment]
+    visit_AsyncFor = visit_While  # type: ignore[assignment]
 
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
         self.generic_visit(node)
