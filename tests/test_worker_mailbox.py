@@ -53,7 +53,7 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
     )
     frames = reader.feed(data)
     assert frames[-3:] == [
-        {"op": "call", "cid": 10, "tool": "search", "args": ["q"], "kwargs": {}, "sync": True},
+        {"op": "call", "cid": 10, "tool": "search", "args": ["q"], "kwargs": {}, "sync": True, "text": True},
         {
             "op": "call",
             "cid": 11,
@@ -61,8 +61,9 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
             "args": ["a", "\ud800\u00e9"],
             "kwargs": {"x": "1", "\ud801": ""},
             "sync": True,
+            "text": True,
         },
-        {"op": "call", "cid": 12, "tool": "t", "args": [], "kwargs": {}, "sync": True},
+        {"op": "call", "cid": 12, "tool": "t", "args": [], "kwargs": {}, "sync": True, "text": True},
     ]
     del frames[-3:]
     assert frames == [

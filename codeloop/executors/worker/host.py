@@ -487,26 +487,29 @@ class LocalPythonExecutor(PythonExecutor):
             reply(worker, cid, error=("NameError", f"no tool named {name!r}"), box=box)
             return
         args, kwargs = frame["args"], frame["kwargs"]
-        try:
-            if type(args) is not list or type(kwargs) is not dict:
-                raise codec.CodecError("bad call arguments")
-            args = codec.decode_list(args)
-            if kwargs:
-                kwargs = codec.decode(kwargs)
-                if not all(type(k) is str for k in kwargs):
+        if "text" not in frame:  # (a CALL_TEXT frame holds str arguments only: nothing to decode)
+            try:
+                if type(args) is not list or type(kwargs) is not dict:
                     raise codec.CodecError("bad call arguments")
-        except codec.CodecError as exc:
-            reply(worker, cid, error=("ValueError", str(exc)), box=box)
-            return
-        if frame["sync"] and ((how == "thread" and run.plain_inline) or (how == "inline" and run.inline)):
+                args = codec.decode_list(args)
+                if kwargs:
+                    kwargs = codec.decode(kwargs)
+                    if not all(type(k) is str for k in kwargs):
+                        raise codec.CodecError("bad call arguments")
+            except codec.CodecError as exc:
+                reply(worker, cid, error=("ValueError", str(exc)), box=box)
+                return
+        if frame["sync"] and (run.plain_inline if how == "thread" else how == "inline" and run.inline):
             # An instant tool (blocking = False), or a plain function while a thread of its own drives
             # the run (see _drive_from_thread; _drive hands a run over before the first such call):
             # run it right here, with no thread or event-loop hop.
             try:
-                value = tool(*args, **kwargs)
+                value = tool(*args, **kwargs) if kwargs else tool(*args)
             except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code
                 reply(worker, cid, error=error_of(exc), box=box)
             else:
+                if box and type(value) is str and worker.answer_str(cid, value):
+                    return  # the usual answer, back through the mailbox
                 reply(worker, cid, value=value, box=box)
         elif how == "thread":  # concurrent calls (acall from code) of a plain function
             fut = TOOLS.submit(functools.partial(tool, *args, **kwargs))

@@ -25,7 +25,9 @@ Messages, host -> worker:
 Messages, worker -> host:
     {"op": "hello", "isolation": {...}, "pid": int}
     {"op": "call", "cid": k, "tool": name, "args": [...], "kwargs": {...}, "sync": bool}
-        a tool call from code (always compact: CALL or ACALL, cid, tool name, JSON ``[args, kwargs]``)
+        a tool call from code (always compact: CALL or ACALL, cid, tool name, JSON ``[args, kwargs]``;
+        or CALL_TEXT, whose arguments are all str: its message also has ``"text": True``, so the host
+        knows there is nothing to decode)
     {"op": "done", "id": n, "ok": true, "output": <encoded>, "logs": str, "final": bool, "vars": [names]}
     {"op": "done", "id": n, "ok": false, "error": {"message", "exc_type", "logs"}, "fatal": bool, "vars": [...]}
     {"op": "state", "id": n, "vars": <encoded dict>}
@@ -43,7 +45,7 @@ from typing import Any
 __all__ = [
     *("ProtocolError", "FrameReader", "Spinner", "pack", "write_frame"),
     *("pack_call", "pack_result", "pack_result_str", "pack_logged", "parse_frame", "parse_body"),
-    *("dumps", "dumps_str", "LOGGED", "CALL_TEXT", "pack_call_text"),
+    *("dumps", "dumps_str", "LOGGED", "CALL_TEXT", "pack_call_text", "pack_call_str"),
     *("CALL", "ACALL", "RESULT", "RESULT_STR", "DOORBELL", "DOORBELL_FRAME", "RING", "CID"),
     *("MAX_FRAME", "READ_CHUNK", "SPIN_SECONDS"),
 ]
@@ -220,10 +222,8 @@ def pack_call(cid: int, name: bytes, sync: bool, payload: str) -> bytes:
 def pack_call_text(cid: int, name: bytes, args: tuple, kwargs: dict) -> bytes | None:
     """A sync call whose arguments and keyword values are all str, or None if it cannot be one
     (the caller checked the types; a keyword longer than 255 bytes, or too many of them, is refused)."""
-    if len(args) == 1 and not kwargs:  # the usual call: one str
-        data = args[0].encode("utf-8", "surrogatepass")
-        size = _TEXT_BODY + len(name) + 4 + len(data)
-        return _TEXT_HEAD.pack(size, CALL_TEXT, cid, len(name), 1, 0) + name + _U32.pack(len(data)) + data
+    if len(args) == 1 and not kwargs:
+        return pack_call_str(cid, name, args[0])
     if len(args) > 255 or len(kwargs) > 255:
         return None
     parts = [name]
@@ -238,6 +238,18 @@ def pack_call_text(cid: int, name: bytes, args: tuple, kwargs: dict) -> bytes | 
         parts += (bytes((len(k),)), k, _U32.pack(len(data)), data)
     tail = b"".join(parts)
     return _TEXT_HEAD.pack(_TEXT_BODY + len(tail), CALL_TEXT, cid, len(name), len(args), len(kwargs)) + tail
+
+
+def pack_call_str(cid: int, name: bytes, arg: str) -> bytes:
+    """``pack_call_text`` of the usual call: one str argument."""
+    data = arg.encode("utf-8", "surrogatepass")
+    n = len(data)
+    return (
+        _TEXT_HEAD.pack(_TEXT_BODY + len(name) + 4 + n, CALL_TEXT, cid, len(name), 1, 0)
+        + name
+        + _U32.pack(n)
+        + data
+    )
 
 
 def pack_result(cid: int, payload: str) -> bytes:
@@ -323,6 +335,8 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
     if end <= start:
         raise ProtocolError("empty frame")
     kind = buf[start]
+    if kind == CALL_TEXT:  # the usual call first
+        return _parse_call_text(buf, start, end)
     if kind == CALL or kind == ACALL:
         if end - start < _CALL_BODY:
             raise ProtocolError("truncated call frame")
@@ -337,8 +351,6 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
             raise ProtocolError("call payload is not [args, kwargs]")
         args, kwargs = payload
         return {"op": "call", "cid": cid, "tool": name, "args": args, "kwargs": kwargs, "sync": kind == CALL}
-    if kind == CALL_TEXT:
-        return _parse_call_text(buf, start, end)
     if kind == RESULT_STR:
         if end - start < _RESULT_BODY:
             raise ProtocolError("truncated result frame")
@@ -392,7 +404,15 @@ def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
             if pos + 4 + n != end:
                 raise ProtocolError("call frame: the argument does not end with the frame")
             arg = buf[pos + 4 : end].decode("utf-8", "surrogatepass")
-            return {"op": "call", "cid": cid, "tool": name, "args": [arg], "kwargs": {}, "sync": True}
+            return {
+                "op": "call",
+                "cid": cid,
+                "tool": name,
+                "args": [arg],
+                "kwargs": {},
+                "sync": True,
+                "text": True,
+            }
         args: list[str] = []
         for _ in range(nargs):
             (n,) = _U32.unpack_from(buf, pos)
@@ -416,7 +436,15 @@ def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
         raise ProtocolError("call frame: bad arguments") from None
     if pos != end:
         raise ProtocolError("call frame: extra data after the arguments")
-    return {"op": "call", "cid": cid, "tool": name, "args": args, "kwargs": kwargs, "sync": True}
+    return {
+        "op": "call",
+        "cid": cid,
+        "tool": name,
+        "args": args,
+        "kwargs": kwargs,
+        "sync": True,
+        "text": True,
+    }
 
 
 _TEXT_IDS = struct.Struct(">QBBB")
