@@ -123,6 +123,55 @@ def test_module_proxies_are_private_per_session():
     assert a("math.pi").output == 3
 
 
+def test_module_proxies_have_no_getattr_hook_unless_they_need_one():
+    # CPython does not specialize attribute reads on a module with a __getattr__ (math.sqrt would
+    # cost three times as much): a proxy has one only while it waits to be filled, or for good where
+    # its snapshot cannot be the whole story
+    s = ExecutionSession(Policy.from_args(["asyncio"]))
+    s.run("import math, json, asyncio")
+    ns = s._namespace
+    assert "__getattr__" not in vars(ns["math"]) and "__getattr__" not in vars(ns["json"])
+    decoder = vars(ns["json"])["decoder"]  # met as an attribute: filled at its first read
+    assert "__getattr__" in vars(decoder) and "JSONDecoder" not in vars(decoder)
+    assert s.run("'JSONDecoder' in dir(json.decoder), json.decoder.JSONDecoder.__name__").output == (
+        True,
+        "JSONDecoder",
+    )
+    assert "__getattr__" not in vars(decoder) and "__dir__" not in vars(decoder)
+    assert s.run("asyncio.run is not None").output is True
+    assert "__getattr__" not in vars(ns["asyncio"])
+    # builtins keeps its hook (only the guarded builtins exist for code)
+    s2 = ExecutionSession(Policy.from_args(["builtins"]))
+    s2.run("import builtins")
+    assert "__getattr__" in vars(s2._namespace["builtins"])
+
+
+def test_module_attribute_that_is_a_refused_module_is_missing_and_the_error_names_the_rule():
+    ex = InProcessExecutor()
+    # like a missing attribute for the code (hasattr, except AttributeError) ...
+    assert ex("import typing\nhasattr(typing, 'sys'), hasattr(typing, 'List')").output == (False, True)
+    assert ex("try:\n    typing.sys\nexcept AttributeError:\n    r = 'caught'\nr").output == "caught"
+    # ... and when it ends the run, the message says which rule
+    with pytest.raises(
+        InterpreterError, match=r"'typing.sys' is the module 'sys'.*rule: authorized imports"
+    ) as info:
+        ex("typing.sys.modules")
+    assert info.value.exc_type == "AttributeError"
+    with pytest.raises(InterpreterError, match=r"from typing import sys.*rule: authorized imports"):
+        ex("from typing import sys")
+    # a plain missing attribute gets no such note
+    with pytest.raises(InterpreterError) as info:
+        ex("typing.nothing_here")
+    assert "rule" not in str(info.value)
+
+
+def test_submodule_imported_later_is_added_to_its_parents_proxy():
+    ex = InProcessExecutor()
+    ex("import json")
+    assert ex("import json.tool\nhasattr(json, 'tool'), callable(json.tool.main)").output == (True, True)
+    assert ex("from json import tool as t\nt is json.tool").output is True
+
+
 def test_print_goes_to_capture_not_stdout(capsys):
     ex = InProcessExecutor()
     out = ex("print('x', 1, sep='-', end='!')\nprint()")

@@ -1,20 +1,25 @@
 """Imports for sandboxed code: the authorization check and the module proxies code receives.
 
 Layer 3 (executors). Code never holds a real module object. ``import json`` binds a proxy: a
-plain ``types.ModuleType`` (so attribute reads run at C speed) filled with the real module's public
-attributes, where
+plain ``types.ModuleType`` filled with a snapshot of the real module's public attributes, where
 
 * private and dunder names are left out (``random._os`` is refused);
-* attributes that are modules are not copied: reading one goes through the proxy's PEP 562
-  ``__getattr__``, which hands out another proxy only if that module is itself authorized
-  (``typing.sys``, ``dataclasses.sys``, ``random.os`` are refused, ``json.decoder`` is fine);
+* an attribute that is a module becomes that module's proxy only if the module is itself
+  authorized (``json.decoder`` is there; ``typing.sys``, ``dataclasses.sys``, ``random.os`` are
+  not: reading one is an AttributeError whose message, when it ends the run, names the rule);
 * callables that look attributes up by name, evaluate strings or block are swapped for checked
   versions (``operator.attrgetter``, ``string.Formatter``, ``typing.get_type_hints``,
   ``time.sleep``, ``importlib.import_module``...), see ``_patches``.
 
-Proxies are per session (code may set attributes on its ``math`` without touching the host's).
-A snapshot can miss attributes a module creates after import; those are still found (and checked)
-by ``__getattr__``.
+A proxy has no PEP 562 ``__getattr__`` when it can do without one: CPython (3.11, 3.12) does not
+specialize attribute reads on a module that has one, and ``math.sqrt`` then costs three times as
+much (a third of a loop like ``[math.sqrt(i) for i in ...]``). The proxy of a module met as an
+attribute is filled on first use (a ``__getattr__`` that fills the proxy and removes itself), so
+importing a package does not snapshot everything it can reach. A ``__getattr__`` stays on proxies
+that need one: of a module that has its own (lazy attributes), of a package that is not authorized
+itself (only its authorized submodules are reachable), and of ``builtins``. A submodule imported
+later is added to its parent's proxy by the import. Proxies are per session (code may set
+attributes on its ``math`` without touching the host's).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class ModuleGate:
         self.policy = policy
         self.session = session
         self._proxies: dict[tuple[str, bool], types.ModuleType] = {}
+        self._real: dict[int, types.ModuleType] = {}  # id(proxy) -> its module (proxies live as long)
+        self._unfilled: set[int] = set()  # ids of proxies still waiting for their first read
 
     # ---- the __import__ code's import statements call ----------------------------------
     def import_(
@@ -75,6 +82,8 @@ class ModuleGate:
         if not isinstance(name, str) or not name:
             raise ValueError("Empty module name")
         real = self._load(name)
+        if "." in name:
+            self._bind_submodules(name)
         if not fromlist:
             top = name.partition(".")[0]
             if top == name:
@@ -87,6 +96,13 @@ class ModuleGate:
                 sub = f"{name}.{item}"
                 if self.policy.is_import_authorized(sub) and importlib.util.find_spec(sub) is not None:
                     self._load(sub)
+                    self._bind_submodules(sub)
+            value = vars(real).get(item)
+            if isinstance(value, types.ModuleType) and not self.policy.is_import_authorized(value.__name__):
+                raise PolicyViolation(
+                    f"Forbidden import of module '{value.__name__}' through 'from {name} import {item}': "
+                    f"'{value.__name__}' is not an authorized import (rule: authorized imports)"
+                )
         return self.proxy(real)
 
     def _load(self, name: str) -> types.ModuleType:
@@ -98,7 +114,7 @@ class ModuleGate:
         ):
             raise PolicyViolation(self.policy.import_refusal(name))
         try:
-            return importlib.import_module(name)
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             missing = exc.name or name
             if name == missing or name.startswith(missing + "."):
@@ -110,6 +126,12 @@ class ModuleGate:
                     name=missing,
                 ) from None
             raise
+        if type(module) is not types.ModuleType:
+            # A module object of another class may be a lazy stand-in (the worker loads asyncio so)
+            # that becomes the real module at its first attribute read: read one, then snapshot that.
+            getattr(module, "__all__", None)
+            module = sys.modules.get(name, module)
+        return module
 
     def import_star(self, module: str, level: int, namespace: dict[str, Any]) -> None:
         proxy = self.import_(module, fromlist=("*",), level=level)
@@ -122,20 +144,63 @@ class ModuleGate:
                 namespace[n] = getattr(proxy, n)
 
     # ---- proxies ---------------------------------------------------------------------------
-    def proxy(self, real: types.ModuleType, partial: bool = False) -> types.ModuleType:
+    def proxy(self, real: types.ModuleType, partial: bool = False, lazy: bool = False) -> types.ModuleType:
+        """The session's proxy of ``real`` (``partial``: of a package code may not import itself).
+        ``lazy``: it may stay empty until code first reads an attribute of it."""
         key = (real.__name__, partial)
-        cached = self._proxies.get(key)
-        if cached is not None:
-            return cached
-        p = types.ModuleType(real.__name__)
+        p = self._proxies.get(key)
+        if p is None:
+            p = types.ModuleType(real.__name__)
+            self._proxies[key] = p  # before filling: modules that reach each other get one proxy
+            self._real[id(p)] = real
+            if lazy:
+                p.__dict__["__getattr__"], p.__dict__["__dir__"] = self._make_filler(p, real, partial)
+                return p
+            self._fill(p, real, partial)
+        elif not lazy and id(p) in self._unfilled:
+            self._fill(p, real, partial)
+        return p
+
+    def _make_filler(self, proxy: types.ModuleType, real: types.ModuleType, partial: bool) -> tuple[Any, Any]:
+        """``__getattr__`` and ``__dir__`` of a proxy not filled yet: fill it, then answer."""
+        self._unfilled.add(id(proxy))
+
+        def fill() -> None:
+            if id(proxy) in self._unfilled:
+                self._fill(proxy, real, partial)
+
+        def fill_then_get(name: str) -> Any:
+            fill()
+            if name in proxy.__dict__:
+                return proxy.__dict__[name]
+            getattr_ = proxy.__dict__.get("__getattr__")
+            if getattr_ is not None and getattr_ is not fill_then_get:
+                return getattr_(name)
+            raise AttributeError(f"module '{real.__name__}' has no attribute '{name}'")
+
+        def fill_then_dir() -> list[str]:
+            fill()
+            return sorted(proxy.__dict__)
+
+        return fill_then_get, fill_then_dir
+
+    def _fill(self, p: types.ModuleType, real: types.ModuleType, partial: bool) -> None:
+        self._unfilled.discard(id(p))
         d = p.__dict__
+        d.pop("__getattr__", None)
+        d.pop("__dir__", None)
         if real.__name__ == "builtins":
             source: dict[str, Any] = dict(self.session.builtins_for_module())
         else:
             source = dict(vars(real)) if not partial else {}
         patches = self._patches(real.__name__) if not partial else {}
+        authorized = self.policy.is_import_authorized
         for k, v in source.items():
-            if k.startswith("_") or isinstance(v, types.ModuleType) or isinstance(v, DANGEROUS_VALUE_TYPES):
+            if k.startswith("_") or isinstance(v, DANGEROUS_VALUE_TYPES):
+                continue
+            if isinstance(v, types.ModuleType):
+                if authorized(v.__name__):
+                    d.setdefault(k, self.proxy(v, lazy=True))
                 continue
             d[k] = patches.get(k, v)
         for k, v in patches.items():
@@ -148,9 +213,48 @@ class ModuleGate:
                 v = source.get(k)
                 if isinstance(v, str) or (isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)):
                     d[k] = v
-        d["__getattr__"] = self._make_getattr(real, partial, p)
-        self._proxies[key] = p
-        return p
+        # (see the module docstring: only where the snapshot cannot be the whole story)
+        if (
+            partial
+            or real.__name__ == "builtins"
+            or callable(source.get("__getattr__"))
+            or type(real) is not types.ModuleType  # its attributes may not all be in its __dict__
+        ):
+            d["__getattr__"] = self._make_getattr(real, partial, p)
+
+    def _bind_submodules(self, name: str) -> None:
+        """After ``import a.b.c``: ``b`` in the proxy of ``a``, ``c`` in that of ``a.b`` (those made before
+        the submodule was loaded; a proxy made later finds it in its snapshot)."""
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            parent = self._proxies.get((".".join(parts[:i]), False))
+            if parent is None or id(parent) in self._unfilled or parts[i] in parent.__dict__:
+                continue
+            child = sys.modules.get(".".join(parts[: i + 1]))
+            if isinstance(child, types.ModuleType) and self.policy.is_import_authorized(child.__name__):
+                parent.__dict__[parts[i]] = self.proxy(child, lazy=True)
+
+    def refusal_hint(self, exc: BaseException) -> str:
+        """Why a module attribute that code read is missing from its proxy, when the policy is the
+        reason (for the message of an AttributeError that ends the run), else ""."""
+        if type(exc) is not AttributeError:  # (a subclass from code could compute obj and name)
+            return ""
+        obj, name = getattr(exc, "obj", None), getattr(exc, "name", None)
+        real = self._real.get(id(obj)) if type(obj) is types.ModuleType else None
+        if real is None or not isinstance(name, str) or name.startswith("_"):
+            return ""
+        full = f"{real.__name__}.{name}"
+        value = vars(real).get(name)  # no getattr: a module's own __getattr__ could import
+        if isinstance(value, types.ModuleType) and not self.policy.is_import_authorized(value.__name__):
+            return (
+                f" ('{full}' is the module '{value.__name__}', which is not an authorized import "
+                "(rule: authorized imports))"
+            )
+        if isinstance(value, DANGEROUS_VALUE_TYPES):
+            return f" (access to '{full}' is forbidden (rule: no frame/code internals))"
+        if self._patches(real.__name__).get(name) is _HIDDEN:
+            return f" ('{full}' is hidden from code)"
+        return ""
 
     def _make_getattr(self, real: types.ModuleType, partial: bool, proxy: types.ModuleType) -> Any:
         modname = real.__name__
@@ -243,7 +347,10 @@ class ModuleGate:
     def _import_module(self, name: str, package: str | None = None) -> types.ModuleType:
         if name.startswith("."):
             raise PolicyViolation("Relative imports are not allowed (rule: authorized imports)")
-        return self.proxy(self._load(name))
+        real = self._load(name)
+        if "." in name:
+            self._bind_submodules(name)
+        return self.proxy(real)
 
 
 _ = ExecutionTimeout  # re-exported for the time.sleep patch living in session.py

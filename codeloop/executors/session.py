@@ -459,7 +459,7 @@ class ExecutionSession:
             message = _located(lineno, str(exc))
         else:
             exc_type = type(exc).__name__
-            detail = _text_of(exc)
+            detail = _text_of(exc) + self._modules.refusal_hint(exc)
             message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
         err = InterpreterError(message)
         _annotate(err, logs, exc_type, lineno)
