@@ -22,6 +22,7 @@ from codeloop.executors.worker.protocol import (
     pack_logged,
     pack_result,
     pack_result_str,
+    parse_box_call,
     parse_frame,
 )
 
@@ -109,6 +110,12 @@ def test_compact_frames_parse_to_the_same_messages_as_their_json_form():
         (struct.pack(">BQBBB", 7, 1, 1, 0, 1) + b"t" + b"\x05ab", "text: keyword runs past the end"),
         (struct.pack(">BQBBB", 7, 1, 2, 0, 0) + b"\xff\xfe", "text: name not UTF-8"),
         (struct.pack(">BQBB", 7, 1, 1, 0), "truncated text call"),
+        (struct.pack(">BQBBB", 7, 1, 1, 1, 0) + b"t", "one-argument call without its argument"),
+        (
+            struct.pack(">BQBBB", 7, 1, 2, 1, 0) + b"\xff\xfe" + struct.pack(">I", 0),
+            "one-argument call: name not UTF-8",
+        ),
+        (struct.pack(">BQBBB", 7, 1, 1, 1, 0) + b"t" + struct.pack(">I", 1) + b"\xff", "argument not UTF-8"),
         (b"\x09", "unknown kind"),
         (b'{"no_op":1}', "JSON without op"),
         (b'{"op":"call","cid":[],"tool":1}', "a call in JSON form (its reader relies on the compact form)"),
@@ -121,6 +128,30 @@ def test_malformed_frames_are_protocol_errors(body, why):
         FrameReader().feed(struct.pack(">I", len(body)) + body)
     with pytest.raises(ProtocolError):
         parse_frame(b"\0\0\0\0" + body)
+    with pytest.raises(ProtocolError):  # what the host does with a frame from the mailbox
+        frame = b"\0\0\0\0" + body
+        if parse_box_call(frame) is None:
+            parse_frame(frame)
+
+
+def test_the_usual_call_parses_to_a_tuple_and_nothing_else_does():
+    assert parse_box_call(pack_call_text(10, b"search", ("q \ud800\u00e9",), {})) == (
+        10,
+        "search",
+        "q \ud800\u00e9",
+    )
+    assert parse_box_call(pack_call_text(11, "pr\u00e9".encode(), ("",), {})) == (11, "pr\u00e9", "")
+    for other in (
+        pack_call_text(12, b"t", ("a", "b"), {}),
+        pack_call_text(13, b"t", (), {"k": "v"}),
+        pack_call_text(14, b"t", (), {}),
+        pack_call(15, b"t", True, '[["a"],{}]'),
+        pack_result_str(16, "x" * 40),
+        pack_result(17, "1"),
+        DOORBELL_FRAME,
+        pack({"op": "done", "id": 3}),
+    ):
+        assert parse_box_call(other) is None, other
 
 
 # ---------------------------------------------------------------- the mailbox itself

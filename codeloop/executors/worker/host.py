@@ -331,28 +331,33 @@ class LocalPythonExecutor(PythonExecutor):
         while plain functions may not run inline here (see _drive_from_thread).
         """
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
+        routes = self._routes
         while True:
             frame = worker.next_frame(deadline, spin=True)
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
-            op = frame["op"]
-            if op == "call":  # (always a compact frame: see protocol._parse)
-                if (
-                    not run.plain_inline
-                    and frame["sync"]
-                    and self._routes.get(frame["tool"], _NO_ROUTE)[1] == "thread"
-                ):
-                    run.pending = frame
-                    return None
-                self._start_tool(run, frame)
-                if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
-                    worker.kill(f"Code execution timed out after {timeout:g} seconds")
+            if type(frame) is tuple:  # the usual call: one str argument, through the mailbox
+                cid, name, arg = frame
+                call: tuple = (cid, name, [arg], _NO_KWARGS, True, True, True)
+            else:
+                op = frame["op"]
+                if op == "done" and frame.get("id") == run.rid:
+                    return frame
+                if op != "call":  # the child never sends anything else during a run: forged or corrupt
+                    worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
                     raise WorkerDied(worker.describe_exit())
-            elif op == "done" and frame.get("id") == run.rid:
-                return frame
-            else:  # the child never sends anything else during a run: forged or corrupt
-                worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
+                # (a compact frame: its keys are all there, see protocol.parse_body)
+                call = (
+                    *(frame["cid"], frame["tool"], frame["args"], frame["kwargs"]),
+                    *(frame["sync"], "box" in frame, "text" in frame),
+                )
+            if not run.plain_inline and call[4] and routes.get(call[1], _NO_ROUTE)[1] == "thread":
+                run.pending = call
+                return None
+            self._start_tool(run, *call)
+            if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
+                worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
 
     def _drive_from_thread(self, run: Run) -> dict[str, Any]:
@@ -372,7 +377,7 @@ class LocalPythonExecutor(PythonExecutor):
             run.inline = run.plain_inline = True  # no event loop runs on this thread
             try:
                 pending, run.pending = run.pending, None
-                self._start_tool(run, pending)
+                self._start_tool(run, *pending)
                 outcome: tuple[bool, Any] = (True, self._drive(run))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                 outcome = (False, exc)
@@ -475,19 +480,20 @@ class LocalPythonExecutor(PythonExecutor):
         return err
 
     # -- tool calls --------------------------------------------------------------------------
-    def _start_tool(self, run: Run, frame: dict[str, Any]) -> None:
+    def _start_tool(
+        self, run: Run, cid: int, name: str, args: Any, kwargs: Any, sync: bool, box: bool, text: bool
+    ) -> None:
         """The one place where the host starts a tool call from code (approval and telemetry hook here).
 
-        ``frame`` is a parsed compact call frame: its keys are all there, "cid" an int, "tool" a str
-        and "sync" a bool; "args" and "kwargs" are whatever JSON the worker sent."""
+        The parts of a parsed call frame: ``cid`` an int, ``name`` a str, ``args`` and ``kwargs``
+        whatever JSON the worker sent (``text``: all of them str, nothing to decode); ``sync``: the
+        code waits for this call alone; ``box``: it came, and its answer goes, through the mailbox."""
         worker = run.worker
-        cid, name, box = frame["cid"], frame["tool"], "box" in frame
         tool, how = self._routes.get(name, _NO_ROUTE)
         if tool is None:
             reply(worker, cid, error=("NameError", f"no tool named {name!r}"), box=box)
             return
-        args, kwargs = frame["args"], frame["kwargs"]
-        if "text" not in frame:  # (a CALL_TEXT frame holds str arguments only: nothing to decode)
+        if not text:
             try:
                 if type(args) is not list or type(kwargs) is not dict:
                     raise codec.CodecError("bad call arguments")
@@ -499,7 +505,7 @@ class LocalPythonExecutor(PythonExecutor):
             except codec.CodecError as exc:
                 reply(worker, cid, error=("ValueError", str(exc)), box=box)
                 return
-        if frame["sync"] and (run.plain_inline if how == "thread" else how == "inline" and run.inline):
+        if sync and (run.plain_inline if how == "thread" else how == "inline" and run.inline):
             # An instant tool (blocking = False), or a plain function while a thread of its own drives
             # the run (see _drive_from_thread; _drive hands a run over before the first such call):
             # run it right here, with no thread or event-loop hop.
@@ -524,6 +530,7 @@ class LocalPythonExecutor(PythonExecutor):
 
 
 _NO_ROUTE: tuple[Any, str] = (None, "")
+_NO_KWARGS: dict[str, Any] = {}  # (read-only: the keyword arguments of every one-argument call)
 
 
 def _merge_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

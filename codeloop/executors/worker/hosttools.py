@@ -61,7 +61,9 @@ class Run:
         self.worker, self.rid, self.timeout, self.deadline, self.loop = worker, rid, timeout, deadline, loop
         self.inline = False  # tools marked blocking = False may run on the driving thread
         self.plain_inline = False  # plain functions too (the driver has a thread of its own)
-        self.pending: dict[str, Any] | None = None  # the call that made the run move to a driver thread
+        self.pending: tuple | None = (
+            None  # the call (_start_tool arguments) that moved the run to a driver thread
+        )
         self.lock = threading.Lock()
         self.finished = self.abandoned = False
 

@@ -32,11 +32,12 @@ from codeloop.executors.worker.protocol import (
     pack,
     pack_result_str,
     parse_body,
+    parse_box_call,
     write_frame,
 )
 from codeloop.executors.worker.sandbox import Limits, SandboxPlan, plan_sandbox
 
-__all__ = ["WorkerProcess", "WorkerDied"]
+__all__ = ["WorkerProcess", "WorkerDied", "BoxCall"]
 
 
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeloop-worker-spawn")
@@ -46,6 +47,9 @@ _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pref
 # call from code usually comes within this many (a few microseconds), and the loop is cheaper than
 # the Spinner's timed poll. Not before other waits: a frame on the pipe goes unnoticed meanwhile.
 _PRESPIN = range(400)
+
+
+BoxCall = tuple[int, str, str]  # (call id, tool name, argument): see protocol.parse_box_call
 
 
 class WorkerDied(Exception):
@@ -158,11 +162,12 @@ class WorkerProcess:
                     raise WorkerDied(self.describe_exit()) from exc
         return True
 
-    def next_frame(self, deadline: float | None, spin: bool = False) -> dict[str, Any] | None:
+    def next_frame(self, deadline: float | None, spin: bool = False) -> dict[str, Any] | BoxCall | None:
         """Next frame from the worker, or None when ``deadline`` (monotonic) passes first.
 
         ``spin``: poll briefly before blocking (the worker is expected to answer soon). A frame from
-        the mailbox (a sync tool call) comes back with ``"box": True``: answer it with ``box=True``.
+        the mailbox (a sync tool call) comes back with ``"box": True``: answer it with ``box=True``;
+        the usual one, a call with one str argument, comes as a tuple (``protocol.parse_box_call``).
         """
         box = self.mailbox
         pending = self._pending
@@ -177,7 +182,12 @@ class WorkerProcess:
                 if lens[incoming]:
                     try:
                         data = box.take()
-                        frame = RING if data is None else parse_body(data, 4, len(data))
+                        if data is None:
+                            continue
+                        call = parse_box_call(data)
+                        if call is not None:
+                            return call
+                        frame = parse_body(data, 4, len(data))
                     except ProtocolError as exc:
                         self.kill(f"the worker broke the protocol ({exc})")
                         raise WorkerDied(self.describe_exit()) from None

@@ -45,6 +45,7 @@ from typing import Any
 __all__ = [
     *("ProtocolError", "FrameReader", "Spinner", "pack", "write_frame"),
     *("pack_call", "pack_result", "pack_result_str", "pack_logged", "parse_frame", "parse_body"),
+    "parse_box_call",
     *("dumps", "dumps_str", "LOGGED", "CALL_TEXT", "pack_call_text", "pack_call_str"),
     *("CALL", "ACALL", "RESULT", "RESULT_STR", "DOORBELL", "DOORBELL_FRAME", "RING", "CID"),
     *("MAX_FRAME", "READ_CHUNK", "SPIN_SECONDS"),
@@ -392,27 +393,48 @@ def parse_body(buf: bytes, start: int, end: int) -> dict[str, Any]:
     raise ProtocolError(f"unknown frame kind {kind}")
 
 
+def parse_box_call(buf: bytes) -> tuple[int, str, str] | None:
+    """(call id, tool name, argument) of a whole frame (header included, as the mailbox holds it)
+    that is the usual call, CALL_TEXT with one str argument; None for any other frame. The host's
+    hot path: no message dict. Malformed: ProtocolError, as from ``parse_body``."""
+    # (the body starts at 4: kind, call id at 5, name length at 13, argument counts at 14 and 15)
+    if len(buf) < _TEXT_HEAD.size or buf[4] != CALL_TEXT or buf[14] != 1 or buf[15]:
+        return None
+    return _one_text_call(buf, 4, len(buf))
+
+
+def _one_text_call(buf: bytes, start: int, end: int) -> tuple[int, str, str]:
+    """The body ``buf[start:end]`` of a CALL_TEXT frame with one argument (counts checked)."""
+    cid, size = CID_LEN.unpack_from(buf, start + 1)
+    pos = start + _TEXT_BODY + size
+    try:
+        (n,) = _U32.unpack_from(buf, pos)
+        if pos + 4 + n != end:
+            raise ProtocolError("call frame: the argument does not end with the frame")
+        name = buf[start + _TEXT_BODY : pos].decode("utf-8")
+        return cid, name, buf[pos + 4 : end].decode("utf-8", "surrogatepass")
+    except (struct.error, UnicodeDecodeError):
+        raise ProtocolError("call frame: bad arguments") from None
+
+
 def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
     if end - start < _TEXT_BODY:
         raise ProtocolError("truncated call frame")
     cid, size, nargs, nkw = _TEXT_IDS.unpack_from(buf, start + 1)
+    if nargs == 1 and not nkw:  # the usual call: one str
+        cid, name, arg = _one_text_call(buf, start, end)
+        return {
+            "op": "call",
+            "cid": cid,
+            "tool": name,
+            "args": [arg],
+            "kwargs": {},
+            "sync": True,
+            "text": True,
+        }
     pos = start + _TEXT_BODY + size
     try:
         name = buf[start + _TEXT_BODY : pos].decode("utf-8")
-        if nargs == 1 and not nkw:  # the usual call: one str
-            (n,) = _U32.unpack_from(buf, pos)
-            if pos + 4 + n != end:
-                raise ProtocolError("call frame: the argument does not end with the frame")
-            arg = buf[pos + 4 : end].decode("utf-8", "surrogatepass")
-            return {
-                "op": "call",
-                "cid": cid,
-                "tool": name,
-                "args": [arg],
-                "kwargs": {},
-                "sync": True,
-                "text": True,
-            }
         args: list[str] = []
         for _ in range(nargs):
             (n,) = _U32.unpack_from(buf, pos)
