@@ -514,9 +514,7 @@ class LocalPythonExecutor(PythonExecutor):
             except BaseException as exc:  # noqa: BLE001 - any tool error goes back to the code
                 reply(worker, cid, error=error_of(exc), box=box)
             else:
-                if box and type(value) is str and worker.answer_str(cid, value):
-                    return  # the usual answer, back through the mailbox
-                reply(worker, cid, value=value, box=box)
+                reply(worker, cid, value, None, box)
         elif how == "thread":  # concurrent calls (acall from code) of a plain function
             fut = TOOLS.submit(functools.partial(tool, *args, **kwargs))
             fut.add_done_callback(lambda f: reply_from_future(worker, cid, f, box))

@@ -61,9 +61,8 @@ class Run:
         self.worker, self.rid, self.timeout, self.deadline, self.loop = worker, rid, timeout, deadline, loop
         self.inline = False  # tools marked blocking = False may run on the driving thread
         self.plain_inline = False  # plain functions too (the driver has a thread of its own)
-        self.pending: tuple | None = (
-            None  # the call (_start_tool arguments) that moved the run to a driver thread
-        )
+        # the call (the arguments of _start_tool) that made the run move to a driver thread
+        self.pending: tuple | None = None
         self.lock = threading.Lock()
         self.finished = self.abandoned = False
 

@@ -30,7 +30,6 @@ from codeloop.executors.worker.protocol import (
     ProtocolError,
     Spinner,
     pack,
-    pack_result_str,
     parse_body,
     parse_box_call,
     write_frame,
@@ -142,25 +141,6 @@ class WorkerProcess:
                 write_frame(self.wfd, DOORBELL_FRAME if posted else data)
             except OSError as exc:  # broken pipe: the worker is gone; the reader will see EOF
                 raise WorkerDied(self.describe_exit()) from exc
-
-    def answer_str(self, cid: int, value: str) -> bool:
-        """Answer a mailbox call with a str result through the mailbox (the hot path of a tool call);
-        False when it must go the general way (``reply``): it is too large, or the worker must be rung."""
-        box = self.mailbox
-        if box is None:
-            return False
-        frame = pack_result_str(cid, value)
-        posted = box.post(frame)
-        if posted is None:
-            return False
-        self._box_turn = True
-        if posted:  # the worker blocks on the pipe: ring
-            with self._write_lock:
-                try:
-                    write_frame(self.wfd, DOORBELL_FRAME)
-                except OSError as exc:
-                    raise WorkerDied(self.describe_exit()) from exc
-        return True
 
     def next_frame(self, deadline: float | None, spin: bool = False) -> dict[str, Any] | BoxCall | None:
         """Next frame from the worker, or None when ``deadline`` (monotonic) passes first.
