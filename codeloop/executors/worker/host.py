@@ -4,7 +4,7 @@ One worker per executor, started when the executor is created (so it is warm by 
 reused across steps: variables persist inside it. Tools never leave the host: code in the worker
 calls proxies, the host runs the real tool and sends the result back. A sync call from code runs the
 tool right on the thread that drives the run, so it costs one round trip through the shared-memory
-mailbox (shm.py; about 10 us on a 2-core VM, the pipe where there is no mailbox): a tool
+mailbox (shm.py; about 6-9 us on a 2-core VM, the pipe where there is no mailbox): a tool
 marked ``blocking = False`` on the caller's thread; a plain function or a codeloop Tool with a sync
 ``forward`` on a thread the run moves to at its first such call (so that the caller can still end
 the run at the timeout if the tool hangs). Async tools (an async ``forward``, a coroutine function,

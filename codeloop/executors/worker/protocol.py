@@ -65,7 +65,7 @@ _BIG_READ = 8 * 1024 * 1024
 # thread blocked on a pipe costs from tens to hundreds of microseconds of OS (and VM) latency per
 # message; polling skips it when the peer answers within this window, as a quick tool call does.
 # Measured here (2-core VM): a sync tool call from code fell from 150-170 us to 27-38 us over the
-# pipe (7-10 us now, through the mailbox), and a warm trivial run from 0.24-0.5 ms to 0.05 ms
+# pipe (6-9 us now, through the mailbox), and a warm trivial run from 0.24-0.5 ms to 0.05 ms
 # (benchmarks/worker.py); the polls cost no measurable CPU when the peer is slow or idle, thanks to
 # the back-off in Spinner. Polling longer does not pay: between an agent's runs the worker waits for
 # a model; and polling through the gap between back-to-back runs, or through a whole short run,
