@@ -102,6 +102,7 @@ class Budget:
         self._tripped: BaseException | None = None
         self._watch: Any = None  # this run's entry with the watchdog
         self._live = bytearray()
+        self._ref = weakref.ref(self)  # what the watchdog holds
         for d in self._dicts:
             d[LOOP_NAME] = itertools.compress
         self._new_period()
@@ -175,7 +176,7 @@ class Budget:
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self._new_period()
         if self.deadline is not None:
-            self._watch = _WATCHDOG.register(self.deadline, self, self._run_id)
+            self._watch = _WATCHDOG.register(self.deadline, self._ref, self._run_id)
 
     def stop(self) -> None:
         self._active = False
@@ -225,14 +226,16 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, weakref.ref[Budget], int]] = []
-        self._cond = threading.Condition(threading.Lock())
+        # register/unregister take the lock itself (a C context manager; the Condition's is Python)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._wakes_at = float("inf")  # when the thread wakes next by itself
 
-    def register(self, deadline: float, budget: Budget, run_id: int) -> Any:
-        entry = (deadline, next(self._seq), weakref.ref(budget), run_id)
-        with self._cond:
+    def register(self, deadline: float, ref: weakref.ref[Budget], run_id: int) -> Any:
+        entry = (deadline, next(self._seq), ref, run_id)
+        with self._lock:
             heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -245,7 +248,7 @@ class _Watchdog:
         return entry
 
     def unregister(self, entry: Any) -> None:
-        with self._cond:
+        with self._lock:
             heap = self._heap
             if heap and heap[0] is entry:  # the usual case: runs end in the order they started
                 heapq.heappop(heap)
