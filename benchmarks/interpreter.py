@@ -39,7 +39,7 @@ a typical short agent step in each executor, the worker's cost per host-tool cal
 (constructor + first call; target <= 150 ms).
 
 Each executor's result is also checked against CPython's (printed text and final value); a mismatch
-is marked with "!" next to its time. The whole run takes about a minute and a half.
+is marked with "!" next to its time. The whole run takes about half a minute.
 """
 
 from __future__ import annotations
