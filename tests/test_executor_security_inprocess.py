@@ -349,21 +349,37 @@ def test_deadline_stops_slow_iterations_with_watchdog():
     assert time.perf_counter() - t < 3
 
 
-def test_operation_budget_counts_for_loop_iterations():
-    # for loops count through the iterator they loop over (no statement in the body)
+# A for loop counts through its iterator at module and class level, through a tick in its body in a
+# function: each test runs its code in both places.
+def _in_scope(code: str, scope: str) -> str:
+    """``code`` at module level, in a class body, or in the body of a function that is then called."""
+    if scope == "module":
+        return code
+    body = "".join(f"    {line}\n" for line in code.splitlines())
+    if scope == "class":
+        return f"class K:\n{body}"
+    return f"def f():\n{body}f()"
+
+
+LOOP_SCOPES = pytest.mark.parametrize("scope", ["module", "class", "function"])
+
+
+@LOOP_SCOPES
+def test_operation_budget_counts_for_loop_iterations(scope):
     ex = InProcessExecutor(max_operations=20_000)
+    ex("import itertools\nprogress = []")
     with pytest.raises(InterpreterError, match="max_operations") as info:
-        ex("import itertools\nn = 0\nfor i in itertools.count():\n    n = i")
+        ex(_in_scope("for i in itertools.count():\n    progress.append(i)", scope))
     assert info.value.exc_type == "OperationLimit"
-    assert 19_000 <= ex.state["n"] < 20_000
+    assert 19_000 <= len(ex.state["progress"]) <= 20_000
     # and a loop within the budget runs to its end, else clause included
-    assert (
-        ex("seen = 0\nfor i in range(15_000):\n    seen += 1\nelse:\n    seen = -seen\nseen").output
-        == -15_000
-    )
+    code = "seen = 0\nfor i in range(15_000):\n    seen += 1\nelse:\n    seen = -seen\nprogress.append(seen)"
+    ex(_in_scope(code, scope))
+    assert ex.state["progress"][-1] == -15_000
 
 
-def test_operation_budget_in_for_loop_cannot_be_swallowed():
+@LOOP_SCOPES
+def test_operation_budget_in_for_loop_cannot_be_swallowed(scope):
     ex = InProcessExecutor(max_operations=10_000)
     code = (
         "import itertools\nafter = 0\n"
@@ -372,19 +388,21 @@ def test_operation_budget_in_for_loop_cannot_be_swallowed():
         "result = 'escaped'"
     )
     with pytest.raises(InterpreterError, match="max_operations"):
-        ex(code)
-    assert ex.state.get("result") is None
+        ex(_in_scope(code, scope) + "\nescaped = 1")
+    assert ex.state.get("escaped") is None
 
 
-def test_deadline_stops_for_loop_of_slow_c_calls_with_watchdog():
+@LOOP_SCOPES
+def test_deadline_stops_for_loop_of_slow_c_calls_with_watchdog(scope):
     # each iteration is one long C call: only the watchdog can stop the loop between two of them
     ex = InProcessExecutor(timeout_seconds=0.5, max_operations=None)
+    ex("done = []")
     t = time.perf_counter()
     with pytest.raises(InterpreterError, match="timeout_seconds") as info:
-        ex("done = 0\nfor i in range(1000):\n    sum(range(2_000_000))\n    done += 1")
+        ex(_in_scope("for i in range(1000):\n    sum(range(2_000_000))\n    done.append(i)", scope))
     assert info.value.exc_type == "Timeout"
     assert time.perf_counter() - t < 3
-    assert ex.state["done"] < 1000
+    assert len(ex.state["done"]) < 1000
 
 
 def test_loop_started_in_an_earlier_run_counts_against_the_current_run():
