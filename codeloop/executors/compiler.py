@@ -40,8 +40,9 @@ Rewrites (every inserted node keeps the line number of the code it guards):
 * ``from m import *`` at module level -> ``__codeloop_import_star__('m')`` (skips tool names)
 * the last top-level expression statement -> ``__codeloop_result__(expr)``
 
-The helpers live in the session's builtins dict (the budget's four names also in the namespace, where
-module-level code finds them first); code cannot name anything starting with ``__codeloop``, and
+The helpers (their names are in names.py) live in the session's builtins dict (the budget's also in
+the namespace, where module-level code finds them first); code cannot name anything starting with
+``__codeloop``, and
 ``state`` leaves dunder names out. Imports go through a guarded ``__import__`` in the same dict.
 """
 
@@ -53,6 +54,7 @@ import threading
 from collections import OrderedDict
 from types import CodeType
 
+from . import names
 from .policy import (
     ALLOWED_DUNDER_NAMES,
     ALLOWED_DUNDER_STORES,
@@ -64,43 +66,10 @@ from .policy import (
     needs_owner_check,
 )
 
-__all__ = [
-    "FILENAME",
-    "RESERVED_PREFIX",
-    "StaticViolation",
-    "compile_code",
-    "TICK",
-    "LIVE",
-    "LOOP",
-    "OPS",
-    "check_expression_source",
-]
+__all__ = ["FILENAME", "StaticViolation", "compile_code", "check_expression_source"]
 
 FILENAME = "<agent-code>"
-RESERVED_PREFIX = "__codeloop"
-TICK = "__codeloop_tick__"
-LIVE = "__codeloop_live__"
-LOOP = "__codeloop_loop__"
-OPS = "__codeloop_ops__"
-SELF_OK = "__codeloop_self_ok__"
-OWNED_IDS = "__codeloop_owned_ids__"
-TYPE = "__codeloop_type__"
-SELF_TYPES = "__codeloop_self_types__"
-SELF_TYPE_SLOTS = 64  # length of the session's list behind SELF_TYPES
-_SELF_SLOTS = itertools.count()  # handed out round-robin over SELF_TYPE_SLOTS, across compilations
-CLAIM_SELF = "__codeloop_claim_self__"
-ID = "__codeloop_id__"
-PRIV = "__codeloop_priv__"
-STORE = "__codeloop_store__"
-ATTR = "__codeloop_attr__"
-MARK = "__codeloop_mark__"
-SEAL = "__codeloop_seal__"
-RESULT = "__codeloop_result__"
-IMPORT_STAR = "__codeloop_import_star__"
-MATCH_CLASS = "__codeloop_match_class__"
-MATCH_ERROR = "__codeloop_match_error__"
-CLASS_TOKEN = "__codeloop_class_token__"  # class attribute proving a class came from a class statement
-TOKEN = "__codeloop_token__"
+_SELF_SLOTS = itertools.count()  # handed out round-robin over names.SELF_TYPE_SLOTS, across compilations
 
 _FORMAT_ATTRS = frozenset({"format", "format_map"})
 # dunder names a class body may bind that are still refused (they break the class machinery)
@@ -134,12 +103,12 @@ def _const(value: object, node: ast.AST) -> ast.Constant:
 
 
 def _tick_stmt(node: ast.AST) -> ast.stmt:
-    return ast.copy_location(ast.Expr(value=_call(TICK, [_name(OPS, node)], node)), node)
+    return ast.copy_location(ast.Expr(value=_call(names.TICK, [_name(names.OPS, node)], node)), node)
 
 
 def _live_stmt(node: ast.AST) -> ast.stmt:
     """``__codeloop_live__``: a bare builtins lookup (no call); the limits delete the name to stop code."""
-    return ast.copy_location(ast.Expr(value=_name(LIVE, node)), node)
+    return ast.copy_location(ast.Expr(value=_name(names.LIVE, node)), node)
 
 
 def _binds(tree: ast.AST, name: str) -> bool:
@@ -175,10 +144,10 @@ def _check_format_literal(fmt: str) -> str | None:
 def _self_check(self_name: str, slot: int, anchor: ast.AST) -> ast.stmt:
     """A method's entry check (see the module docstring). The ``id`` test comes before the claim so
     that the code's classes with foreign private names, never cached, cost no Python call."""
-    t = f"{TYPE}({self_name})"
+    t = f"{names.TYPE}({self_name})"
     stmt = ast.parse(
-        f"{SELF_OK} = {t} is {SELF_TYPES}[{slot}] or "
-        f"{ID}({t}) in {OWNED_IDS} and {CLAIM_SELF}({self_name}, {SELF_TYPES}, {slot})"
+        f"{names.SELF_OK} = {t} is {names.SELF_TYPES}[{slot}] or "
+        f"{names.ID}({t}) in {names.OWNED_IDS} and {names.CLAIM_SELF}({self_name}, {names.SELF_TYPES}, {slot})"
     ).body[0]
     for n in ast.walk(stmt):
         ast.copy_location(n, anchor)
@@ -204,7 +173,7 @@ class _Rewriter(ast.NodeTransformer):
         """A name the code binds (assignment target, def, import as, parameter, ...)."""
         if name is None:
             return
-        if name.startswith(RESERVED_PREFIX):
+        if name.startswith(names.RESERVED_PREFIX):
             self.fail(f"The name '{name}' is reserved by the executor (rule: reserved names)", node)
         if name in self.protected:
             self.fail(
@@ -246,7 +215,7 @@ class _Rewriter(ast.NodeTransformer):
     # ---- names ---------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if isinstance(node.ctx, ast.Load):
-            if node.id.startswith(RESERVED_PREFIX):
+            if node.id.startswith(names.RESERVED_PREFIX):
                 self.fail(f"The name '{node.id}' is reserved by the executor (rule: reserved names)", node)
             if is_dunder(node.id) and node.id not in ALLOWED_DUNDER_NAMES:
                 in_class = self.scope_stack[-1] == "class"
@@ -279,7 +248,7 @@ class _Rewriter(ast.NodeTransformer):
             return ast.copy_location(
                 ast.Expr(
                     value=_call(
-                        IMPORT_STAR, [_const(node.module or "", node), _const(node.level, node)], node
+                        names.IMPORT_STAR, [_const(node.module or "", node), _const(node.level, node)], node
                     )
                 ),
                 node,
@@ -331,14 +300,14 @@ class _Rewriter(ast.NodeTransformer):
     def _match_prelude(self, temp: str, cls: ast.expr, anchor: ast.AST) -> ast.stmt:
         exc_name = "__codeloop_exc__"
         store = ast.Name(id=temp, ctx=ast.Store())
-        body = [ast.Assign(targets=[store], value=_call(MATCH_CLASS, [cls], anchor))]
+        body = [ast.Assign(targets=[store], value=_call(names.MATCH_CLASS, [cls], anchor))]
         handler = ast.ExceptHandler(
             type=_name("Exception", anchor),
             name=exc_name,
             body=[
                 ast.Assign(
                     targets=[ast.Name(id=temp, ctx=ast.Store())],
-                    value=_call(MATCH_ERROR, [_name(exc_name, anchor)], anchor),
+                    value=_call(names.MATCH_ERROR, [_name(exc_name, anchor)], anchor),
                 )
             ],
         )
@@ -365,7 +334,7 @@ class _Rewriter(ast.NodeTransformer):
             self.self_used[-1] = True
             guarded = _call(helper, [_name(value.id, value), _const(node.attr, node)], node)
             # ``not`` first: the owned case falls through to the attribute, one jump fewer
-            not_ok = ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=_name(SELF_OK, node)), node)
+            not_ok = ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=_name(names.SELF_OK, node)), node)
             node.value = ast.copy_location(
                 ast.IfExp(test=not_ok, body=guarded, orelse=_name(value.id, value)), node
             )
@@ -379,7 +348,7 @@ class _Rewriter(ast.NodeTransformer):
         loading = isinstance(node.ctx, ast.Load)
         if attr.startswith("_") and not is_dunder(attr):
             if attr not in ALLOWED_PRIVATE or not loading:
-                self._guard_value(node, PRIV)
+                self._guard_value(node, names.PRIV)
             return node
         if not loading:
             if is_dunder(attr) and attr not in ALLOWED_DUNDER_STORES:
@@ -389,7 +358,7 @@ class _Rewriter(ast.NodeTransformer):
                     node,
                 )
             # writes: refused on classes the code did not define (no monkeypatching host classes)
-            self._guard_value(node, STORE)
+            self._guard_value(node, names.STORE)
             return node
         if attr in _FORMAT_ATTRS:
             if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
@@ -398,7 +367,7 @@ class _Rewriter(ast.NodeTransformer):
                     self.fail(check, node)
                 if check is None:
                     return node  # a literal format string is checked here, once: no run-time guard
-            return _call(ATTR, [node.value, _const(attr, node)], node)
+            return _call(names.ATTR, [node.value, _const(attr, node)], node)
         return node
 
     # ---- scopes --------------------------------------------------------------------------
@@ -429,7 +398,7 @@ class _Rewriter(ast.NodeTransformer):
         anchor = body[0] if body else node
         prologue = [_live_stmt(anchor)]
         if used and self_name is not None:
-            prologue.append(_self_check(self_name, next(_SELF_SLOTS) % SELF_TYPE_SLOTS, anchor))
+            prologue.append(_self_check(self_name, next(_SELF_SLOTS) % names.SELF_TYPE_SLOTS, anchor))
         node.body = [*doc, *prologue, *rest]
         return node
 
@@ -446,7 +415,7 @@ class _Rewriter(ast.NodeTransformer):
             self.scope_stack.pop()
             self.self_stack.pop()
         node.body = ast.copy_location(
-            ast.IfExp(test=_name(LIVE, body), body=body, orelse=_const(None, body)), body
+            ast.IfExp(test=_name(names.LIVE, body), body=body, orelse=_const(None, body)), body
         )
         return node
 
@@ -469,11 +438,13 @@ class _Rewriter(ast.NodeTransformer):
         has_doc = has_doc and isinstance(body[0].value.value, str)  # type: ignore[union-attr]
         anchor = body[0] if body else node
         token = ast.copy_location(
-            ast.Assign(targets=[ast.Name(id=CLASS_TOKEN, ctx=ast.Store())], value=_name(TOKEN, anchor)),
+            ast.Assign(
+                targets=[ast.Name(id=names.CLASS_TOKEN, ctx=ast.Store())], value=_name(names.TOKEN, anchor)
+            ),
             anchor,
         )
         node.body = [body[0], token, *body[1:]] if has_doc else [token, *body]
-        node.decorator_list = [_name(SEAL, node), *node.decorator_list, _name(MARK, node)]
+        node.decorator_list = [_name(names.SEAL, node), *node.decorator_list, _name(names.MARK, node)]
         return node
 
     def _check_match_args(self, stmt: ast.stmt) -> None:
@@ -519,7 +490,7 @@ class _Rewriter(ast.NodeTransformer):
             node.body = self.body_with_tick(node.body, node)
         else:
             it = node.iter
-            node.iter = _call(LOOP, [it, _name(OPS, it)], it)
+            node.iter = _call(names.LOOP, [it, _name(names.OPS, it)], it)
         return node
 
     def visit_While(self, node: ast.AsyncFor | ast.While) -> ast.AST:
@@ -531,7 +502,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
         self.generic_visit(node)
-        node.ifs = [_name(LIVE, node.target), *node.ifs]
+        node.ifs = [_name(names.LIVE, node.target), *node.ifs]
         return node
 
     def _visit_comp(self, node: ast.AST) -> ast.AST:
@@ -566,7 +537,7 @@ def check_expression_source(source: str) -> None:
                 message = f"Forbidden access to private attribute '{node.attr}' in an annotation (rule: no private attributes)"
             if message:
                 raise StaticViolation(message, None)
-        elif isinstance(node, ast.Name) and (is_dunder(node.id) or node.id.startswith(RESERVED_PREFIX)):
+        elif isinstance(node, ast.Name) and (is_dunder(node.id) or node.id.startswith(names.RESERVED_PREFIX)):
             raise StaticViolation(
                 f"Forbidden access to dunder name '{node.id}' (rule: no dunder names)", None
             )
@@ -581,7 +552,7 @@ def _rewrite(tree: ast.Module, protected: frozenset[str]) -> ast.Module:
     tree.body = rewriter._visit_body(tree.body)
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body[-1]
-        last.value = _call(RESULT, [last.value], last.value)
+        last.value = _call(names.RESULT, [last.value], last.value)
     ast.fix_missing_locations(tree)
     return tree
 

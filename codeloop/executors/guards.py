@@ -25,6 +25,7 @@ from collections import UserString
 from typing import Any
 
 from .compiler import FILENAME
+from .names import CLASS_TOKEN
 from .policy import (
     ALLOWED_DUNDER_STORES,
     ALLOWED_DUNDERS,
@@ -76,7 +77,7 @@ _marked: dict[int, weakref.ref[type]] = {}
 _marked_foreign: dict[int, weakref.ref[type]] = {}
 owned_ids = _marked  # compiled methods test ``id(type(self)) in owned_ids`` (then claim_self)
 TOKEN = object()  # the value of __codeloop_class_token__ in classes made by the code's class statements
-TOKEN_NAME = "__codeloop_class_token__"
+TOKEN_NAME = CLASS_TOKEN
 _type_dict = type.__dict__["__dict__"].__get__
 
 

@@ -41,10 +41,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import InterpreterError
-from .compiler import LIVE as LIVE_NAME
-from .compiler import LOOP as LOOP_NAME
-from .compiler import OPS as OPS_NAME
-from .compiler import TICK as TICK_NAME
+from .names import LIVE as LIVE_NAME
+from .names import LOOP as LOOP_NAME
+from .names import OPS as OPS_NAME
+from .names import TICK as TICK_NAME
 from .policy import ExecutionTimeout, OperationLimitExceeded, Policy
 
 __all__ = ["Budget", "CHUNK", "IDLE_OPERATIONS", "LOOP_NAME", "OPS_NAME", "TICK_NAME", "LIVE_NAME"]

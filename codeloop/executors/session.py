@@ -27,18 +27,10 @@ from types import CodeType
 from typing import Any
 
 from ..errors import InterpreterError
-from . import guards, patches
+from . import guards, names, patches
 from .base import CodeOutput
 from .capture import PrintCapture
-from .compiler import (
-    CLAIM_SELF,
-    FILENAME,
-    RESERVED_PREFIX,
-    SELF_TYPE_SLOTS,
-    SELF_TYPES,
-    StaticViolation,
-    compile_code,
-)
+from .compiler import FILENAME, StaticViolation, compile_code
 from .limits import Budget
 from .modules import ModuleGate
 from .policy import (
@@ -53,7 +45,7 @@ from .policy import (
 __all__ = ["ExecutionSession", "FinalAnswerSignal"]
 
 _UNSET: Any = object()
-_NO_SELF_TYPES = (None,) * SELF_TYPE_SLOTS
+_NO_SELF_TYPES = (None,) * names.SELF_TYPE_SLOTS
 
 
 def _is_interpreter_builtin(value: Any) -> bool:
@@ -81,18 +73,18 @@ _PLAIN_BUILTINS.update(
         "setattr": guards.safe_setattr,
         "delattr": guards.safe_delattr,
         "__build_class__": builtins.__build_class__,
-        "__codeloop_priv__": guards.priv_guard,
-        "__codeloop_store__": guards.store_guard,
-        "__codeloop_attr__": guards.attr_guard,
-        "__codeloop_mark__": guards.mark_class,
-        "__codeloop_seal__": guards.seal_class,
-        "__codeloop_match_class__": patches.match_class,
-        "__codeloop_match_error__": patches.match_error,
-        "__codeloop_owned_ids__": guards.owned_ids,
-        CLAIM_SELF: guards.claim_self,
-        "__codeloop_token__": guards.TOKEN,
-        "__codeloop_type__": type,
-        "__codeloop_id__": id,
+        names.PRIV: guards.priv_guard,
+        names.STORE: guards.store_guard,
+        names.ATTR: guards.attr_guard,
+        names.MARK: guards.mark_class,
+        names.SEAL: guards.seal_class,
+        names.MATCH_CLASS: patches.match_class,
+        names.MATCH_ERROR: patches.match_error,
+        names.OWNED_IDS: guards.owned_ids,
+        names.CLAIM_SELF: guards.claim_self,
+        names.TOKEN: guards.TOKEN,
+        names.TYPE: type,
+        names.ID: id,
     }
 )
 # real builtins a caller may pass in tools that would undo the guards: use ours instead
@@ -148,12 +140,12 @@ class ExecutionSession:
         self._builtins["print"] = self._capture.make_print()
         self._modules = ModuleGate(self.policy, self)
         self._builtins["__import__"] = self._modules.import_
-        self._builtins["__codeloop_result__"] = self._set_result
-        self._builtins["__codeloop_import_star__"] = self._import_star
+        self._builtins[names.RESULT] = self._set_result
+        self._builtins[names.IMPORT_STAR] = self._import_star
         # the compiled methods' cache of owned classes (see compiler._self_check): per session, and
         # emptied after each run so that it keeps no class alive longer than the run that used it
-        self._self_types: list[type | None] = [None] * SELF_TYPE_SLOTS
-        self._builtins[SELF_TYPES] = self._self_types
+        self._self_types: list[type | None] = [None] * names.SELF_TYPE_SLOTS
+        self._builtins[names.SELF_TYPES] = self._self_types
         self._namespace: dict[str, Any] = {
             "__builtins__": self._builtins,
             "__name__": "__main__",
@@ -186,7 +178,7 @@ class ExecutionSession:
     def add_tools(self, mapping: dict[str, Any]) -> None:
         """Make callables available by name. They cannot be rebound or shadowed by the code."""
         for name, fn in mapping.items():
-            if not isinstance(name, str) or not name.isidentifier() or name.startswith(RESERVED_PREFIX):
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith(names.RESERVED_PREFIX):
                 raise ValueError(f"Invalid tool name {name!r}: tool names must be Python identifiers")
             if is_dunder(name):
                 raise ValueError(f"Invalid tool name {name!r}: dunder names are reserved")
@@ -207,7 +199,7 @@ class ExecutionSession:
                 raise ValueError(f"Invalid variable name {name!r}: variable names must be Python identifiers")
             if name in self._protected:
                 raise ValueError(f"Cannot define variable {name!r}: a tool has that name")
-            if is_dunder(name) or name.startswith(RESERVED_PREFIX):
+            if is_dunder(name) or name.startswith(names.RESERVED_PREFIX):
                 raise ValueError(f"Cannot define variable {name!r}: dunder names are reserved")
             self._namespace[name] = value
 
