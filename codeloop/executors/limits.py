@@ -26,8 +26,9 @@ long C call) still stops at its next iteration. Neither can interrupt one long C
 (``sum(range(10**12))``): in-process that call runs to its end; the isolated worker kills the
 process instead.
 
-Every run starts a new chain and a new bytearray (the old one is cleared), so a generator started
-in an earlier run and resumed now draws on this run's budget, chunk by chunk.
+Every run starts a new chain and a new bytearray (the old one is cleared); a generator started in an
+earlier run and resumed now ticks on this run's chain (its loops are in a function: ticks), so it
+draws on this run's budget.
 """
 
 from __future__ import annotations
@@ -69,20 +70,21 @@ def _idle_error() -> InterpreterError:
 
 
 class _Raise:
-    """The chunk handed out once a limit is hit: raises the limit's error each time it is asked, as
-    long as the budget period it belongs to lasts (then it ends, and the chain asks the budget again)."""
+    """The chunk handed out once a limit is hit: raises the limit's error each time it is asked.
+    The chain it sits in is not used again once its run (or the gap after it) is over: each run
+    starts with a new chain, and so does the gap after a run that hit a limit; ticks find the
+    current chain by name; and the compress loops that hold a chain are at module and class level,
+    so they cannot outlive their run."""
 
-    __slots__ = ("_budget", "_period", "_error")
+    __slots__ = ("_error",)
 
-    def __init__(self, budget: Budget, error: Callable[[], BaseException]):
-        self._budget, self._period, self._error = budget, budget.period, error
+    def __init__(self, error: Callable[[], BaseException]):
+        self._error = error
 
     def __iter__(self) -> _Raise:
         return self
 
     def __next__(self) -> Any:
-        if self._budget.period != self._period:
-            raise StopIteration
         raise self._error()
 
 
@@ -98,7 +100,6 @@ class Budget:
         self._given = 0
         self.deadline: float | None = None
         self._run_id = 0
-        self.period = 0  # one per run and per gap between runs
         self._active = False
         self._tripped: BaseException | None = None
         self._watch: Any = None  # this run's entry with the watchdog
@@ -113,7 +114,6 @@ class Budget:
         """A new allowance: chunks of the previous one end at their next item, in every loop."""
         self._live.clear()
         self._live = bytearray(_ONES)
-        self.period += 1
         self.used = self._given = 0
         ops = itertools.chain.from_iterable(self)
         for d in self._dicts:
@@ -142,11 +142,11 @@ class Budget:
                             )
                         )
             if self._tripped is not None:
-                return _Raise(self, self._dead_error)
+                return _Raise(self._dead_error)
         else:
             n = min(CHUNK, IDLE_OPERATIONS - self.used)
             if n <= 0:
-                return _Raise(self, _idle_error)
+                return _Raise(_idle_error)
         self._given = n
         live = self._live
         return iter(live) if n == CHUNK else itertools.islice(live, n)
@@ -188,7 +188,6 @@ class Budget:
         if self._tripped is not None:
             self._new_period()
         else:
-            self.period += 1
             self.used = self._given = 0
 
     def expire(self, run_id: int) -> None:
