@@ -23,6 +23,7 @@ from codeloop.executors.worker.protocol import (
     pack_result,
     pack_result_str,
     parse_box_call,
+    parse_box_str_result,
     parse_frame,
 )
 
@@ -132,6 +133,16 @@ def test_malformed_frames_are_protocol_errors(body, why):
         frame = b"\0\0\0\0" + body
         if parse_box_call(frame) is None:
             parse_frame(frame)
+
+
+def test_the_usual_answer_parses_to_its_text_and_nothing_else_does():
+    assert parse_box_str_result(pack_result_str(9, "caf\u00e9 \ud800"), 9) == "caf\u00e9 \ud800"
+    assert parse_box_str_result(pack_result_str(9, ""), 9) == ""
+    assert parse_box_str_result(pack_result_str(9, "x"), 10) is None  # another call's answer
+    for other in (pack_result(9, '"x"'), pack_call_text(9, b"t", ("x",), {}), DOORBELL_FRAME, b"\0\0\0\0"):
+        assert parse_box_str_result(other, 9) is None, other
+    with pytest.raises(ProtocolError):
+        parse_box_str_result(struct.pack(">IBQ", 10, 5, 9) + b"\xc3", 9)
 
 
 def test_the_usual_call_parses_to_a_tuple_and_nothing_else_does():

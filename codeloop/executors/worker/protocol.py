@@ -45,7 +45,7 @@ from typing import Any
 __all__ = [
     *("ProtocolError", "FrameReader", "Spinner", "pack", "write_frame"),
     *("pack_call", "pack_result", "pack_result_str", "pack_logged", "parse_frame", "parse_body"),
-    "parse_box_call",
+    *("parse_box_call", "parse_box_str_result"),
     *("dumps", "dumps_str", "LOGGED", "CALL_TEXT", "pack_call_text", "pack_call_str"),
     *("CALL", "ACALL", "RESULT", "RESULT_STR", "DOORBELL", "DOORBELL_FRAME", "RING", "CID"),
     *("MAX_FRAME", "READ_CHUNK", "SPIN_SECONDS"),
@@ -401,6 +401,18 @@ def parse_box_call(buf: bytes) -> tuple[int, str, str] | None:
     if len(buf) < _TEXT_HEAD.size or buf[4] != CALL_TEXT or buf[14] != 1 or buf[15]:
         return None
     return _one_text_call(buf, 4, len(buf))
+
+
+def parse_box_str_result(buf: bytes, cid: int) -> str | None:
+    """The text of a whole frame that is a RESULT_STR for call ``cid`` (the usual answer, as the
+    mailbox holds it: the worker's hot path, no message dict); None for any other frame.
+    Malformed text: ProtocolError."""
+    if len(buf) < _RESULT_HEAD.size or buf[4] != RESULT_STR or CID.unpack_from(buf, 5)[0] != cid:
+        return None
+    try:
+        return buf[_RESULT_HEAD.size :].decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise ProtocolError("result text is not UTF-8") from None
 
 
 def _one_text_call(buf: bytes, start: int, end: int) -> tuple[int, str, str]:

@@ -17,9 +17,7 @@ from typing import Any
 
 from codeloop.executors.worker import codec
 from codeloop.executors.worker.protocol import (
-    CID,
     DOORBELL_FRAME,
-    RESULT_STR,
     FrameReader,
     ProtocolError,
     Spinner,
@@ -30,6 +28,7 @@ from codeloop.executors.worker.protocol import (
     pack_call_str,
     pack_call_text,
     parse_body,
+    parse_box_str_result,
     write_frame,
 )
 
@@ -151,12 +150,13 @@ class Channel:
             for _ in _PRESPIN:  # the answer usually comes within a few microseconds
                 if lens[incoming]:
                     data = box.take()
-                    # the usual answer, a str for this call, read here without a message dict
-                    if data is not None and data[4] == RESULT_STR and CID.unpack_from(data, 5)[0] == cid:
+                    if data is not None:  # the usual answer, a str for this call: no message dict
                         try:
-                            return data[13:].decode("utf-8", "surrogatepass")
-                        except UnicodeDecodeError:
+                            text = parse_box_str_result(data, cid)
+                        except ProtocolError:
                             raise HostGone() from None
+                        if text is not None:
+                            return text
                     answer = self._take_box(data)
                     if answer is not None and answer["op"] == "result" and answer["cid"] == cid:
                         return _unwrap(name, answer)
