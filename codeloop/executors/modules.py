@@ -65,7 +65,6 @@ class ModuleGate:
         self.policy = policy
         self.session = session
         self._proxies: dict[tuple[str, bool], types.ModuleType] = {}
-        self._real: dict[int, types.ModuleType] = {}  # id(proxy) -> its module (proxies live as long)
         self._unfilled: set[int] = set()  # ids of proxies still waiting for their first read
 
     # ---- the __import__ code's import statements call ----------------------------------
@@ -152,7 +151,6 @@ class ModuleGate:
         if p is None:
             p = types.ModuleType(real.__name__)
             self._proxies[key] = p  # before filling: modules that reach each other get one proxy
-            self._real[id(p)] = real
             if lazy:
                 p.__dict__["__getattr__"], p.__dict__["__dir__"] = self._make_filler(p, real, partial)
                 return p
@@ -240,8 +238,16 @@ class ModuleGate:
         if type(exc) is not AttributeError:  # (a subclass from code could compute obj and name)
             return ""
         obj, name = getattr(exc, "obj", None), getattr(exc, "name", None)
-        real = self._real.get(id(obj)) if type(obj) is types.ModuleType else None
-        if real is None or not isinstance(name, str) or name.startswith("_"):
+        if type(obj) is not types.ModuleType or not isinstance(name, str) or name.startswith("_"):
+            return ""
+        modname = vars(obj).get("__name__")
+        if not isinstance(modname, str) or obj not in (
+            self._proxies.get((modname, False)),
+            self._proxies.get((modname, True)),
+        ):
+            return ""  # not one of this session's proxies
+        real = sys.modules.get(modname)
+        if real is None:
             return ""
         full = f"{real.__name__}.{name}"
         value = vars(real).get(name)  # no getattr: a module's own __getattr__ could import
