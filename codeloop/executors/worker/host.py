@@ -349,8 +349,13 @@ class LocalPythonExecutor(PythonExecutor):
                     raise WorkerDied(worker.describe_exit())
                 # (a compact frame: its keys are all there, see protocol.parse_body)
                 call = (
-                    *(frame["cid"], frame["tool"], frame["args"], frame["kwargs"]),
-                    *(frame["sync"], "box" in frame, "text" in frame),
+                    frame["cid"],
+                    frame["tool"],
+                    frame["args"],
+                    frame["kwargs"],
+                    frame["sync"],
+                    "box" in frame,
+                    "text" in frame,
                 )
             if not run.plain_inline and call[4] and routes.get(call[1], _NO_ROUTE)[1] == "thread":
                 run.pending = call

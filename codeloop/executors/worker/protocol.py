@@ -432,8 +432,7 @@ def _one_text_call(buf: bytes, start: int, end: int) -> tuple[int, str, str]:
 def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
     if end - start < _TEXT_BODY:
         raise ProtocolError("truncated call frame")
-    cid, size, nargs, nkw = _TEXT_IDS.unpack_from(buf, start + 1)
-    if nargs == 1 and not nkw:  # the usual call: one str
+    if buf[start + 10] == 1 and not buf[start + 11]:  # the usual call: one str (counts at 10 and 11)
         cid, name, arg = _one_text_call(buf, start, end)
         return {
             "op": "call",
@@ -444,6 +443,7 @@ def _parse_call_text(buf: bytes, start: int, end: int) -> dict[str, Any]:
             "sync": True,
             "text": True,
         }
+    cid, size, nargs, nkw = _TEXT_IDS.unpack_from(buf, start + 1)
     pos = start + _TEXT_BODY + size
     try:
         name = buf[start + _TEXT_BODY : pos].decode("utf-8")
