@@ -137,20 +137,26 @@ class LoopClients:
             entry.clients.add(client)
         return client
 
-    def _take(self) -> list[tuple[asyncio.AbstractEventLoop, _LoopEntry | None, Any]]:
+    def _take(self) -> list[tuple[asyncio.AbstractEventLoop, _LoopEntry, Any]]:
+        """Take every client still open; close at once those whose loop has closed (nothing can
+        await there); the rest, with their loop, are the caller's to close."""
         taken = [(loop, _entries.get(loop), client) for loop, client in list(self._by_loop.items())]
         self._by_loop.clear()
-        return taken
-
-    def release(self) -> None:
-        """Close all clients without waiting (the model's finalizer; safe from any thread)."""
-        for loop, entry, client in self._take():
+        left = []
+        for loop, entry, client in taken:
             if entry is None or client not in entry.clients:
                 continue
             if loop.is_closed():
                 entry.clients.discard(client)
                 _close_sockets(client)
-            elif loop.is_running():
+            else:
+                left.append((loop, entry, client))
+        return left
+
+    def release(self) -> None:
+        """Close all clients without waiting (the model's finalizer; safe from any thread)."""
+        for loop, entry, client in self._take():
+            if loop.is_running():
                 with suppress(RuntimeError):  # closed meanwhile: its shutdown hook has the client
                     loop.call_soon_threadsafe(entry.spawn_close, client)
             # else: an idle loop; its shutdown hook closes the client when the loop ends.
@@ -163,12 +169,7 @@ class LoopClients:
         except RuntimeError:
             here = None
         for loop, entry, client in self._take():
-            if entry is None or client not in entry.clients:
-                continue
-            if loop.is_closed():
-                entry.clients.discard(client)
-                _close_sockets(client)
-            elif loop is here:
+            if loop is here:
                 entry.spawn_close(client)
             elif loop.is_running():
                 future = asyncio.run_coroutine_threadsafe(entry.close(client), loop)
@@ -182,13 +183,8 @@ class LoopClients:
         """Close all clients and wait for them."""
         here = asyncio.get_running_loop()
         for loop, entry, client in self._take():
-            if entry is None or client not in entry.clients:
-                continue
             if loop is here:
                 await entry.close(client)
-            elif loop.is_closed():
-                entry.clients.discard(client)
-                _close_sockets(client)
             elif loop.is_running():
                 future = asyncio.run_coroutine_threadsafe(entry.close(client), loop)
                 with suppress(asyncio.TimeoutError, RuntimeError):
