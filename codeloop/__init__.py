@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ToolValidationError": "codeloop.errors",
     "ModelConfigurationError": "codeloop.errors",
     "ModelRequestError": "codeloop.errors",
+    "ModelContextOverflowError": "codeloop.errors",
     # tools
     "Tool": "codeloop.tools",
     "tool": "codeloop.tools",
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "LiteLLMModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
+    "LlamaCppModel": "codeloop.models",
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",

@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIModel": "codeloop.models.openai",
     "OpenAIServerModel": "codeloop.models.openai",
     "AzureOpenAIModel": "codeloop.models.openai",
+    "LlamaCppModel": "codeloop.models.llamacpp",
     "ModelProfile": "codeloop.models.profiles",
     "resolve_profile": "codeloop.models.profiles",
     "register_profile": "codeloop.models.profiles",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from .convert import to_chat_messages, tool_schema  # noqa: F401
     from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
     from .from_env import model_from_env  # noqa: F401
+    from .llamacpp import LlamaCppModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
     from .ratelimit import RateLimiter  # noqa: F401
