@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         "InferenceClientModel (Hugging Face), LiteLLMModel (provider/model ids); default: from the environment",
     )
     run.add_argument(
-        "--model-id", help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1"
+        "--model-id",
+        "--model",
+        help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1 or llamacpp:model.gguf",
     )
     run.add_argument(
         "--api-base", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"
@@ -118,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["code", "tool_calling"],
         default="code",
         help="code: CodeAgent (default); tool_calling: ToolCallingAgent",
+    )
+    run.add_argument(
+        "--structured-outputs",
+        action="store_true",
+        help="CodeAgent replies as JSON {thought, code} (use_structured_outputs_internally; grammar-"
+        "constrained on llama.cpp)",
     )
     run.add_argument("--max-steps", type=int, default=20, help="most action steps (default 20)")
     run.add_argument(
@@ -385,6 +393,8 @@ async def _run_agent(
     code_options: dict[str, Any] = {}
     if args.action_type == "code":
         code_options = {"additional_authorized_imports": _split(args.imports), "executor_type": args.executor}
+        if args.structured_outputs:
+            code_options["use_structured_outputs_internally"] = True
     agent = agent_cls(
         tools=tools,
         model=model,

@@ -342,26 +342,33 @@ def _tool_call_format(tools: list[Any]) -> dict[str, Any]:
 
 
 def _bounded_format(response_format: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """``response_format`` whose unbounded top-level strings get a ``maxLength`` that fits ``max_tokens``.
+    """``response_format`` whose unbounded strings get a ``maxLength`` that fits ``max_tokens``.
 
     A grammar-constrained reply cut by ``max_tokens`` is invalid JSON, which is not the model's mistake;
     bounding the strings makes the grammar close the JSON in time. One character is counted as up to two
     tokens (escapes, non-ASCII text), so the bound holds for ordinary text and code.
     """
     schema = (response_format.get("json_schema") or {}).get("schema")
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+    if not isinstance(schema, dict):
         return response_format
-    props = schema["properties"]
-    free = [
-        name
-        for name, prop in props.items()
-        if isinstance(prop, dict) and prop.get("type") == "string" and "maxLength" not in prop
-    ]
+    bounded = copy.deepcopy(response_format)
+    free = list(_free_strings(bounded["json_schema"]["schema"]))
     if not free:
         return response_format
-    budget = max(16, (max_tokens - _JSON_OVERHEAD_TOKENS) // (2 * len(free)))
-    bounded = copy.deepcopy(response_format)
-    for name in free:
-        bounded["json_schema"]["schema"]["properties"][name]["maxLength"] = budget
+    budget = max(8, (max_tokens - _JSON_OVERHEAD_TOKENS) // (2 * len(free)))
+    for string_schema in free:
+        string_schema["maxLength"] = budget
     return bounded
 
+
+def _free_strings(schema: Any) -> Any:
+    """The string schemas without ``maxLength`` in object properties and alternatives of ``schema``."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema:
+        yield schema
+    for prop in (schema.get("properties") or {}).values():
+        yield from _free_strings(prop)
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key) or ():
+            yield from _free_strings(option)
