@@ -88,6 +88,14 @@ class MultiStepAgent(AgentLoop):
     validated and returned typed), ``max_output_retries`` (2), ``event_handlers`` (callables receiving each
     :class:`~codeloop.events.Event`), ``keep_model_input_messages`` (store each step's exact model input;
     by default it is rebuilt on demand, which keeps memory small).
+
+    Runs that last (codeloop.runs): ``store`` ("runs.db", "postgresql://...", or a RunStore) keeps every
+    step as it finishes, so ``resume(run_id)`` continues a run after a crash, in any process sharing the
+    store, and ``fork(run_id, at_step=k)`` tries another continuation. ``approval`` (a set of tool names,
+    or a callable ``(tool_name, arguments, run) -> True | False | None``, None meaning "ask a person")
+    pauses tool calls: with a store the run ends as "awaiting_approval" and ``resume(run_id,
+    approvals={call_id: True | False | "reason"})`` answers; without one, ``approval_handler`` (an async
+    callable receiving the ApprovalRequested event, returning True, False or a reason) is awaited.
     """
 
     _prompt_kind = "code"
@@ -118,8 +126,12 @@ class MultiStepAgent(AgentLoop):
         event_handlers: list[Callable[[Event], Any]] | None = None,
         keep_model_input_messages: bool = False,
         stream_outputs: bool = False,
+        store: Any = None,
+        approval: Any = None,
+        approval_handler: Callable[..., Any] | None = None,
     ):
         self.agent_name = type(self).__name__
+        self._setup_runs(store, approval, approval_handler)
         self.model = model
         if prompt_templates is None:
             prompt_templates = load_prompt_templates(self._prompt_kind)
@@ -154,6 +166,20 @@ class MultiStepAgent(AgentLoop):
         self._system_prompt_cache: tuple[Any, str] | None = None
 
     # ---- setup ----
+    def _setup_runs(self, store: Any, approval: Any, approval_handler: Any) -> None:
+        self.approval = set(approval) if isinstance(approval, list | tuple | set | frozenset) else approval
+        self.approval_handler = approval_handler
+        if store is not None:
+            from ..runs import open_store
+
+            store = open_store(store)
+        self.store = store
+        if approval is not None and store is None and approval_handler is None:
+            raise ValueError(
+                "approval= needs somewhere to ask: pass store=... (the run pauses as 'awaiting_approval') "
+                "or approval_handler=async_callable (awaited for each call that needs approval)."
+            )
+
     def _setup_managed_agents(self, managed_agents: list[MultiStepAgent] | None) -> None:
         self.managed_agents: dict[str, MultiStepAgent] = {}
         self._managed_tools: dict[str, ManagedAgentTool] = {}
@@ -325,6 +351,7 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        run_id: str | None = None,
     ) -> Run:
         if not isinstance(task, str):
             raise TypeError(f"task must be a string, got {type(task).__name__}.")
@@ -365,6 +392,12 @@ class MultiStepAgent(AgentLoop):
             run.executor, run.owns_executor = standby.executor, standby.owns_executor
             standby.executor = None
         memory.steps.append(TaskStep(task=full_task, task_images=images))
+        if run_id is not None:
+            run.id = run_id
+        if self.store is not None or self.approval is not None:
+            from ..runs.resume import attach_journal
+
+            attach_journal(self, run)
         self._last_run = run
         return run
 
@@ -380,9 +413,11 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        run_id: str | None = None,
     ) -> Any:
-        """Run the task; returns the final answer, or a RunResult when ``return_full_result``."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        """Run the task; returns the final answer, or a RunResult when ``return_full_result``.
+        ``run_id`` names the run (with a store: the id to resume it by)."""
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
         async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
@@ -421,11 +456,12 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        run_id: str | None = None,
     ) -> Any:
         """Sync ``arun``; works inside a running event loop too. ``stream=True`` returns a generator of
         smolagents' stream items (memory steps, deltas, tool calls and outputs), ending with FinalAnswerStep."""
         if stream:
-            run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+            run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
             return iterate_sync(self._astream_steps(run))
         return run_sync(
             self.arun(
@@ -436,12 +472,38 @@ class MultiStepAgent(AgentLoop):
                 max_steps=max_steps,
                 return_full_result=return_full_result,
                 output_type=output_type,
+                run_id=run_id,
             )
         )
 
     def stream(self, task: str, **kwargs: Any) -> Iterator[Event]:
         """Sync ``astream``: the typed events of a run."""
         return iterate_sync(self.astream(task, **kwargs))
+
+    # ---- stored runs (codeloop.runs) ----
+    async def aresume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
+        """Continue a stored run (after a crash, or with answers to its pending approvals)."""
+        from ..runs.resume import aresume
+
+        return await aresume(self, run_id, approvals)
+
+    def resume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
+        """Sync ``aresume``."""
+        return run_sync(self.aresume(run_id, approvals))
+
+    async def afork(
+        self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None
+    ) -> RunResult:
+        """A new run from a copy of the first ``at_step`` action steps of a stored run, then live."""
+        from ..runs.resume import afork
+
+        return await afork(self, run_id, at_step, task, new_run_id)
+
+    def fork(
+        self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None
+    ) -> RunResult:
+        """Sync ``afork``."""
+        return run_sync(self.afork(run_id, at_step, task, new_run_id))
 
     def interrupt(self) -> None:
         """Stop every active run of this agent; each ends with state "interrupted"."""

@@ -171,6 +171,10 @@ class CodeAgent(MultiStepAgent):
 
     async def _arun_setup(self, run: Run) -> None:
         await self._ensure_step_resources(run)
+        if run.journal is not None and run.journal.replay_steps:  # a resumed run: rebuild the variables
+            from ..runs.resume import restore_executor
+
+            await restore_executor(run)
 
     async def _ensure_step_resources(self, run: Run) -> None:
         if run.executor is None:
@@ -266,6 +270,8 @@ class CodeAgent(MultiStepAgent):
         logs = code_output.logs or ""
         observation = "Execution logs:\n" + _truncate(logs) if logs else "Execution logs:\n"
         observation += "Last output from code snippet:\n" + _truncate(str(code_output.output))
+        if run.journal is not None and run.journal.note:
+            observation = run.journal.take_note() + observation
         memory_step.observations = observation
         memory_step.action_output = code_output.output
         yield run.event(

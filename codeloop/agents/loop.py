@@ -100,13 +100,24 @@ class AgentLoop:
     """Mixin with the loop; MultiStepAgent provides the configuration it reads."""
 
     # ---- model calls ----
-    async def _amodel(self, run: Run, messages: list[ChatMessage], **kwargs: Any) -> AsyncIterator[Any]:
+    async def _amodel(
+        self, run: Run, messages: list[ChatMessage], record: bool = True, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         """Call the model; yields ModelDelta events when streaming, then _Done(ChatMessage).
 
         Any failure of the model ends the run with AgentGenerationError (the model layer already retried).
+        ``record``: an action step's reply, which a run journal stores (and replays on resume).
         """
         if run.interrupted:  # set while the loop was handed to the consumer: stop before the next call
             raise asyncio.CancelledError
+        journal = run.journal if record else None
+        if journal is not None:
+            replayed = journal.replayed_model_output(run)
+            if replayed is not None:
+                if replayed.token_usage is not None:
+                    run.usage = run.usage + replayed.token_usage
+                yield _Done(replayed)
+                return
         model = self.model  # type: ignore[attr-defined]
         try:
             if self.stream_outputs and hasattr(model, "astream"):  # type: ignore[attr-defined]
@@ -127,6 +138,8 @@ class AgentLoop:
             )
         if message.token_usage is not None:
             run.usage = run.usage + message.token_usage
+        if journal is not None:
+            journal.model_output(run, message)
         yield _Done(message)
 
     # ---- the loop ----
@@ -134,6 +147,8 @@ class AgentLoop:
         """``one_task``: the caller drains the whole run from one task (arun), so the task need not be
         looked up again after each item."""
         handlers = self._event_handlers()  # type: ignore[attr-defined]
+        if run.journal is not None:  # the run store is one more subscriber
+            handlers = [*handlers, run.journal.on_event]
         current_task = asyncio.current_task
         async for item in self._loop(run):
             if handlers and isinstance(item, Event):
@@ -170,7 +185,7 @@ class AgentLoop:
                 if task is not None and task.cancelling():
                     task.uncancel()
                 run.status = "interrupted"
-            if run.status == "interrupted":
+            if run.status in ("interrupted", "awaiting_approval"):
                 run.output = None
             run.timing.stop()
             yield run.event(
@@ -247,6 +262,9 @@ class AgentLoop:
                     step.error = AgentError("Run interrupted.")
                     await self._finish_step(run, step)
                 raise
+            if run.paused:  # a tool call waits for a person: the step is redone on resume
+                run.status = "awaiting_approval"
+                return
             for item in await self._finish_step(run, step):
                 yield item
             if final:
@@ -382,7 +400,7 @@ class AgentLoop:
             messages += run.memory.messages_before(summary_mode=True)
             messages.append(ChatMessage(MessageRole.USER, _text(post)))
         message: ChatMessage | None = None
-        async for item in self._amodel(run, messages, stop_sequences=["<end_plan>"]):
+        async for item in self._amodel(run, messages, record=False, stop_sequences=["<end_plan>"]):
             if isinstance(item, _Done):
                 message = item.value
             else:

@@ -278,14 +278,22 @@ class ToolCallingAgent(MultiStepAgent):
             except (ValueError, TypeError) as e:
                 finished(error=str(e))
                 raise _CallError(f"Invalid arguments for tool '{name}': {e}", AgentToolCallError) from e
-        try:
+
+
+        async def invoke() -> Any:
             if isinstance(arguments, dict):
                 if is_agent:
-                    result = await tool.acall(**arguments)
-                else:
-                    result = await _acall_sanitized(tool, **arguments)
-            else:
-                result = await acall_tool(tool, arguments)
+                    return await tool.acall(**arguments)
+                return await _acall_sanitized(tool, **arguments)
+            return await acall_tool(tool, arguments)
+
+        try:
+            journal = run.journal
+            if journal is None:
+                result = await invoke()
+            else:  # recorded, gated by approval, answered from the record on resume (codeloop.runs)
+                key = f"{run.step_number}:{call.id}"
+                result = await journal.acall_tool(key, name, tool, arguments, invoke)
         except asyncio.CancelledError:
             finished(error="cancelled")
             raise

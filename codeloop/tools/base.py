@@ -59,6 +59,8 @@ class Tool(metaclass=_ToolMeta):
     Override ``setup`` for expensive preparation (loading a model): it runs once, on the first call.
     Set ``blocking = False`` on a tool whose sync ``forward`` is instant, so ``acall`` runs it inline
     rather than in a worker thread. Set ``validate_call_arguments = False`` to skip argument checks.
+    Set ``idempotent = True`` when running a call twice has the same effect as once: a resumed run then
+    repeats a call that was in flight at a crash instead of asking a person (see codeloop.runs).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Tool(metaclass=_ToolMeta):
     skip_forward_signature_validation: bool = False
     validate_call_arguments: bool = True
     blocking: bool = True
+    idempotent: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tool:
         instance = super().__new__(cls)

@@ -233,24 +233,32 @@ def _coercer(tp: Any, _seen: tuple[Any, ...] = ()) -> Callable[[Any], Any] | Non
 def tool(func: Callable[..., Any], /) -> FunctionTool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, idempotent: bool = False
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
 def tool(
-    func: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    idempotent: bool = False,
 ) -> Any:
     """Make a Tool from a function with type hints and a Google-style docstring.
 
     Use as ``@tool`` or ``@tool(name=..., description=...)``. ``async def`` functions work: ``acall``
-    awaits them and the sync ``__call__`` runs them to completion.
+    awaits them and the sync ``__call__`` runs them to completion. ``idempotent=True`` says a second
+    call with the same arguments does no extra harm (a resumed run may repeat one cut off by a crash).
     """
     # The caller's local names resolve hints of classes defined inside a function when annotations are
     # strings (``from __future__ import annotations``).
     if func is None:
 
         def decorate(f: Callable[..., Any]) -> FunctionTool:
-            return FunctionTool(f, name=name, description=description, localns=_caller_locals())
+            made = FunctionTool(f, name=name, description=description, localns=_caller_locals())
+            made.idempotent = idempotent
+            return made
 
         return decorate
     return FunctionTool(func, name=name, description=description, localns=_caller_locals())
