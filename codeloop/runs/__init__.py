@@ -19,8 +19,15 @@ if TYPE_CHECKING:
     from .postgres import PostgresStore
 
 __all__ = [
-    *("RunStore", "StoredRun", "CallRecord", "SQLiteStore", "PostgresStore", "open_store"),
-    *("Journal", "ApprovalPending", "ToolCallDenied"),
+    "RunStore",
+    "StoredRun",
+    "CallRecord",
+    "SQLiteStore",
+    "PostgresStore",
+    "open_store",
+    "Journal",
+    "ApprovalPending",
+    "ToolCallDenied",
 ]
 
 

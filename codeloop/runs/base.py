@@ -97,7 +97,9 @@ class RunStore(ABC):
         """Add a run; ValueError when the id is taken."""
 
     @abstractmethod
-    def update_run(self, run_id: str, *, state: str | None = None, data: dict[str, Any] | None = None) -> None:
+    def update_run(
+        self, run_id: str, *, state: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
         """Set the state and merge ``data`` into the run's data (top-level keys replaced)."""
 
     @abstractmethod
@@ -129,7 +131,7 @@ class RunStore(ABC):
         """Copy run ``run_id`` into ``new_id`` with its first ``steps`` memory steps and the tool calls of
         action steps up to ``last_step_number``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - stores without connections need not override it
         """Release connections."""
 
     def __enter__(self) -> RunStore:
@@ -225,7 +227,9 @@ class SQLStore(RunStore):
                 (state, time.time(), run_id),
             )
 
-    def update_run(self, run_id: str, *, state: str | None = None, data: dict[str, Any] | None = None) -> None:
+    def update_run(
+        self, run_id: str, *, state: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
         with self._transaction() as cur:
             self._update(cur, run_id, state, data)
 
@@ -290,7 +294,9 @@ class SQLStore(RunStore):
             if row is None:
                 return None
             run = self._stored(row)
-            self._execute(cur, "SELECT step, events FROM codeloop_steps WHERE run_id = ? ORDER BY idx", (run_id,))
+            self._execute(
+                cur, "SELECT step, events FROM codeloop_steps WHERE run_id = ? ORDER BY idx", (run_id,)
+            )
             for step, events in cur.fetchall():
                 run.steps.append(loads(step))
                 run.events.append(loads(events))

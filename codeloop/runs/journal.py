@@ -251,14 +251,18 @@ class Journal:
 
     def _before(self, key: str, name: str, arguments: Any) -> None:
         if self.store is not None:
-            self.store.record_call(self.run.id, CallRecord(key, self.run.step_number, name, arguments, "started"))
+            self.store.record_call(
+                self.run.id, CallRecord(key, self.run.step_number, name, arguments, "started")
+            )
 
     def _after(self, key: str, name: str, arguments: Any, result: Any, error: BaseException | None) -> None:
         if self.store is not None:
             text = None if error is None else f"{type(error).__name__}: {error}"
             self.store.record_call(
                 self.run.id,
-                CallRecord(key, self.run.step_number, name, arguments, "done", None if error else result, text),
+                CallRecord(
+                    key, self.run.step_number, name, arguments, "done", None if error else result, text
+                ),
             )
 
     async def _ask(self, key: str, name: str, arguments: Any) -> Any:

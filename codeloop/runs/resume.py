@@ -36,7 +36,9 @@ def attach_journal(agent: Any, run: Run) -> None:
 
 def _store(agent: Any) -> RunStore:
     if agent.store is None:
-        raise ValueError("This agent has no store: create it with store='runs.db' (or a RunStore) to resume runs.")
+        raise ValueError(
+            "This agent has no store: create it with store='runs.db' (or a RunStore) to resume runs."
+        )
     return agent.store
 
 
