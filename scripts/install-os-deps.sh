@@ -4,6 +4,9 @@
 # self-confinement (unshare + Landlock + seccomp) and reports the missing layer in `executor.isolation`.
 set -u
 
+# PostgreSQL for the run-store tests (its own script, also idempotent).
+"$(dirname "$0")/install-postgres.sh"
+
 if command -v bwrap >/dev/null 2>&1; then
     exit 0
 fi

@@ -165,6 +165,7 @@ class SQLStore(RunStore):
 
     _param = "?"
     _real = "REAL"
+    _for_update = ""  # PostgreSQL locks the row it merges into (SQLite's write lock covers the file)
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -209,7 +210,7 @@ class SQLStore(RunStore):
 
     def _update(self, cur: Any, run_id: str, state: str | None, data: dict[str, Any] | None) -> None:
         if data:
-            self._execute(cur, "SELECT data FROM codeloop_runs WHERE run_id = ?", (run_id,))
+            self._execute(cur, f"SELECT data FROM codeloop_runs WHERE run_id = ?{self._for_update}", (run_id,))
             row = cur.fetchone()
             if row is None:
                 raise KeyError(f"No stored run {run_id!r}.")

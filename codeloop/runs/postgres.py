@@ -30,6 +30,7 @@ class PostgresStore(SQLStore):
 
     _param = "%s"
     _real = "DOUBLE PRECISION"
+    _for_update = " FOR UPDATE"
 
     def __init__(self, dsn: str, *, connect_timeout: float = 10.0):
         super().__init__()
