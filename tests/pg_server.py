@@ -32,7 +32,9 @@ def postgres_server() -> Iterator[str]:
     """Yields a DSN of a fresh server; the server and its files are gone after the block."""
     bindir = pg_bin()
     if bindir is None:
-        raise RuntimeError("PostgreSQL is not installed: run scripts/install-os-deps.sh (Debian 'postgresql').")
+        raise RuntimeError(
+            "PostgreSQL is not installed: run scripts/install-os-deps.sh (Debian 'postgresql')."
+        )
     root = tempfile.mkdtemp(prefix="codeloop-pg-")
     data = os.path.join(root, "data")
     prefix: list[str] = []
@@ -46,7 +48,19 @@ def postgres_server() -> Iterator[str]:
     try:
         run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         opts = f"-h 127.0.0.1 -p {port} -k {root} -F -c fsync=off -c full_page_writes=off"
-        run(f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "-t", "60", "start")
+        run(
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-o",
+            opts,
+            "-l",
+            os.path.join(root, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         if os.path.exists(os.path.join(data, "postmaster.pid")):

@@ -6,9 +6,9 @@ import multiprocessing
 import os
 
 import pytest
+from pg_server import postgres_server
 
 from codeloop.runs import CallRecord, PostgresStore, RunStore, SQLiteStore, open_store
-from pg_server import postgres_server
 
 
 @pytest.fixture(scope="module")

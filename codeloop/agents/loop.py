@@ -147,10 +147,12 @@ class AgentLoop:
         """``one_task``: the caller drains the whole run from one task (arun), so the task need not be
         looked up again after each item."""
         handlers = self._event_handlers()  # type: ignore[attr-defined]
-        if run.journal is not None:  # the run store is one more subscriber
-            handlers = [*handlers, run.journal.on_event]
+        # The run store subscribes too, but unlike a printer its failure must stop the run.
+        journal = run.journal
         current_task = asyncio.current_task
         async for item in self._loop(run):
+            if journal is not None and isinstance(item, Event):
+                journal.on_event(item)
             if handlers and isinstance(item, Event):
                 for handler in handlers:
                     try:
