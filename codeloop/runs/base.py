@@ -210,7 +210,9 @@ class SQLStore(RunStore):
 
     def _update(self, cur: Any, run_id: str, state: str | None, data: dict[str, Any] | None) -> None:
         if data:
-            self._execute(cur, f"SELECT data FROM codeloop_runs WHERE run_id = ?{self._for_update}", (run_id,))
+            self._execute(
+                cur, f"SELECT data FROM codeloop_runs WHERE run_id = ?{self._for_update}", (run_id,)
+            )
             row = cur.fetchone()
             if row is None:
                 raise KeyError(f"No stored run {run_id!r}.")

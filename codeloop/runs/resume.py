@@ -110,6 +110,12 @@ async def aresume(agent: Any, run_id: str, approvals: dict[str, Any] | None = No
         return _stored_result(stored)
     run = _rebuild(agent, stored, approvals)
     agent._last_run = run
+    last = run.memory.steps[-1] if run.memory.steps else None
+    if isinstance(last, ActionStep) and last.is_final_answer and last.error is None:
+        # The answer was stored but the process died before the run was marked finished.
+        run.output, run.status = last.action_output, "success"
+        store.update_run(run_id, state="success", data={"output": run.output, "pending_step": None})
+        return run.result()
     async for _ in agent._drive(run, one_task=True):
         pass
     return run.result()
