@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="smolagents-style: -1/0 like --quiet, 1 normal, 2 like --verbose",
     )
+    from .cli_runs import add_run_options, add_runs_parser
+
+    add_run_options(run)
+    add_runs_parser(sub, run)
     return parser
 
 
@@ -385,10 +389,13 @@ async def _run_agent(
     code_options: dict[str, Any] = {}
     if args.action_type == "code":
         code_options = {"additional_authorized_imports": _split(args.imports), "executor_type": args.executor}
+    from .cli_runs import agent_run_kwargs
+
     agent = agent_cls(
         tools=tools,
         model=model,
         **code_options,
+        **agent_run_kwargs(args),
         max_steps=args.max_steps,
         planning_interval=args.planning_interval,
         stream_outputs=args.stream,
@@ -397,7 +404,7 @@ async def _run_agent(
     finished: RunFinished | None = None
     answer: Any = None
     try:
-        async for event in agent.astream(args.task):
+        async for event in agent.astream(args.task, run_id=args.run_id):
             if not isinstance(event, Event):
                 continue
             if view is not None:
@@ -412,6 +419,10 @@ async def _run_agent(
         return EXIT_FAILED
     if finished is None:
         return EXIT_FAILED
+    if finished.state == "awaiting_approval":
+        from .cli_runs import report
+
+        return report(agent.last_run.result())
     output = finished.output if finished.output is not None else answer
     if output is not None:
         print(output if isinstance(output, str) else repr(output), flush=True)
@@ -466,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codeloop`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in ("run",):
+    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "runs"):
         argv = ["run", *argv]  # ``codeloop "task"`` is short for ``codeloop run "task"``
     try:
         args = parser.parse_args(argv)
@@ -475,6 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    if args.command == "runs":
+        from .cli_runs import runs_command
+
+        return runs_command(args)
     return _run_command(args)
 
 

@@ -431,9 +431,10 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Run the task, yielding every event (codeloop.events) as it happens."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
         async for item in self._drive(run):
             if isinstance(item, Event):
                 yield item
