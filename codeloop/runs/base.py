@@ -116,8 +116,8 @@ class RunStore(ABC):
         """Write memory step ``index`` with its events and update the run, in one transaction."""
 
     @abstractmethod
-    def record_call(self, run_id: str, call: CallRecord) -> None:
-        """Insert or replace a tool call record."""
+    def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
+        """Insert or replace a tool call record (and merge ``data`` into the run's, in one transaction)."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> StoredRun | None: ...
@@ -255,8 +255,9 @@ class SQLStore(RunStore):
             )
             self._update(cur, run_id, state, data)
 
-    def record_call(self, run_id: str, call: CallRecord) -> None:
+    def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         with self._transaction() as cur:
+            self._update(cur, run_id, None, data)
             self._execute(
                 cur,
                 "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "

@@ -86,6 +86,7 @@ class Journal:
         self._counts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._stored_steps = 0
+        self._reply: dict[str, Any] | None = None
 
     # ---- the event subscriber ----
     def on_event(self, event: Event) -> None:
@@ -141,6 +142,7 @@ class Journal:
             index = self._stored_steps
             data = self._extra()
             data["pending_step"] = None
+            self._reply = None
             self.store.append_step(run.id, index, step_record(steps[index]), events, data=data)  # type: ignore[union-attr]
             events = []
             self._stored_steps += 1
@@ -157,6 +159,7 @@ class Journal:
             data["pending_approvals"] = list(self.pending)
         if state != "awaiting_approval":
             data["pending_step"] = None
+        self._reply = None
         self.store.update_run(run.id, state=state, data=data)  # type: ignore[union-attr]
 
     # ---- model replies ----
@@ -169,11 +172,14 @@ class Journal:
         return None
 
     def model_output(self, run: Run, message: ChatMessage) -> None:
+        """Keep the reply of the step in progress; it is stored with the step's first tool call (before
+        any effect: a step redone from it repeats the same calls) or with the step itself."""
         if self.store is not None:
-            self.store.update_run(
-                run.id,
-                data={"pending_step": {"step_number": run.step_number, "message": message.to_dict()}},
-            )
+            self._reply = {"step_number": run.step_number, "message": message.to_dict()}
+
+    def _take_reply(self) -> dict[str, Any] | None:
+        reply, self._reply = self._reply, None
+        return None if reply is None else {"pending_step": reply}
 
     # ---- tool calls ----
     def code_call_key(self, name: str) -> str:
@@ -232,7 +238,9 @@ class Journal:
             self.pending.append(entry)
             if self.store is not None:
                 self.store.record_call(
-                    run.id, CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason)
+                    run.id,
+                    CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason),
+                    data=self._take_reply(),
                 )
             run.push_event(
                 run.event(ApprovalRequested, call_id=key, tool_name=name, arguments=arguments, reason=reason)
@@ -252,7 +260,9 @@ class Journal:
     def _before(self, key: str, name: str, arguments: Any) -> None:
         if self.store is not None:
             self.store.record_call(
-                self.run.id, CallRecord(key, self.run.step_number, name, arguments, "started")
+                self.run.id,
+                CallRecord(key, self.run.step_number, name, arguments, "started"),
+                data=self._take_reply(),
             )
 
     def _after(self, key: str, name: str, arguments: Any, result: Any, error: BaseException | None) -> None:
