@@ -154,3 +154,16 @@ def test_open_store_specs(tmp_path):
     s.close()
     with pytest.raises(TypeError, match="postgresql://"):
         open_store(42)
+
+
+def test_agent_runs_pause_and_resume_on_each_store(store_factory):
+    from test_runs_agents import EFFECTS, STEPS, agent_for
+
+    EFFECTS.clear()
+    first = agent_for(STEPS, store_factory(), approval={"send"}).run("task", run_id="s", return_full_result=True)
+    assert first.state == "awaiting_approval" and EFFECTS == ["lookup:x"]
+    # a second connection, as another process would open
+    result = agent_for(STEPS, store_factory(), approval={"send"}).resume("s", approvals={"2:send#1": True})
+    assert (result.state, result.output) == ("success", "X|sent to bob")
+    assert EFFECTS == ["lookup:x", "send:bob"]
+    assert store_factory().get_run("s").state == "success"
