@@ -7,6 +7,7 @@ This module only re-exports the public API. Names are resolved lazily on first a
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -101,6 +102,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return __all__
 
+
+# CODELOOP_OTEL=1 traces every run without code changes (needs the "telemetry" extra).
+if os.environ.get("CODELOOP_OTEL", "").lower() in ("1", "true", "yes", "on"):
+    importlib.import_module("codeloop.telemetry").instrument_from_env()
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real names
     from .errors import *  # noqa: F403

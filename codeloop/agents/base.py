@@ -19,7 +19,7 @@ from typing import Any
 
 from .._sync import iterate_sync, run_sync
 from ..errors import AgentError
-from ..events import Event, ModelDelta
+from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
 from .logger import AgentLogger, LogLevel
@@ -218,6 +218,7 @@ class MultiStepAgent(AgentLoop):
         handlers = list(self.event_handlers)
         if self.logger is not None and getattr(self.logger, "level", LogLevel.INFO) > LogLevel.OFF:
             handlers.insert(0, self.logger)
+        handlers.extend(subscribers())
         return handlers
 
     # ---- prompts ----
