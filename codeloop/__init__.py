@@ -85,6 +85,9 @@ _EXPORTS: dict[str, str] = {
     "TaskStep": "codeloop.memory",
     "SystemPromptStep": "codeloop.memory",
     "FinalAnswerStep": "codeloop.memory",
+    # faces
+    "GradioUI": "codeloop.ui",
+    "stream_to_gradio": "codeloop.ui",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

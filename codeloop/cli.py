@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="smolagents-style: -1/0 like --quiet, 1 normal, 2 like --verbose",
     )
     from .evals.command import add_eval_parser
+    from .ui.command import add_ui_parser
 
     add_eval_parser(sub)
+    add_ui_parser(sub)
     return parser
 
 
@@ -495,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codeloop`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "eval"):
+    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "eval", "ui"):
         argv = ["run", *argv]  # ``codeloop "task"`` is short for ``codeloop run "task"``
     try:
         args = parser.parse_args(argv)
