@@ -213,7 +213,7 @@ def ray_cluster(tmp_path_factory):
         ray.shutdown()
 
 
-def test_ray_backend_matches_local_backend(server, ray_cluster):
+def test_ray_backend_matches_local_backend(server, ray_cluster, tmp_path):
     local = run_eval(TASKS, options(server), scorer="exact", concurrency=50)
     remote = run_eval(TASKS, options(server), scorer="exact", concurrency=50, backend="ray")
     assert remote.backend == "ray"
@@ -221,6 +221,13 @@ def test_ray_backend_matches_local_backend(server, ray_cluster):
     assert remote.summary()["failures"] == local.summary()["failures"]
     nodes = ray_cluster.nodes()
     assert len(nodes) == 1 and nodes[0]["NodeManagerAddress"] == "127.0.0.1"
+    # The command on the same cluster (already initialised in this process).
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("\n".join(json.dumps(t) for t in TASKS[:2]) + "\n")
+    argv = ["eval", str(tasks), "--api-base", server.base_url, "--model-id", "loopback-model",
+            "--executor", "inprocess", "--backend", "ray", "--output", str(tmp_path / "r"), "--no-progress"]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == "ray"
     with pytest.raises(TypeError, match="picklable function"):
         agent = CodeAgent(
             tools=[],

@@ -273,3 +273,33 @@ def test_ui_command_loads_agents_and_refuses_bad_ones(tmp_path, server):
     from codeloop.cli import main
 
     assert main(["ui", "--agent", str(tmp_path / "missing.py")]) == 2
+
+
+def test_codeloop_ui_command_serves_the_chat_on_localhost(server):
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, "-m", "codeloop.cli", "ui", "--api-base", server.base_url, "--model-id",
+               "loopback-model", "--executor", "inprocess", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        page = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert page is not None and page.status_code == 200, process.poll()
+        assert "codeloop" in page.text
+        config = httpx.get(f"http://127.0.0.1:{port}/config", timeout=5).json()
+        assert config.get("share_url") in (None, "")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
