@@ -267,3 +267,28 @@ def test_codeloop_otel_env_exports_over_otlp_http_to_a_local_receiver(tmp_path):
                 names.update(span.name for span in scope.spans)
     assert services == {"otel-test"}
     assert {"invoke_agent CodeAgent", "step 1", "chat loopback-model", "execute_code"} <= names
+
+
+def test_streamed_and_planning_steps_keep_children_inside_their_step(exporter):
+    replies = [
+        "1. compute it",  # initial plan
+        code("final_answer(2 ** 5)"),
+    ]
+    with OpenAICompatibleServer(replies, chunk_size=3) as server:
+        agent = CodeAgent(
+            tools=[],
+            model=model_for(server),
+            executor_type="inprocess",
+            verbosity_level=LogLevel.OFF,
+            stream_outputs=True,
+            planning_interval=3,
+        )
+        assert agent.run("power") == 32
+    names = _by_name(exporter.get_finished_spans())
+    (planning,) = names["step 1 planning"]
+    assert "compute it" in planning.attributes["codeloop.plan"]
+    (step,) = names["step 1"]
+    (chat,) = names["chat loopback-model"]
+    assert chat.parent.span_id == step.context.span_id
+    assert step.start_time <= chat.start_time <= chat.end_time <= step.end_time
+    assert planning.end_time <= step.start_time

@@ -75,6 +75,8 @@ def handler(request: dict):
     text = _user_text(request)
     task = text.split("New task:")[-1]
     files = re.search(r"helpful or not: \['([^']+)'\]", task)
+    if "broken" in task:
+        return Reply.error(400, "the model refuses")
     if "slow" in task:
         return Reply(content=_code("final_answer('too late')"), delay=30)
     if "picture" in task:
@@ -303,3 +305,23 @@ def test_codeloop_ui_command_serves_the_chat_on_localhost(server):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_failed_run_shows_one_error_and_sessions_get_their_own_agent(server):
+    from codeloop._sync import run_sync  # works beside Playwright's loop in this thread
+
+    ui = GradioUI(make_agent(server))
+
+    async def chat(prompt: str, state: dict) -> list:
+        return [list(c) async for c in ui.interact_with_agent(prompt, [], state)]
+
+    state: dict = {}
+    final = run_sync(chat("broken please", state))[-1]
+    failures = [m for m in final if m.metadata.get("title") == "Run failed"]
+    assert len(failures) == 1 and "the model refuses" in failures[0].content
+    assert final[0].role == "user" and final[0].content == "broken please"
+    other: dict = {}
+    run_sync(chat("second one", other))
+    assert state["agent"] is not other["agent"] and state["agent"] is not ui.agent
+    assert state["agent"].last_run.task.startswith("broken") and other["agent"].last_run.task == "second one"
+    assert ui.agent.last_run is None  # the configured agent itself never runs

@@ -22,7 +22,6 @@ from ..events import (
     CodeOutputEvent,
     Event,
     FinalAnswerEvent,
-    ModelDelta,
     ModelOutput,
     PlanEvent,
     RunFailed,
@@ -72,7 +71,18 @@ def _finish_reasons(raw: Any) -> list[str]:
 class _RunSpans:
     """The open spans of one run."""
 
-    __slots__ = ("span", "ctx", "model_id", "provider", "step", "step_ctx", "step_number", "code", "tools")
+    __slots__ = (
+        "span",
+        "ctx",
+        "model_id",
+        "provider",
+        "step",
+        "step_ctx",
+        "step_number",
+        "code",
+        "tools",
+        "plan",
+    )
 
     def __init__(self, span: Span, model_id: str | None, provider: str | None):
         self.span = span
@@ -84,6 +94,7 @@ class _RunSpans:
         self.step_number: int | None = None
         self.code: Span | None = None
         self.tools: dict[str, Span] = {}
+        self.plan: str | None = None
 
 
 class SpanRecorder:
@@ -109,13 +120,11 @@ class SpanRecorder:
         }
 
     def __call__(self, event: Event) -> None:
+        # Stream deltas (the most frequent events) cost one failed lookup: the model call's span is made
+        # from ModelOutput, which carries the call's duration.
         handler = self._dispatch.get(type(event))
         if handler is not None:
             handler(event)
-        elif type(event) is ModelDelta:
-            state = self._runs.get(event.run_id)
-            if state is not None:
-                self._step(state, event, event.timestamp)
 
     # ---- runs ----
     def _run_started(self, event: RunStarted) -> None:
@@ -236,12 +245,10 @@ class SpanRecorder:
         return state.step_ctx
 
     def _plan(self, event: PlanEvent) -> None:
+        # The planning step's StepFinished follows at once, with the duration the span starts from.
         state = self._runs.get(event.run_id)
-        if state is None:
-            return
-        self._step(state, event, event.timestamp)
-        if self.capture_content:
-            state.step.set_attribute("codeloop.plan", _text(event.plan))  # type: ignore[union-attr]
+        if state is not None and self.capture_content:
+            state.plan = _text(event.plan)
 
     def _step_finished(self, event: StepFinished) -> None:
         state = self._runs.get(event.run_id)
@@ -259,6 +266,9 @@ class SpanRecorder:
             state.code = None
         span.update_name(f"step {event.step_number}" + (" planning" if event.step_type == "planning" else ""))
         span.set_attribute("codeloop.step.type", event.step_type)
+        if state.plan is not None:
+            span.set_attribute("codeloop.plan", state.plan)
+            state.plan = None
         self._usage(span, event.usage)
         if event.error:
             span.set_attribute("error.type", event.error.partition(":")[0])

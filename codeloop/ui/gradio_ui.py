@@ -14,6 +14,7 @@ Approval buttons (for agents with an approval policy) come with the run store; t
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import re
 import shutil
@@ -129,12 +130,15 @@ class GradioUI:
                         streaming = False
                     messages.append(item)
                 yield messages
-        except Exception as e:  # the RunFailed message is shown; keep the chat usable
-            messages.append(
-                gr.ChatMessage(
-                    role="assistant", content=f"Error: {type(e).__name__}: {e}", metadata={"status": "done"}
+        except Exception as e:  # keep the chat usable; the RunFailed event usually showed it already
+            last = messages[-1] if messages else None
+            if getattr(last, "metadata", {}).get("title") != "Run failed":
+                text = f"{type(e).__name__}: {e}"
+                messages.append(
+                    gr.ChatMessage(
+                        role="assistant", content=text, metadata={"status": "done", "title": "Run failed"}
+                    )
                 )
-            )
             yield messages
 
     def stop(self, session_state: dict[str, Any]) -> None:
@@ -235,6 +239,10 @@ class GradioUI:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         kwargs.setdefault("server_name", "127.0.0.1")
         kwargs.setdefault("ssr_mode", False)  # no Node server next to the Python one
+        if "run_history" in inspect.signature(_gr().Blocks.launch).parameters:
+            # Gradio 6 keeps past calls in the browser and offers uploading them to a Hub bucket: off
+            # unless asked, like analytics.
+            kwargs.setdefault("run_history", False)
         allowed = [str(self.image_dir)] + ([str(self.file_upload_folder)] if self.file_upload_folder else [])
         kwargs["allowed_paths"] = [*kwargs.get("allowed_paths", []), *allowed]
         self.demo = self.create_app()
