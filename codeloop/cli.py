@@ -116,7 +116,10 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
         "InferenceClientModel (Hugging Face), LiteLLMModel (provider/model ids); default: from the environment",
     )
     parser.add_argument(
-        "--model-id", help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1"
+        "--model-id",
+        "--model",
+        dest="model_id",
+        help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1",
     )
     parser.add_argument(
         "--api-base", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"

@@ -224,7 +224,7 @@ def test_ray_backend_matches_local_backend(server, ray_cluster, tmp_path):
     # The command on the same cluster (already initialised in this process).
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text("\n".join(json.dumps(t) for t in TASKS[:2]) + "\n")
-    argv = ["eval", str(tasks), "--api-base", server.base_url, "--model-id", "loopback-model",
+    argv = ["eval", str(tasks), "--api-base", server.base_url, "--model", "loopback-model",
             "--executor", "inprocess", "--backend", "ray", "--output", str(tmp_path / "r"), "--no-progress"]
     assert main(argv) == 0
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == "ray"
