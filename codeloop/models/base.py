@@ -79,6 +79,9 @@ class StopCutter:
 class Model:
     """Base class of all models. Subclasses implement ``agenerate`` (and optionally ``astream``).
 
+    A subclass that sets ``accepts_cache_hints = True`` gets ``cache_hints=CacheHints(...)`` from the
+    agent with each request (see ``caching.py``).
+
     Args:
         model_id: the provider's model identifier; also selects the capability profile and price.
         flatten_messages_as_text: send message content as plain strings (no parts, no images).
@@ -87,6 +90,8 @@ class Model:
         prices: a ``Price`` (or dict/tuple) in USD per million tokens, overriding the price table.
         **kwargs: default completion parameters sent with every request (temperature, max_tokens...).
     """
+
+    accepts_cache_hints = False
 
     def __init__(
         self,

@@ -131,6 +131,8 @@ class ScriptedModel(Model):
         token_usage: fixed usage to report per call; by default it is estimated (4 characters a token).
     """
 
+    accepts_cache_hints = True  # recorded in call_kwargs, so tests can see what the agent sent
+
     def __init__(
         self,
         replies: list[Reply] | Callable[[list[Any]], Any],
