@@ -47,8 +47,10 @@ async def compacted_messages(agent: Any, run: Run) -> AsyncIterator[Any]:
         yield _done(messages)
         return
     counter = counter_for(agent.model)
-    before = counter.count(messages)
+    chars, images = counter.count_chars(messages)
+    before = counter.tokens(chars, images, len(messages))
     if before <= policy.max_context_tokens:
+        run.prompt_count = (messages, chars, images)  # before_model_call need not count again
         yield _done(messages)
         return
     target = policy.target_tokens
@@ -127,25 +129,40 @@ def before_model_call(agent: Any, run: Run, model: Any, messages: list[Any], kwa
     counted = None
     if budget is not None or getattr(agent, "compaction", None) is not None:
         counter = counter_for(model)
-        chars, images = counter.count_chars(messages)
+        known = run.prompt_count
+        if known is not None and known[0] is messages:
+            chars, images = known[1], known[2]
+        else:
+            chars, images = counter.count_chars(messages)
+        run.prompt_count = None
         counted = (counter, chars, images, len(messages))
         if budget is not None:
             limits = budget.limits
             tokens = counter.tokens(chars, images, len(messages))
-            cost = None
-            if limits.max_cost_usd is not None:
-                from ..models.cost import cost_of
-
-                cost = cost_of(
-                    TokenUsage(input_tokens=tokens),
-                    getattr(model, "model_id", None),
-                    getattr(model, "prices", None),
-                )
+            cost = _input_cost(model, tokens) if limits.max_cost_usd is not None else None
             budget.before_model_call(run.usage, tokens, cost)
             cap = budget.output_allowance(run.usage, tokens)
             if cap is not None:
                 kwargs["max_tokens"] = min(cap, kwargs.get("max_tokens") or cap)
     return counted
+
+
+_input_rates: dict[tuple[Any, ...], float | None] = {}
+
+
+def _input_cost(model: Any, tokens: int) -> float | None:
+    """Dollars for ``tokens`` input tokens of ``model``. The per-token rate is looked up once per model and
+    size class (prices can be tiered by prompt length) rather than priced anew before every call."""
+    model_id, prices = getattr(model, "model_id", None), getattr(model, "prices", None)
+    key = (model_id, repr(prices), tokens.bit_length())
+    if key not in _input_rates:
+        from ..models.cost import cost_of
+
+        sample = max(tokens, 1)
+        cost = cost_of(TokenUsage(input_tokens=sample), model_id, prices)
+        _input_rates[key] = None if cost is None else cost / sample
+    rate = _input_rates[key]
+    return None if rate is None else rate * tokens
 
 
 def after_model_call(run: Run, counted: Any, message: ChatMessage) -> None:

@@ -140,6 +140,7 @@ class Run:
         self.final_step_seen = False
         self.budget: RunBudget | None = None  # usage limits and their counters (codeloop/usage_limits.py)
         self.cache_key: str | None = None  # prompt-cache key of this run's prefix (agents/context.py)
+        self.prompt_count: tuple[Any, int, int] | None = None  # (messages, characters, images) counted
         self._interrupted = False
         # True while the loop is handed over to the consumer (at a yield): cancelling the consumer's task
         # then would raise in *its* code, so interrupt() only sets the flag and the loop sees it on resume.

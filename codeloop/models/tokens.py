@@ -70,7 +70,12 @@ class TokenCounter:
     def count_chars(self, messages: list[Any]) -> tuple[int, int]:
         chars = images = 0
         for message in messages:
-            c, i = message_chars(message)
+            # message_chars, inlined for the common case (a message counted before): this runs per step
+            cached = message.__dict__.get(_SLOT) if not isinstance(message, dict) else None
+            if cached is not None and cached[0] is message.content:
+                c, i = cached[1]
+            else:
+                c, i = message_chars(message)
             chars += c
             images += i
         return chars, images
