@@ -485,3 +485,37 @@ def test_token_counter_calibrates_from_provider_usage():
     assert counter.count(messages) == 400
     counter.observe(2000, 0, 1, 100_000)  # nonsense is ignored
     assert counter.count(messages) == 400
+
+
+def test_the_answer_asked_for_at_max_steps_respects_the_limits_too():
+    model = CharModel(LOOP)
+    agent = agent_for(model, max_steps=2, usage_limits=UsageLimits(max_model_calls=2))
+    with pytest.raises(UsageLimitExceeded, match="max_model_calls"):
+        agent.run("loop")
+    assert len(model.calls) == 2
+
+
+def test_tool_calling_agent_compacts_its_memory_too():
+    calls = {"n": 0}
+
+    def reply(messages):
+        if messages and SUMMARY_MARK in messages[0].text:
+            return "I fetched pages 0 to some n; all say lorem ipsum."
+        calls["n"] += 1
+        if calls["n"] <= 8:
+            return {
+                "content": "",
+                "tool_calls": [{"name": "fetch", "arguments": {"n": calls["n"]}, "id": f"c{calls['n']}"}],
+            }
+        return {
+            "content": "",
+            "tool_calls": [{"name": "final_answer", "arguments": {"answer": "lorem"}, "id": "f"}],
+        }
+
+    agent = ToolCallingAgent(
+        tools=[fetch], model=ScriptedModel(reply), verbosity_level=LogLevel.OFF, max_context_tokens=4000
+    )
+    events = list(agent.stream("fetch pages"))
+    assert events[-1].output == "lorem"
+    assert any(isinstance(e, ContextCompacted) and e.summary for e in events)
+    assert any(isinstance(s, SummaryStep) and s.variables is None for s in agent.memory.steps)

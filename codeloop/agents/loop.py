@@ -365,8 +365,11 @@ class AgentLoop:
             )
         )
         start = time.time()
+        kwargs: dict[str, Any] = {}
+        counted = before_model_call(self, run, self.model, messages, kwargs)  # type: ignore[attr-defined]
         try:
-            message = await generate(self.model, messages)  # type: ignore[attr-defined]
+            message = await generate(self.model, messages, **kwargs)  # type: ignore[attr-defined]
+            after_model_call(run, counted, message)
             if message.token_usage is not None:
                 run.usage = run.usage + message.token_usage
             answer: Any = message.content if isinstance(message.content, str) else message.text
