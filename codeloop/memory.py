@@ -209,8 +209,14 @@ def _get_inputs(self: MemoryStep) -> list[ChatMessage] | None:
     stored = self.__dict__.get("_inputs")
     ref = self.__dict__.get("_inputs_ref")
     if stored is None and ref is not None:
-        memory, count, summary_mode, before, after = ref
-        return [*before, *memory.messages_before(count, summary_mode=summary_mode), *after]
+        memory, steps, count, summary_mode, before, after = ref
+        if memory.steps is steps:
+            return [*before, *memory.messages_before(count, summary_mode=summary_mode), *after]
+        # Compaction gave memory a new step list since: rebuild from the list this step saw.
+        messages = list(before) + list(memory.system_prompt.cached_messages(summary_mode=summary_mode))
+        for earlier in steps[:count]:
+            messages.extend(earlier.cached_messages(summary_mode=summary_mode))
+        return messages + list(after)
     return stored
 
 
@@ -234,7 +240,9 @@ def set_model_inputs_ref(
     """Make ``step.model_input_messages`` = ``before`` + the memory's messages for its first ``count``
     steps + ``after``, rebuilt when read instead of copied into the step."""
     step.__dict__["_inputs"] = None
-    step.__dict__["_inputs_ref"] = (memory, count, summary_mode, before, after)
+    # The step list itself is held too: compaction replaces memory.steps with a new list, and the
+    # step must still show what it was sent.
+    step.__dict__["_inputs_ref"] = (memory, memory.steps, count, summary_mode, before, after)
 
 
 @dataclass

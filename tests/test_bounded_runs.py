@@ -101,6 +101,11 @@ def test_compaction_keeps_the_answer_right_and_the_prompt_under_budget():
     # the last steps stay verbatim
     last = [s for s in memory.steps if isinstance(s, ActionStep)][-2:]
     assert all("x" * 3000 in (s.observations or "") for s in last[:1])
+    # a step folded away still shows what it was sent (model_input_messages is rebuilt lazily)
+    first = summary.folded_steps[0]
+    assert [m.text for m in first.model_input_messages] == [m.text for m in action_calls[0]]
+    kept = [s for s in memory.steps if isinstance(s, ActionStep)][-1]
+    assert [m.text for m in kept.model_input_messages] == [m.text for m in action_calls[-1]]
     # the summary round-trips through JSON (the run store keeps it)
     again = memory_step_from_dict(json.loads(json.dumps(summary.dict())))
     assert isinstance(again, SummaryStep) and again.summary == summary.summary
@@ -425,7 +430,11 @@ def test_prompt_cache_key_only_goes_to_openai_unless_the_profile_says_so():
     assert "prompt_cache_key" not in request and "cache_hints" not in request
     official = OpenAIModel("gpt-4o", api_key="k")
     request, _ = official.prepare_request([{"role": "user", "content": "x"}], cache_hints=hints)
-    assert request["prompt_cache_key"] == "codeloop-abc"
+    assert request["extra_body"] == {"prompt_cache_key": "codeloop-abc"}
+    mine = OpenAIModel("gpt-4o", api_key="k", extra_body={"user": "u"})
+    request, _ = mine.prepare_request([{"role": "user", "content": "x"}], cache_hints=hints)
+    assert request["extra_body"] == {"user": "u", "prompt_cache_key": "codeloop-abc"}
+    assert mine.kwargs["extra_body"] == {"user": "u"}  # the model's own settings are not changed
 
 
 def test_cache_hints_mark_the_system_prompt_the_summary_and_the_newest_message():

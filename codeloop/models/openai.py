@@ -220,7 +220,8 @@ class OpenAIModel(Model):
         params: dict[str, Any] = {**self.kwargs, **kwargs}
         hints = params.pop("cache_hints", None)
         if hints is not None and hints.key and "prompt_cache_key" not in params and self._sends_cache_key():
-            params["prompt_cache_key"] = hints.key
+            # Through extra_body: SDK versions older than the parameter would reject it as an argument.
+            params["extra_body"] = {**(params.get("extra_body") or {}), "prompt_cache_key": hints.key}
         flatten = self.flatten_messages_as_text or not profile.supports_images
         request: dict[str, Any] = {
             "model": params.pop("model", None) or self.model_id,
