@@ -528,3 +528,46 @@ def test_tool_calling_agent_compacts_its_memory_too():
     assert events[-1].output == "lorem"
     assert any(isinstance(e, ContextCompacted) and e.summary for e in events)
     assert any(isinstance(s, SummaryStep) and s.variables is None for s in agent.memory.steps)
+
+
+# ---- CLI -------------------------------------------------------------------------------------------------
+
+
+def test_cli_summary_line_compaction_line_and_budget_options(monkeypatch, capsys):
+    import io
+
+    from rich.console import Console
+
+    from codeloop.cli import EXIT_FAILED, LiveView, main
+    from codeloop.events import RunFinished, StepFinished
+
+    buffer = io.StringIO()
+    view = LiveView(Console(file=buffer, width=140, color_system=None), verbose=False)
+    usage = TokenUsage(
+        input_tokens=1000, output_tokens=50, cached_input_tokens=800, cost=0.0012, reasoning_tokens=20
+    )
+    view(StepFinished(step_number=1, duration=0.5, usage=usage))
+    view(
+        ContextCompacted(
+            tokens_before=9000, tokens_after=4000, max_context_tokens=8000, folded_steps=[1, 2, 3]
+        )
+    )
+    view(RunFinished(output=1, steps=1, duration=0.5, usage=TokenUsage(10, 5)))
+    text = buffer.getvalue()
+    assert "tokens: 1,000 in (80% cached) / 50 out (20 reasoning) · $0.0012" in text
+    assert "context compacted: ~9,000 -> ~4,000 tokens (budget 8,000), steps 1-3 summarized" in text
+    assert "tokens: 10 in / 5 out · cost unknown" in text
+
+    for name in ("OPENAI_API_KEY", "CODELOOP_MODEL", "CODELOOP_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CODELOOP_LOCAL_SERVERS", "none")
+    register_price("cli-priced-model", input=1000.0, output=1000.0)
+    loop_reply = "<code>\nprint('again')\n</code>"
+    with OpenAICompatibleServer([loop_reply] * 5) as server:
+        argv = ["run", "loop", "--api-base", server.base_url, "--model-id", "cli-priced-model"]
+        code = main([*argv, "--executor", "inprocess", "--max-cost", "0.5", "--max-context-tokens", "50000"])
+        sent = len(server.chat_requests)
+    err = capsys.readouterr().err
+    assert code == EXIT_FAILED
+    assert "UsageLimitExceeded" in err and "max_cost_usd=0.5" in err
+    assert sent == 1  # the first call cost ~$0.5 already: the second is not made
