@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..compaction import Compaction, fold, foldable_steps, shrink_old_steps, summary_request
 from ..events import ContextCompacted
-from ..memory import SummaryStep
+from ..memory import ActionStep, SummaryStep
 from ..messages import ChatMessage, Timing, TokenUsage
 from ..models.caching import CacheHints
 from ..models.tokens import counter_for
@@ -60,7 +60,7 @@ async def compacted_messages(agent: Any, run: Run) -> AsyncIterator[Any]:
     summary: SummaryStep | None = None
     if after > target and policy.summarize:
         steps = foldable_steps(memory, policy)
-        if steps:
+        if any(isinstance(s, ActionStep) for s in steps):  # an earlier summary alone is not re-summarized
             start = time.time()
             request = summary_request(run.task, steps, policy)
             reply: ChatMessage | None = None

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "RunResult", "RunState"]
 
-RunState = Literal["success", "max_steps_error", "interrupted"]
+RunState = Literal["success", "max_steps_error", "interrupted", "usage_limit_exceeded"]
 
 _ids = itertools.count(1)
 _prefix = f"run-{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
