@@ -182,6 +182,11 @@ def main() -> None:
         f"medians): "
         f"{steady:.4f} ms (target <= 0.05 ms): {'met' if steady <= 0.05 else 'NOT met'}"
     )
+    builds = times["build"]
+    print(
+        f"building the prompt from memory (each step's messages converted once, then reused): median "
+        f"{med(builds) * 1000:.4f} ms, last {builds[-1] * 1000:.4f} ms ({len(builds)} builds)"
+    )
     print(
         f"per compaction (truncate, build the summary request, fold, list variables; the summary model call "
         f"excluded): {compacting:.3f} ms x {len(times['compacting'])}; all bookkeeping over the run "
