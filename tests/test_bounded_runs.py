@@ -571,3 +571,15 @@ def test_cli_summary_line_compaction_line_and_budget_options(monkeypatch, capsys
     assert code == EXIT_FAILED
     assert "UsageLimitExceeded" in err and "max_cost_usd=0.5" in err
     assert sent == 1  # the first call cost ~$0.5 already: the second is not made
+
+
+def test_missing_price_database_gives_one_clear_warning(monkeypatch):
+    import sys
+
+    from codeloop.models import cost
+
+    monkeypatch.setattr(cost, "_database", None)
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # import fails
+    with pytest.warns(UserWarning, match="pip install genai-prices"):
+        assert cost.cost_of(TokenUsage(10, 10), "gpt-4o") is None
+    assert cost.cost_of(TokenUsage(10, 10), "gpt-4o", {"input": 1.0, "output": 1.0}) == pytest.approx(2e-5)

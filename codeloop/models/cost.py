@@ -111,9 +111,20 @@ def compute_cost(usage: TokenUsage, price: Price) -> float:
 def _database_cost(usage: TokenUsage, model_id: str) -> float | None:
     global _database
     if _database is None:
-        import genai_prices  # lazy: pydantic and the price data load on the first priced call
-
-        _database = genai_prices
+        try:
+            import genai_prices  # lazy: pydantic and the price data load on the first priced call
+        except ImportError as e:  # a broken install must not break every model call
+            _database = False
+            warnings.warn(
+                f"genai-prices cannot be imported ({e}); costs are unknown unless you register prices. "
+                "Install it with: pip install genai-prices",
+                UnknownPriceWarning,
+                stacklevel=4,
+            )
+        else:
+            _database = genai_prices
+    if _database is False:
+        return None
     head, sep, _ = model_id.partition(":")
     provider = _PROVIDERS.get(head.lower()) if sep else None
     values = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
