@@ -32,26 +32,22 @@ if TYPE_CHECKING:
 __all__ = ["compacted_messages", "before_model_call", "after_model_call", "cache_hints"]
 
 
-def _done(value: Any) -> Any:
-    from .loop import _Done
-
-    return _Done(value)
-
-
 async def compacted_messages(agent: Any, run: Run) -> AsyncIterator[Any]:
     """Yields ContextCompacted events (and the summary call's stream events), then _Done(messages)."""
+    from .loop import _Done  # the loop imports this module
+
     memory = run.memory
     messages = memory.messages_before()
     policy: Compaction | None = getattr(agent, "compaction", None)
     if policy is None or policy.max_context_tokens is None:
-        yield _done(messages)
+        yield _Done(messages)
         return
     counter = counter_for(agent.model)
     chars, images = counter.count_chars(messages)
     before = counter.tokens(chars, images, len(messages))
     if before <= policy.max_context_tokens:
         run.prompt_count = (messages, chars, images)  # before_model_call need not count again
-        yield _done(messages)
+        yield _Done(messages)
         return
     target = policy.target_tokens
     truncated, dropped = shrink_old_steps(memory, policy)
@@ -65,7 +61,7 @@ async def compacted_messages(agent: Any, run: Run) -> AsyncIterator[Any]:
             request = summary_request(run.task, steps, policy)
             reply: ChatMessage | None = None
             async for item in agent._amodel(run, request, _model=policy.summary_model):
-                if type(item).__name__ == "_Done":
+                if type(item) is _Done:
                     reply = item.value
                 else:
                     yield item
@@ -95,7 +91,7 @@ async def compacted_messages(agent: Any, run: Run) -> AsyncIterator[Any]:
     )
     if summary is not None:
         yield summary
-    yield _done(messages)
+    yield _Done(messages)
 
 
 def cache_hints(run: Run, messages: list[Any]) -> CacheHints:
