@@ -580,6 +580,9 @@ def test_missing_price_database_gives_one_clear_warning(monkeypatch):
 
     monkeypatch.setattr(cost, "_database", None)
     monkeypatch.setitem(sys.modules, "genai_prices", None)  # import fails
-    with pytest.warns(UserWarning, match="pip install genai-prices"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert cost.cost_of(TokenUsage(10, 10), "gpt-4o") is None
+        assert cost.cost_of(TokenUsage(10, 10), "gpt-4o-mini") is None
+    assert len(caught) == 1 and "pip install genai-prices" in str(caught[0].message)
     assert cost.cost_of(TokenUsage(10, 10), "gpt-4o", {"input": 1.0, "output": 1.0}) == pytest.approx(2e-5)

@@ -92,6 +92,7 @@ class Model:
     """
 
     accepts_cache_hints = False
+    note_unknown_price = True  # warn once when no price is known for model_id (test doubles turn it off)
 
     def __init__(
         self,
@@ -238,7 +239,7 @@ class Model:
     def _finish_usage(self, usage: TokenUsage | None) -> TokenUsage | None:
         """Attach cost and remember the last counts (smolagents exposes last_*_token_count)."""
         if usage is not None:
-            with_cost(usage, self.model_id, self.prices)
+            with_cost(usage, self.model_id, self.prices, note=self.note_unknown_price)
             self.last_input_token_count = usage.input_tokens
             self.last_output_token_count = usage.output_tokens
         return usage

@@ -143,10 +143,13 @@ def _database_cost(usage: TokenUsage, model_id: str) -> float | None:
 
 
 def cost_of(
-    usage: TokenUsage, model_id: str | None, prices: Price | dict[str, Any] | tuple[float, ...] | None = None
+    usage: TokenUsage,
+    model_id: str | None,
+    prices: Price | dict[str, Any] | tuple[float, ...] | None = None,
+    note: bool = True,
 ) -> float | None:
     """Dollars for ``usage`` of ``model_id``: the model's own ``prices``, else a registered price, else
-    genai-prices; None (and one warning per model) when none knows the model."""
+    genai-prices; None (and, with ``note``, one warning per model) when none knows the model."""
     if prices is not None:
         return compute_cost(usage, _as_price(prices))
     price = price_for(model_id)
@@ -155,7 +158,7 @@ def cost_of(
     if not model_id:
         return None  # nothing to look up (a test double without a model id): no note either
     cost = _database_cost(usage, model_id)
-    if cost is None:
+    if cost is None and note and _database is not False:  # no database: its own warning said so
         key = model_id
         if key not in _warned:
             _warned.add(key)
@@ -173,9 +176,10 @@ def with_cost(
     usage: TokenUsage | None,
     model_id: str | None,
     prices: Price | dict[str, Any] | tuple[float, ...] | None = None,
+    note: bool = True,
 ) -> TokenUsage | None:
     """Fill ``usage.cost`` (in place, and return it)."""
     if usage is None:
         return None
-    usage.cost = cost_of(usage, model_id, prices)
+    usage.cost = cost_of(usage, model_id, prices, note)
     return usage

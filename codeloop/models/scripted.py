@@ -135,6 +135,7 @@ class ScriptedModel(Model):
     """
 
     accepts_cache_hints = True  # recorded in call_kwargs, so tests can see what the agent sent
+    note_unknown_price = False  # a test double: cost None without a warning unless given a priced id
 
     def __init__(
         self,
