@@ -88,6 +88,13 @@ _EXPORTS: dict[str, str] = {
     # faces
     "GradioUI": "codeloop.ui",
     "stream_to_gradio": "codeloop.ui",
+    # bounded runs: usage limits, compaction, cost
+    "SummaryStep": "codeloop.memory",
+    "UsageLimits": "codeloop.usage_limits",
+    "UsageLimitExceeded": "codeloop.usage_limits",
+    "Compaction": "codeloop.compaction",
+    "register_price": "codeloop.models.cost",
+    "Price": "codeloop.models.cost",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -26,6 +26,7 @@ from .errors import CodeloopError, ModelConfigurationError
 from .events import (
     ActionParsed,
     CodeOutputEvent,
+    ContextCompacted,
     Event,
     FinalAnswerEvent,
     ModelDelta,
@@ -39,8 +40,19 @@ from .events import (
     ToolCallStarted,
 )
 from .messages import ChatMessage, MessageRole, TokenUsage
+from .usage_limits import UsageLimits
 
-__all__ = ["main", "build_parser", "add_agent_options", "build_agent", "ConfigError", "EXIT_OK", "EXIT_FAILED", "EXIT_CONFIG", "EXIT_INTERRUPTED"]
+__all__ = [
+    "main",
+    "build_parser",
+    "add_agent_options",
+    "build_agent",
+    "ConfigError",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_CONFIG",
+    "EXIT_INTERRUPTED",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -149,6 +161,12 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=20, help="most action steps (default 20)")
     parser.add_argument(
         "--planning-interval", type=int, default=None, help="plan every N steps (default: never)"
+    )
+    parser.add_argument(
+        "--max-context-tokens", type=int, default=None, help="compact memory to keep prompts under N tokens"
+    )
+    parser.add_argument(
+        "--max-cost", type=float, default=None, help="stop before the run would cost more (USD)"
     )
 
 
@@ -274,8 +292,13 @@ _CODE_SPANS = re.compile(r"<code>.*?(?:</code>|$)|```.*?(?:```|$)", re.DOTALL)
 def _fmt_usage(usage: TokenUsage | None) -> str:
     if usage is None or not usage.total_tokens:
         return "tokens: n/a"
-    text = f"tokens: {usage.input_tokens:,} in / {usage.output_tokens:,} out"
-    return text + (f" · ${usage.cost:.4f}" if usage.cost else "")
+    text = f"tokens: {usage.input_tokens:,} in"
+    if usage.cached_input_tokens:
+        text += f" ({usage.cached_input_tokens / max(usage.input_tokens, 1):.0%} cached)"
+    text += f" / {usage.output_tokens:,} out"
+    if usage.reasoning_tokens:
+        text += f" ({usage.reasoning_tokens:,} reasoning)"
+    return text + (" · cost unknown" if usage.cost is None else f" · ${usage.cost:.4f}")
 
 
 class LiveView:
@@ -365,6 +388,16 @@ class LiveView:
                 c.print(f"[red]{escape(self._cut(event.error))}[/red]")
             self._step_error = None
             c.rule(f"[dim]step {event.step_number} · {took} · {_fmt_usage(event.usage)}[/dim]", style="dim")
+        elif isinstance(event, ContextCompacted):
+            folded = (
+                f", steps {event.folded_steps[0]}-{event.folded_steps[-1]} summarized"
+                if event.folded_steps
+                else ""
+            )
+            c.print(
+                f"[dim]context compacted: ~{event.tokens_before:,} -> ~{event.tokens_after:,} tokens "
+                f"(budget {event.max_context_tokens:,}){folded}[/dim]"
+            )
         elif isinstance(event, RunFinished):
             took = f"{event.duration:.2f}s" if event.duration is not None else "?"
             ok = event.state == "success"
@@ -395,9 +428,7 @@ def _code_agent_class(action_type: str = "code") -> Any:
     return getattr(module, "ToolCallingAgent" if action_type == "tool_calling" else "CodeAgent", None)
 
 
-def make_agent(
-    agent_cls: Any, args: argparse.Namespace, model: Any, tools: list[Any], **extra: Any
-) -> Any:
+def make_agent(agent_cls: Any, args: argparse.Namespace, model: Any, tools: list[Any], **extra: Any) -> Any:
     """The agent the options of ``add_agent_options`` describe, with verbosity off (faces render events)."""
     code_options: dict[str, Any] = {}
     if args.action_type == "code":
@@ -409,6 +440,10 @@ def make_agent(
         max_steps=args.max_steps,
         planning_interval=args.planning_interval,
         stream_outputs=getattr(args, "stream", False),
+        max_context_tokens=getattr(args, "max_context_tokens", None),
+        usage_limits=UsageLimits(max_cost_usd=args.max_cost)
+        if getattr(args, "max_cost", None) is not None
+        else None,
         verbosity_level=-1,  # LogLevel.OFF: the CLI renders the events itself
         **extra,
     )

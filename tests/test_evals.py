@@ -104,7 +104,8 @@ def test_load_tasks_from_jsonl_and_errors(tmp_path):
 
 
 def test_local_eval_summary_failures_chart_and_resume(server, tmp_path):
-    model = OpenAIModel("loopback-model", api_base=server.base_url, api_key="k", max_retries=0)
+    prices = {"input": 1.0, "output": 2.0}  # USD per million tokens
+    model = OpenAIModel("loopback-model", api_base=server.base_url, api_key="k", max_retries=0, prices=prices)
     agent = CodeAgent(
         tools=[], model=model, executor_type="inprocess", verbosity_level=LogLevel.OFF, max_steps=4
     )
@@ -121,6 +122,8 @@ def test_local_eval_summary_failures_chart_and_resume(server, tmp_path):
     assert summary["correct"] == 3 and summary["score"] == pytest.approx(0.5)
     assert summary["failures"] == {"wrong_answer": 1, "max_steps": 1, "AgentGenerationError": 1}
     assert summary["input_tokens"] > 0 and summary["output_tokens"] > 0
+    expected_cost = (summary["input_tokens"] * 1.0 + summary["output_tokens"] * 2.0) / 1e6
+    assert summary["cost"] == pytest.approx(expected_cost)
     assert by_id["mul"].input_tokens > 0
     # Every run is stored as it lands; the chart is a real PNG.
     lines = (out / "results.jsonl").read_text().splitlines()

@@ -62,7 +62,9 @@ def exporter():
 
 
 def model_for(server: OpenAICompatibleServer) -> OpenAIModel:
-    return OpenAIModel("loopback-model", api_base=server.base_url, api_key="test", max_retries=0)
+    return OpenAIModel(
+        "loopback-model", api_base=server.base_url, api_key="test", max_retries=0, prices={"input": 1.0, "output": 2.0}
+    )
 
 
 def _by_name(spans):
@@ -111,6 +113,7 @@ def test_code_agent_span_tree_with_tool_calls_from_the_worker(exporter):
     assert run.attributes["codeloop.run.state"] == "success"
     assert run.attributes["gen_ai.usage.input_tokens"] == 130
     assert run.attributes["codeloop.final_answer"] == "PARIS"
+    assert run.attributes["codeloop.usage.cost_usd"] == pytest.approx((130 * 1.0 + 12 * 2.0) / 1e6)
     assert all(s.context.trace_id == run.context.trace_id for s in spans)
 
 
@@ -292,3 +295,20 @@ def test_streamed_and_planning_steps_keep_children_inside_their_step(exporter):
     assert chat.parent.span_id == step.context.span_id
     assert step.start_time <= chat.start_time <= chat.end_time <= step.end_time
     assert planning.end_time <= step.start_time
+
+
+def test_context_compaction_is_an_event_on_the_run_span(exporter):
+    from codeloop.events import ContextCompacted, RunFinished, RunStarted
+    from codeloop.messages import TokenUsage
+
+    (recorder,) = subscribers()
+    recorder(RunStarted(run_id="r1", task="t"))
+    recorder(ContextCompacted(run_id="r1", step_number=3, tokens_before=9000, tokens_after=2500,
+                              max_context_tokens=4000, folded_steps=[1, 2], usage=TokenUsage(300, 40)))
+    recorder(RunFinished(run_id="r1", steps=3))
+    (run,) = exporter.get_finished_spans()
+    (event,) = run.events
+    assert event.name == "context_compacted"
+    assert event.attributes["codeloop.context.tokens_before"] == 9000
+    assert event.attributes["codeloop.context.folded_steps"] == 2
+    assert event.attributes["gen_ai.usage.input_tokens"] == 300

@@ -99,7 +99,9 @@ def server():
 
 
 def make_agent(server) -> CodeAgent:
-    model = OpenAIModel("loopback-model", api_base=server.base_url, api_key="k", max_retries=0)
+    model = OpenAIModel(
+        "loopback-model", api_base=server.base_url, api_key="k", max_retries=0, prices={"input": 1.0, "output": 2.0}
+    )
     return CodeAgent(
         tools=[lookup, read_upload, make_image],
         model=model,
@@ -325,3 +327,16 @@ def test_failed_run_shows_one_error_and_sessions_get_their_own_agent(server):
     assert state["agent"] is not other["agent"] and state["agent"] is not ui.agent
     assert state["agent"].last_run.task.startswith("broken") and other["agent"].last_run.task == "second one"
     assert ui.agent.last_run is None  # the configured agent itself never runs
+
+
+def test_renderer_shows_compaction_and_hides_code_being_streamed():
+    from codeloop.events import ContextCompacted, ModelDelta
+    from codeloop.messages import ChatMessageStreamDelta
+    from codeloop.ui import ChatRenderer
+
+    renderer = ChatRenderer()
+    (line,) = renderer.render(ContextCompacted(tokens_before=9000, tokens_after=2500, folded_steps=[1, 2]))
+    assert "9,000 → 2,500 tokens, 2 steps summarized" in line.content
+    renderer.render(ModelDelta(delta=ChatMessageStreamDelta(content="Thought: go.\n<code>\nx = ")))
+    (draft,) = renderer.render(ModelDelta(delta=ChatMessageStreamDelta(content="1")))
+    assert draft == "Thought: go."

@@ -76,6 +76,8 @@ def eval_command(args: argparse.Namespace) -> int:
         "action_type",
         "max_steps",
         "planning_interval",
+        "max_context_tokens",
+        "max_cost",
     )
     factory = AgentOptions(tuple((k, getattr(args, k)) for k in agent_keys))
     try:

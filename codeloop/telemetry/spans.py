@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from ..events import (
     ActionParsed,
     CodeOutputEvent,
+    ContextCompacted,
     Event,
     FinalAnswerEvent,
     ModelOutput,
@@ -115,6 +116,7 @@ class SpanRecorder:
             PlanEvent: self._plan,
             StepFinished: self._step_finished,
             FinalAnswerEvent: self._final_answer,
+            ContextCompacted: self._compacted,
             RunFinished: self._run_finished,
             RunFailed: self._run_failed,
         }
@@ -223,6 +225,21 @@ class SpanRecorder:
         )
         span.set_status(Status(StatusCode.ERROR, message))
         span.end(end_time=end)
+
+    def _compacted(self, event: ContextCompacted) -> None:
+        state = self._runs.get(event.run_id)
+        if state is None:
+            return
+        attributes: dict[str, Any] = {
+            "codeloop.context.tokens_before": event.tokens_before,
+            "codeloop.context.tokens_after": event.tokens_after,
+            "codeloop.context.max_tokens": event.max_context_tokens,
+            "codeloop.context.folded_steps": len(event.folded_steps),
+        }
+        if event.usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = event.usage.input_tokens
+            attributes["gen_ai.usage.output_tokens"] = event.usage.output_tokens
+        state.span.add_event("context_compacted", attributes, timestamp=_ns(event.timestamp))
 
     def _final_answer(self, event: FinalAnswerEvent) -> None:
         state = self._runs.get(event.run_id)

@@ -17,6 +17,7 @@ from typing import Any
 from ..events import (
     ActionParsed,
     CodeOutputEvent,
+    ContextCompacted,
     Event,
     FinalAnswerEvent,
     ModelDelta,
@@ -145,6 +146,11 @@ class ChatRenderer:
             note = step_footnote(event.step_number, event.usage, event.duration, label)
             out.append(self._msg(f'<span style="color: #8a8a95; font-size: 12px;">{note}</span>'))
             return out
+        if kind is ContextCompacted:
+            note = f"Context compacted: {event.tokens_before:,} → {event.tokens_after:,} tokens"
+            if event.folded_steps:
+                note += f", {len(event.folded_steps)} steps summarized"
+            return [self._msg(f'<span style="color: #8a8a95; font-size: 12px;">{note}</span>')]
         if kind is FinalAnswerEvent:
             return self._final(event.output)
         if kind is RunFinished:
