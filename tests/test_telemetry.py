@@ -312,3 +312,31 @@ def test_context_compaction_is_an_event_on_the_run_span(exporter):
     assert event.attributes["codeloop.context.tokens_before"] == 9000
     assert event.attributes["codeloop.context.folded_steps"] == 2
     assert event.attributes["gen_ai.usage.input_tokens"] == 300
+
+
+def test_a_stream_dropped_midway_still_ends_its_spans(exporter):
+    import gc
+    import time
+
+    from codeloop.testing import ScriptedModel
+
+    agent = CodeAgent(tools=[], model=ScriptedModel([code("x = 1"), code("final_answer(x)")]),
+                      executor_type="inprocess", verbosity_level=LogLevel.OFF)
+    stream = agent.stream("go")
+    for event in stream:
+        if event.type == "step_finished":
+            break
+    stream.close()
+    del stream, event, agent
+    for _ in range(50):  # the portal thread finishes closing the generator on its own time
+        gc.collect()
+        if exporter.get_finished_spans() and any(
+            s.name.startswith("invoke_agent") for s in exporter.get_finished_spans()
+        ):
+            break
+        time.sleep(0.1)
+    names = _by_name(exporter.get_finished_spans())
+    (run,) = names["invoke_agent CodeAgent"]
+    assert run.attributes["codeloop.run.state"] == "closed"
+    assert run.status.status_code is StatusCode.ERROR
+    assert names["step 1"][0].end_time <= run.end_time

@@ -11,6 +11,8 @@ conventions (``gen_ai.operation.name``, ``gen_ai.request.model``, ``gen_ai.usage
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -156,6 +158,19 @@ class SpanRecorder:
             start_time=_ns(event.timestamp),
         )
         self._runs[event.run_id] = _RunSpans(span, model_id, provider)
+        if run is not None and agent is not None:
+            # A stream the consumer drops (break, close) ends with no event: end its spans when the run goes.
+            weakref.finalize(run, self._abandoned, event.run_id)
+
+    def _abandoned(self, run_id: str) -> None:
+        state = self._runs.pop(run_id, None)
+        if state is None:
+            return
+        end = time.time_ns()
+        self._close_open(state, end, "abandoned")
+        state.span.set_attribute("codeloop.run.state", "closed")
+        state.span.set_status(Status(StatusCode.ERROR, "the run's stream was closed before it finished"))
+        state.span.end(end_time=end)
 
     def _parent_context(self, event: RunStarted, agent: Any) -> Any:
         """A managed agent's run nests under its manager's tool call (or step); else the caller's span."""
