@@ -39,9 +39,12 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def add_runs_parser(sub: Any, run: argparse.ArgumentParser) -> None:
-    """``codeloop runs ...``; resume and fork take the options of ``run`` (model, tools, executor)."""
+def add_runs_parser(sub: Any) -> None:
+    """``codeloop runs ...``; resume and fork take the agent options of ``run`` (model, tools, executor)."""
+    from .cli import add_agent_options
+
     runs = sub.add_parser("runs", help="list, show, resume or fork stored runs")
+    runs.set_defaults(handler=runs_command)
     runs.add_argument("--store", default=None, help="SQLite file or postgresql:// DSN (default: runs.db)")
     rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     listing = rsub.add_parser("list", help="the stored runs, newest first")
@@ -65,9 +68,11 @@ def add_runs_parser(sub: Any, run: argparse.ArgumentParser) -> None:
     fork.add_argument("--at", type=int, required=True, metavar="K", help="keep action steps 1..K")
     fork.add_argument("--task", default=None, help="a new instruction for the fork")
     for target in (resume, fork):
-        for action in run._actions:  # the model, tool and executor options of `run`
-            if action.dest not in ("help", "task", "store", "run_id"):
-                target._add_action(action)
+        add_agent_options(target)
+        target.add_argument("--quiet", action="store_true", help="print only the final answer")
+        target.add_argument(
+            "--approve-tools", nargs="*", default=[], help="tools whose calls need approval (the run pauses)"
+        )
 
 
 async def prompt_approval(request: Any) -> Any:
@@ -173,24 +178,10 @@ def _answers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _continue(args: argparse.Namespace) -> int:
-    from .cli import _code_agent_class, _split, build_model, resolve_tools
+    from .cli import build_agent
 
-    model = build_model(args)
-    tools = resolve_tools(args.tools)
-    agent_cls = _code_agent_class(args.action_type)
-    options: dict[str, Any] = {}
-    if args.action_type == "code":
-        options = {"additional_authorized_imports": _split(args.imports), "executor_type": args.executor}
-    approve = _split(getattr(args, "approve_tools", None) or [])
-    agent = agent_cls(
-        tools=tools,
-        model=model,
-        store=args.store or _default_store(),
-        approval=set(approve) if approve else None,
-        max_steps=args.max_steps,
-        verbosity_level=-1,  # stdout carries only the answer (as for `codeloop run`)
-        **options,
-    )
+    args.store = args.store or _default_store()
+    agent = build_agent(args)  # the same options as `codeloop run`, with this store
     if args.runs_command == "resume":
         result = agent.resume(args.run_id, approvals=_answers(args))
     else:
@@ -219,6 +210,7 @@ def report(result: Any) -> int:
 
 
 def runs_command(args: argparse.Namespace) -> int:
+    from .cli import ConfigError
     from .errors import CodeloopError, ModelConfigurationError
 
     try:
@@ -228,6 +220,9 @@ def runs_command(args: argparse.Namespace) -> int:
             return _show(args)
         return _continue(args)
     except ModelConfigurationError as e:
+        print(f"codeloop: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigError as e:
         print(f"codeloop: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except (KeyError, ValueError, TypeError) as e:

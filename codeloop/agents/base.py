@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .._sync import iterate_sync, run_sync
+from ..compaction import Compaction
 from ..errors import AgentError
-from ..events import Event, ModelDelta
+from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
+from ..usage_limits import RunBudget, UsageLimits
 from .logger import AgentLogger, LogLevel
 from .loop import ActionOutput, AgentLoop, current_run
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
@@ -87,7 +89,10 @@ class MultiStepAgent(AgentLoop):
     Added: ``output_type`` (pydantic model, dataclass, TypedDict or JSON schema dict: the final answer is
     validated and returned typed), ``max_output_retries`` (2), ``event_handlers`` (callables receiving each
     :class:`~codeloop.events.Event`), ``keep_model_input_messages`` (store each step's exact model input;
-    by default it is rebuilt on demand, which keeps memory small).
+    by default it is rebuilt on demand, which keeps memory small), ``usage_limits`` (a
+    :class:`~codeloop.usage_limits.UsageLimits` for every run; ``run(..., usage_limits=...)`` per run),
+    ``max_context_tokens`` / ``compaction`` (keep each prompt under a token budget, see
+    ``codeloop/compaction.py``).
 
     Runs that last (codeloop.runs): ``store`` ("runs.db", "postgresql://...", or a RunStore) keeps every
     step as it finishes, so ``resume(run_id)`` continues a run after a crash, in any process sharing the
@@ -126,6 +131,9 @@ class MultiStepAgent(AgentLoop):
         event_handlers: list[Callable[[Event], Any]] | None = None,
         keep_model_input_messages: bool = False,
         stream_outputs: bool = False,
+        usage_limits: UsageLimits | None = None,
+        max_context_tokens: int | None = None,
+        compaction: Compaction | None = None,
         store: Any = None,
         approval: Any = None,
         approval_handler: Callable[..., Any] | None = None,
@@ -152,6 +160,8 @@ class MultiStepAgent(AgentLoop):
         self.max_output_retries = max_output_retries
         self.keep_model_input_messages = keep_model_input_messages
         self.stream_outputs = stream_outputs
+        self.usage_limits = usage_limits
+        self.compaction = Compaction.resolve(max_context_tokens, compaction)
         if stream_outputs and not (hasattr(model, "astream") or hasattr(model, "generate_stream")):
             raise ValueError("stream_outputs=True needs a model with astream (or generate_stream).")
         self.logger = logger if logger is not None else AgentLogger(level=verbosity_level)
@@ -244,6 +254,7 @@ class MultiStepAgent(AgentLoop):
         handlers = list(self.event_handlers)
         if self.logger is not None and getattr(self.logger, "level", LogLevel.INFO) > LogLevel.OFF:
             handlers.insert(0, self.logger)
+        handlers.extend(subscribers())
         return handlers
 
     # ---- prompts ----
@@ -351,6 +362,7 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
         run_id: str | None = None,
     ) -> Run:
         if not isinstance(task, str):
@@ -392,6 +404,9 @@ class MultiStepAgent(AgentLoop):
             run.executor, run.owns_executor = standby.executor, standby.owns_executor
             standby.executor = None
         memory.steps.append(TaskStep(task=full_task, task_images=images))
+        limits = usage_limits if usage_limits is not None else self.usage_limits
+        if limits is not None:
+            run.budget = RunBudget(limits)
         if run_id is not None:
             run.id = run_id
         if self.store is not None or self.approval is not None:
@@ -413,11 +428,15 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
         run_id: str | None = None,
     ) -> Any:
         """Run the task; returns the final answer, or a RunResult when ``return_full_result``.
+        ``usage_limits`` (for this run) overrides the agent's; crossing one raises UsageLimitExceeded.
         ``run_id`` names the run (with a store: the id to resume it by)."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
+        run = self._make_run(
+            task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+        )
         async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
@@ -431,10 +450,13 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
         run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Run the task, yielding every event (codeloop.events) as it happens."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
+        run = self._make_run(
+            task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+        )
         async for item in self._drive(run):
             if isinstance(item, Event):
                 yield item
@@ -457,12 +479,15 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
         run_id: str | None = None,
     ) -> Any:
         """Sync ``arun``; works inside a running event loop too. ``stream=True`` returns a generator of
         smolagents' stream items (memory steps, deltas, tool calls and outputs), ending with FinalAnswerStep."""
         if stream:
-            run = self._make_run(task, reset, images, additional_args, max_steps, output_type, run_id)
+            run = self._make_run(
+                task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+            )
             return iterate_sync(self._astream_steps(run))
         return run_sync(
             self.arun(
@@ -473,6 +498,7 @@ class MultiStepAgent(AgentLoop):
                 max_steps=max_steps,
                 return_full_result=return_full_result,
                 output_type=output_type,
+                usage_limits=usage_limits,
                 run_id=run_id,
             )
         )

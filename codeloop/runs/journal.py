@@ -110,7 +110,7 @@ class Journal:
     def _extra(self) -> dict[str, Any]:
         """Fields other layers put on the run (usage limits, cost...): stored when JSON-friendly."""
         out: dict[str, Any] = {"usage": self._usage(), "step_number": self.run.step_number}
-        for name in ("cost", "usage_limits"):
+        for name in ("cost", "budget"):
             value = getattr(self.run, name, None)
             if value is not None:
                 out[name] = value.to_dict() if hasattr(value, "to_dict") else value

@@ -72,6 +72,12 @@ def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None) ->
         run.step_number = max(run.step_number, int(stored.data.get("step_number") or 0) - 1)
     if stored.usage:
         run.usage = TokenUsage.from_dict(stored.usage)
+    limits = getattr(agent, "usage_limits", None)
+    if limits is not None:  # the limits go on counting from where the stored run was
+        from ..usage_limits import RunBudget
+
+        saved = stored.data.get("budget")
+        run.budget = RunBudget.from_dict(saved, limits) if saved else RunBudget(limits)
     decisions = dict(approvals or {})
     waiting = {p["call_id"] for p in stored.pending_approvals}
     unknown = sorted(set(decisions) - waiting - set(stored.calls))
