@@ -94,13 +94,8 @@ class MultiStepAgent(AgentLoop):
     ``max_context_tokens`` / ``compaction`` (keep each prompt under a token budget, see
     ``codeloop/compaction.py``).
 
-    Runs that last (codeloop.runs): ``store`` ("runs.db", "postgresql://...", or a RunStore) keeps every
-    step as it finishes, so ``resume(run_id)`` continues a run after a crash, in any process sharing the
-    store, and ``fork(run_id, at_step=k)`` tries another continuation. ``approval`` (a set of tool names,
-    or a callable ``(tool_name, arguments, run) -> True | False | None``, None meaning "ask a person")
-    pauses tool calls: with a store the run ends as "awaiting_approval" and ``resume(run_id,
-    approvals={call_id: True | False | "reason"})`` answers; without one, ``approval_handler`` (an async
-    callable receiving the ApprovalRequested event, returning True, False or a reason) is awaited.
+    ``store`` (path, DSN or RunStore), ``approval`` (tool names, or ``(tool, arguments, run) -> True |
+    False | None``) and ``approval_handler`` (async, without a store): runs that last, see codeloop.runs.
     """
 
     _prompt_kind = "code"
@@ -139,7 +134,11 @@ class MultiStepAgent(AgentLoop):
         approval_handler: Callable[..., Any] | None = None,
     ):
         self.agent_name = type(self).__name__
-        self._setup_runs(store, approval, approval_handler)
+        self.store = self.approval = self.approval_handler = None
+        if store is not None or approval is not None or approval_handler is not None:
+            from ..runs.resume import configure_agent
+
+            configure_agent(self, store, approval, approval_handler)
         self.model = model
         if prompt_templates is None:
             prompt_templates = load_prompt_templates(self._prompt_kind)
@@ -176,20 +175,6 @@ class MultiStepAgent(AgentLoop):
         self._system_prompt_cache: tuple[Any, str] | None = None
 
     # ---- setup ----
-    def _setup_runs(self, store: Any, approval: Any, approval_handler: Any) -> None:
-        self.approval = set(approval) if isinstance(approval, list | tuple | set | frozenset) else approval
-        self.approval_handler = approval_handler
-        if store is not None:
-            from ..runs import open_store
-
-            store = open_store(store)
-        self.store = store
-        if approval is not None and store is None and approval_handler is None:
-            raise ValueError(
-                "approval= needs somewhere to ask: pass store=... (the run pauses as 'awaiting_approval') "
-                "or approval_handler=async_callable (awaited for each call that needs approval)."
-            )
-
     def _setup_managed_agents(self, managed_agents: list[MultiStepAgent] | None) -> None:
         self.managed_agents: dict[str, MultiStepAgent] = {}
         self._managed_tools: dict[str, ManagedAgentTool] = {}
@@ -515,21 +500,15 @@ class MultiStepAgent(AgentLoop):
         return await aresume(self, run_id, approvals)
 
     def resume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
-        """Sync ``aresume``."""
         return run_sync(self.aresume(run_id, approvals))
 
-    async def afork(
-        self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None
-    ) -> RunResult:
+    async def afork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
         """A new run from a copy of the first ``at_step`` action steps of a stored run, then live."""
         from ..runs.resume import afork
 
         return await afork(self, run_id, at_step, task, new_run_id)
 
-    def fork(
-        self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None
-    ) -> RunResult:
-        """Sync ``afork``."""
+    def fork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
         return run_sync(self.afork(run_id, at_step, task, new_run_id))
 
     def interrupt(self) -> None:

@@ -22,9 +22,23 @@ from .journal import Journal, ReplayDiverged
 if TYPE_CHECKING:
     from ..agents.run import Run, RunResult
 
-__all__ = ["attach_journal", "aresume", "afork", "restore_executor", "assigned_names"]
+__all__ = ["configure_agent", "attach_journal", "aresume", "afork", "restore_executor", "assigned_names"]
 
 _FINISHED = ("success", "max_steps_error")
+
+
+def configure_agent(agent: Any, store: Any, approval: Any, approval_handler: Any) -> None:
+    """The agent's ``store``, ``approval`` and ``approval_handler`` options, checked."""
+    from . import open_store
+
+    agent.approval = set(approval) if isinstance(approval, list | tuple | set | frozenset) else approval
+    agent.approval_handler = approval_handler
+    agent.store = open_store(store)
+    if approval is not None and agent.store is None and approval_handler is None:
+        raise ValueError(
+            "approval= needs somewhere to ask: pass store=... (the run pauses as 'awaiting_approval') "
+            "or approval_handler=async_callable (awaited for each call that needs approval)."
+        )
 
 
 def attach_journal(agent: Any, run: Run) -> None:
