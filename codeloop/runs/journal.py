@@ -11,6 +11,7 @@ record when it already finished, gated by approval, recorded before and after it
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -46,10 +47,12 @@ class ReplayDiverged(Exception):
 
 def step_record(step: Any) -> dict[str, Any]:
     """A memory step as stored: its dict, without the model input (rebuilt from the earlier steps)."""
-    data = step.dict()
-    if "model_input_messages" in data and isinstance(step, ActionStep):
-        data["model_input_messages"] = None
-    return data
+    if step.__dict__.get("_inputs_ref") is not None or isinstance(step, ActionStep):
+        # Reading the inputs of a step that refers to memory would rebuild (and store) the whole
+        # conversation at every step: serialize a shallow copy without them.
+        step = copy.copy(step)
+        step.model_input_messages = None
+    return step.dict()
 
 
 class Journal:
