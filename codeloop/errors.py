@@ -80,6 +80,10 @@ class InterpreterError(ValueError, CodeloopError):
     """
 
 
+class ExecutionTimeoutError(InterpreterError):
+    """Code ran past ``timeout_seconds``. smolagents' name; an ``InterpreterError`` like every policy stop."""
+
+
 class ToolDefinitionError(CodeloopError, TypeError):
     """A tool is badly defined: missing docstring entry, unsupported type, bad name, schema mismatch."""
 

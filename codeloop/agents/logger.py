@@ -26,11 +26,12 @@ from ..events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from ..messages import TokenUsage
 
 if TYPE_CHECKING:
     from ..messages import ChatMessage
 
-__all__ = ["LogLevel", "AgentLogger", "YELLOW_HEX"]
+__all__ = ["LogLevel", "AgentLogger", "Monitor", "YELLOW_HEX"]
 
 YELLOW_HEX = "#d4b702"
 
@@ -312,3 +313,36 @@ def _agent_tree(agent: Any, tree_cls: Any) -> Any:
         for sub in managed.values():
             branch.add(_agent_tree(sub, tree_cls))
     return tree
+
+
+class Monitor:
+    """smolagents' per-agent usage monitor, kept for compatibility: step durations and token totals.
+
+    codeloop keeps usage on each run (``agent.monitor`` is a view of the current run unless you set your
+    own); an instance of this class counts what ``update_metrics(step)`` is given.
+    """
+
+    def __init__(self, tracked_model: Any = None, logger: AgentLogger | None = None):
+        self.tracked_model = tracked_model
+        self.logger = logger
+        self.reset()
+
+    def reset(self) -> None:
+        self.step_durations: list[float] = []
+        self.total_input_token_count = 0
+        self.total_output_token_count = 0
+
+    def get_total_token_counts(self) -> TokenUsage:
+        return TokenUsage(input_tokens=self.total_input_token_count, output_tokens=self.total_output_token_count)
+
+    def update_metrics(self, step_log: Any) -> None:
+        duration = step_log.timing.duration or 0.0
+        self.step_durations.append(duration)
+        line = f"[Step {len(self.step_durations)}: Duration {duration:.2f} seconds"
+        usage = getattr(step_log, "token_usage", None)
+        if usage is not None:
+            self.total_input_token_count += usage.input_tokens
+            self.total_output_token_count += usage.output_tokens
+            line += f"| Input tokens: {self.total_input_token_count:,} | Output tokens: {self.total_output_token_count:,}"
+        if self.logger is not None:
+            self.logger.log(line + "]", level=LogLevel.INFO)

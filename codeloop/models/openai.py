@@ -34,7 +34,7 @@ from ..messages import (
     TokenUsage,
 )
 from ._clients import LoopClients
-from .base import Model, StopCutter, cut_at_stop
+from .base import REMOVE_PARAMETER, Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .cost import Price
 from .profiles import ModelProfile
@@ -210,7 +210,9 @@ class OpenAIModel(Model):
     ) -> tuple[dict[str, Any], list[str] | None]:
         """The chat-completions request body, and the stop sequences to apply client-side (or None)."""
         profile = self.profile
-        params: dict[str, Any] = {**self.kwargs, **kwargs}
+        # smolagents' priority: what the model was built with wins over per-call kwargs
+        params: dict[str, Any] = {**kwargs, **self.kwargs}
+        removed = {k for k, v in params.items() if v is REMOVE_PARAMETER}
         flatten = self.flatten_messages_as_text or not profile.supports_images
         request: dict[str, Any] = {
             "model": params.pop("model", None) or self.model_id,
@@ -248,6 +250,8 @@ class OpenAIModel(Model):
             if profile.supports_streaming_usage:
                 request["stream_options"] = {"include_usage": True}
         request.update(params)
+        for name in removed:
+            request.pop(name, None)
         return request, client_stop
 
     def _what(self) -> str:

@@ -432,3 +432,8 @@ def _requirements(code: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
     return sorted(n for n in names if n not in sys.stdlib_module_names and n != "codeloop")
+
+
+def get_imports(code: str) -> list[str]:
+    """The third-party top-level packages ``code`` imports (smolagents' name, kept for compatibility)."""
+    return _requirements(textwrap.dedent(code))

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ToolDefinitionError
+
 __all__ = ["ParsedDocstring", "parse_docstring", "split_choices"]
 
 # Section headers that end the free-text description. Other Google headers (Examples:, Note:) after the
@@ -45,6 +47,10 @@ _RETURN_TYPE_RE = re.compile(r"^[A-Za-z_][\w.]*(\[[^\]]*\])?(\s*\|\s*[A-Za-z_][\
 # A sentence may end after the parenthesis ("... (choices: ["a", "b"]).") as people write it.
 _CHOICES_RE = re.compile(r"\(choices:\s*(.*?)\)\s*\.?\s*$", re.IGNORECASE | re.DOTALL)
 
+
+
+class DocstringParsingException(ToolDefinitionError):
+    """A tool function's docstring lacks what the schema needs (smolagents' name, kept for compatibility)."""
 
 @dataclass
 class ParsedDocstring:

@@ -203,3 +203,20 @@ def check_call_arguments(
         if errors:
             raise ToolValidationError(f"Tool '{tool_name}': invalid argument {'; '.join(errors)}.")
     return result
+
+
+def validate_tool_arguments(tool: Any, arguments: Any) -> None:
+    """Check ``arguments`` against ``tool.inputs`` (smolagents' name, kept for compatibility).
+
+    Raises ``ToolValidationError`` (a ``ValueError``) naming the argument at fault.
+    """
+    check_call_arguments(tool.name, tool.inputs, arguments)
+
+
+def validate_tool_attributes(cls: type, check_imports: bool = True) -> None:
+    """Check a ``Tool`` subclass's definition (smolagents' name, kept for compatibility).
+
+    Raises ``ToolDefinitionError`` naming the field at fault. ``check_imports`` is accepted for
+    compatibility; codeloop checks what a tool imports when it is saved or loaded.
+    """
+    check_definition(cls, getattr(cls, "forward", None), owner=cls.__name__)
