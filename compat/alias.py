@@ -3,8 +3,8 @@
 A migrating user changes ``from smolagents import X`` to ``from codeloop import X``; smolagents' own tests
 import from smolagents' module paths (``smolagents.models``, ``smolagents.local_python_executor``), so each
 of those paths becomes a view over the codeloop modules that hold the same names. A view reads names from
-its modules in order and writes (``unittest.mock.patch``) go to the module that owns the name, so a patch
-reaches the code that uses it.
+its modules in order and a write (``unittest.mock.patch``) goes to the first of them that holds the name,
+so reads through the view see the patch.
 
 Names that codeloop does not have are not invented here. Two kinds are given a stand-in so that a test file
 can still be imported and its other tests run; using a stand-in raises, and the tests that use one are in
@@ -96,7 +96,6 @@ PRIVATE: frozenset[str] = frozenset(
     {
         "_AGENT_TYPE_MAPPING",
         "get_safe_module",
-        "PrintContainer",
         "ALLOWED_DUNDER_METHODS",
         "MAX_OPERATIONS",
         "MAX_WHILE_ITERATIONS",

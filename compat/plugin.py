@@ -95,7 +95,14 @@ class _Tier:
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:  # type: ignore[no-untyped-def]
         if self.record:
-            Path(self.record).write_text("".join(f"{x}\n" for x in sorted(self.passed)))
+            header = (
+                "# Tests of smolagents 1.26.0's own suite that pass on smolagents itself, measured by\n"
+                "# `scripts/compat-smolagents.sh --measure-smolagents`: a throwaway venv with smolagents==1.26.0,\n"
+                "# pytest, numpy, pandas, pillow, mcp, ipython and openai (no litellm/transformers/torch), the same\n"
+                "# test files, fixtures (compat/conftest.py) and markers as the codeloop run, no network.\n"
+                f"# {len(self.passed)} tests.\n"
+            )
+            Path(self.record).write_text(header + "".join(f"{x}\n" for x in sorted(self.passed)))
         if self.target != "codeloop":
             terminalreporter.write_line(f"smolagents itself: {len(self.passed)} passed")
             return

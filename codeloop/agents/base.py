@@ -310,6 +310,12 @@ class MultiStepAgent(AgentLoop):
     def monitor(self, value: Any) -> None:
         self.__dict__["_own_monitor"] = value
 
+    @system_prompt.setter
+    def system_prompt(self, value: str) -> None:
+        raise AttributeError(
+            """The 'system_prompt' property is read-only. Use 'self.prompt_templates["system_prompt"]' instead."""
+        )
+
     def write_memory_to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
         return self.memory.messages_before(summary_mode=summary_mode)
 

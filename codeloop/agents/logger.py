@@ -69,7 +69,8 @@ class AgentLogger:
     """Prints a run as it happens. ``logger(event)`` is the event handler; the ``log_*`` methods print directly."""
 
     def __init__(self, level: LogLevel | int = LogLevel.INFO, console: Any = None):
-        self.level = LogLevel(level)
+        # smolagents accepts any int (a level above DEBUG prints everything too)
+        self.level: LogLevel | int = LogLevel(level) if level in LogLevel._value2member_map_ else int(level)
         self._console = console
         self._last_step: dict[str, int | None] = {}
         self._error_shown: set[tuple[str, int | None]] = set()  # code errors already printed

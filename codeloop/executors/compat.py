@@ -19,6 +19,42 @@ BASE_BUILTIN_MODULES = sorted(DEFAULT_AUTHORIZED_IMPORTS)
 _MISSING = object()
 
 
+
+class PrintContainer:
+    """The printed text of a run, as smolagents keeps it in ``state["_print_outputs"]`` (kept for
+    compatibility): ``.value`` holds the text; ``append`` / ``+=`` add to it; it compares equal to its
+    text and ``str()`` gives the text."""
+
+    def __init__(self, value: str = ""):
+        self.value = value
+
+    def append(self, text: str) -> PrintContainer:
+        self.value += text
+        return self
+
+    def __iadd__(self, other: str) -> PrintContainer:
+        return self.append(other)
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"PrintContainer({self.value})"
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PrintContainer):
+            return self.value == other.value
+        return self.value == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
 def evaluate_python_code(
     code: str,
     static_tools: dict[str, Any] | None = None,
@@ -55,7 +91,7 @@ def evaluate_python_code(
         if state is not None:
             state.update(session.state)
     if state is not None:
-        state["_print_outputs"] = out.logs
+        state["_print_outputs"] = PrintContainer(out.logs)
     return out.output, out.is_final_answer
 
 
@@ -73,7 +109,12 @@ def _evaluate_node(
     authorized_imports: Any,
 ) -> Any:
     code = ast.unparse(node)
-    return evaluate_python_code(code, static_tools, custom_tools, state, authorized_imports or [])[0]
+    had_prints = "_print_outputs" in state
+    try:
+        return evaluate_python_code(code, static_tools, custom_tools, state, authorized_imports or [])[0]
+    finally:
+        if not had_prints:  # smolagents' per-node functions leave the state's print buffer alone
+            state.pop("_print_outputs", None)
 
 
 # smolagents exposes its evaluator's per-node functions; code that calls them gets the value the same

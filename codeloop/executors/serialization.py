@@ -55,7 +55,8 @@ class SafeSerializer:
         """The value ``dumps`` wrote. Anything else (pickle data included) raises ``SerializationError``."""
         if not isinstance(data, str) or not data.startswith(SafeSerializer.SAFE_PREFIX):
             raise SerializationError(
-                "Refusing data that is not safe serialized (codeloop never unpickles, even with allow_pickle)."
+                "Pickle data rejected: the text is not safe serialized data (codeloop never unpickles, even "
+                "with allow_pickle=True)."
             )
         try:
             payload = json.loads(data[len(SafeSerializer.SAFE_PREFIX) :])

@@ -455,6 +455,8 @@ class ExecutionSession:
         else:
             exc_type = type(exc).__name__
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
+            if type(exc) is NameError and isinstance(exc.name, str):  # smolagents' wording, kept
+                detail += f" (The variable `{exc.name}` is not defined.)"
             message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
         err = (ExecutionTimeoutError if isinstance(exc, ExecutionTimeout) else InterpreterError)(message)
         _annotate(err, logs, exc_type, lineno)

@@ -181,8 +181,14 @@ def tool_calls_from_text(
 
 
 def parse_json_if_needed(arguments: str | dict[str, Any]) -> Any:
-    """smolagents' name for ``parse_arguments`` (kept for compatibility)."""
-    return parse_arguments(arguments)
+    """Decode ``arguments`` when it is JSON text of any kind; else return it as is (smolagents' helper,
+    kept for compatibility; codeloop's own ``parse_arguments`` only decodes objects and arrays)."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
 
 
 def get_tool_call_from_text(text: str, tool_name_key: str, tool_arguments_key: str) -> ChatMessageToolCall:
