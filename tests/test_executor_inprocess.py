@@ -80,7 +80,10 @@ def test_error_names_line_type_and_keeps_logs():
     with pytest.raises(InterpreterError) as info:
         ex("print('before')\na = 1\nb = a + missing\n")
     err = info.value
-    assert str(err) == "Code execution failed at line 3: NameError: name 'missing' is not defined"
+    assert str(err) == (
+        "Code execution failed at line 3: NameError: name 'missing' is not defined "
+        "(The variable `missing` is not defined.)"
+    )
     assert err.logs == "before\n" and err.exc_type == "NameError" and err.lineno == 3
     assert isinstance(err, ValueError)  # smolagents callers catch ValueError
 

@@ -116,7 +116,7 @@ def test_tools_cannot_be_overwritten_not_even_guarded_builtins():
 
 def test_evaluate_python_code_applies_timeout_seconds():
     with pytest.raises(ExecutionTimeoutError, match="maximum execution time of 0.3 seconds"):
-        evaluate_python_code("while True:\n    pass", state={}, timeout_seconds=0.3)
+        evaluate_python_code("while True:\n    pass", state={}, timeout_seconds=0.3, max_operations=None)
     assert issubclass(ExecutionTimeoutError, InterpreterError)
 
 
