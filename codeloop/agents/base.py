@@ -14,6 +14,7 @@ awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has bee
 from __future__ import annotations
 
 import keyword
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -212,6 +213,9 @@ class MultiStepAgent(AgentLoop):
 
     def _setup_step_callbacks(self, step_callbacks: Any) -> None:
         self.step_callbacks = CallbackRegistry()
+        # as in smolagents, the monitor sees every action step (only a monitor you set counts anything:
+        # the default one reads the run's own usage)
+        self.step_callbacks.register(ActionStep, self._feed_monitor)
         if not step_callbacks:
             return
         if isinstance(step_callbacks, list | tuple):
@@ -319,6 +323,20 @@ class MultiStepAgent(AgentLoop):
     @monitor.setter
     def monitor(self, value: Any) -> None:
         self.__dict__["_own_monitor"] = value
+
+    def _finalize_step(self, memory_step: MemoryStep) -> None:
+        """smolagents' end-of-step hook, kept for compatibility: closes the step's timing and runs the
+        step callbacks registered for its type (the loop does the same, awaiting async callbacks)."""
+        timing = getattr(memory_step, "timing", None)
+        if timing is not None and getattr(timing, "end_time", 0) is None:
+            timing.end_time = time.time()
+        run_sync(self.step_callbacks.acall(memory_step, agent=self))
+
+    def _feed_monitor(self, memory_step: ActionStep, **_: Any) -> None:
+        own = self.__dict__.get("_own_monitor")
+        update = getattr(own, "update_metrics", None)
+        if update is not None:
+            update(memory_step)
 
     @system_prompt.setter
     def system_prompt(self, value: str) -> None:
@@ -576,7 +594,11 @@ class MultiStepAgent(AgentLoop):
         run = self._standby_run()
 
         async def _go() -> ChatMessage:
-            items = [i async for i in self._ahandle_max_steps(run)]
+            previous, run.task = run.task, task  # the prompt asks about the task given here
+            try:
+                items = [i async for i in self._ahandle_max_steps(run)]
+            finally:
+                run.task = previous
             run.memory.steps.pop()  # the helper records a step; this public call only asks
             answer = items[-1].value
             return ChatMessage("assistant", answer if isinstance(answer, str) else str(answer))

@@ -128,18 +128,19 @@ class AgentLogger:
         self.log(Rule(f"[bold]{title}", characters="━", style=YELLOW_HEX), level=level)
 
     def log_task(
-        self, content: str, subtitle: str, title: str | None = None, level: int = LogLevel.INFO
+        self, content: Any, subtitle: Any, title: Any = None, level: int = LogLevel.INFO
     ) -> None:
         if level > self.level:
             return
         from rich.panel import Panel
+        from rich.text import Text
 
-        heading = "New run" + (f" - {title}" if title else "")
+        heading = "New run" + (f" - {_plain(title)}" if title else "")
         self.log(
             Panel(
-                f"\n[bold]{_escape(content)}\n",
-                title=heading,
-                subtitle=subtitle,
+                f"\n[bold]{_escape(_plain(content))}\n",
+                title=Text(heading),  # Text, not markup: titles may hold stray brackets
+                subtitle=Text(_plain(subtitle)),
                 border_style=YELLOW_HEX,
                 subtitle_align="left",
             ),
@@ -280,6 +281,14 @@ class AgentLogger:
         from rich.text import Text
 
         self.log(Panel(Text(text)), level=LogLevel.INFO)
+
+
+def _plain(value: Any) -> str:
+    """Any payload as printable text: bytes decoded, control characters shown as escapes (\\x00)."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    text = value if isinstance(value, str) else str(value)
+    return "".join(c if c >= " " or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
 
 
 def _escape(text: str) -> str:

@@ -272,9 +272,8 @@ def get_json_schema(func: Callable[..., Any]) -> dict[str, Any]:
         "description": spec["description"],
         "parameters": {"type": "object", "properties": properties, "required": required},
     }
-    if spec.get("output_type") not in (None, "null"):
-        ret: dict[str, Any] = {"type": spec["output_type"]}
-        if spec.get("output_description"):
-            ret["description"] = spec["output_description"]
-        function["return"] = ret
+    ret: dict[str, Any] = {"type": spec.get("output_type") or "null"}
+    if spec.get("output_description"):
+        ret["description"] = spec["output_description"]
+    function["return"] = ret
     return {"type": "function", "function": function}

@@ -43,7 +43,9 @@ _HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
 _ARG_LINE_RE = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 # A leading type in a Returns block ("str: the text", "list[int] | None: ...") is dropped; a sentence
 # such as "The sum: a number" is kept because a type never holds a bare space between words.
-_RETURN_TYPE_RE = re.compile(r"^[A-Za-z_][\w.]*(\[[^\]]*\])?(\s*\|\s*[A-Za-z_][\w.]*(\[[^\]]*\])?)*\s*:\s+")
+# a type written before the description ("list[dict[str, Any]]: ..."), brackets nested two deep
+_TYPE_TEXT = r"[A-Za-z_][\w.]*(\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\])?"
+_RETURN_TYPE_RE = re.compile(rf"^{_TYPE_TEXT}(\s*\|\s*{_TYPE_TEXT})*\s*:\s+")
 # A sentence may end after the parenthesis ("... (choices: ["a", "b"]).") as people write it.
 _CHOICES_RE = re.compile(r"\(choices:\s*(.*?)\)\s*\.?\s*$", re.IGNORECASE | re.DOTALL)
 
