@@ -89,7 +89,10 @@ def evaluate_python_code(
         out = session.run(code)
     finally:
         if state is not None:
-            state.update(session.state)
+            after = session.state
+            for name in [k for k in variables if k not in after]:  # deleted by the code (del x)
+                state.pop(name, None)
+            state.update(after)
     if state is not None:
         state["_print_outputs"] = PrintContainer(out.logs)
     return out.output, out.is_final_answer

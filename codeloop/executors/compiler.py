@@ -178,9 +178,8 @@ class _Rewriter(ast.NodeTransformer):
             self.fail(f"The name '{name}' is reserved by the executor (rule: reserved names)", node)
         if name in self.protected:
             self.fail(
-                f"Cannot assign to name '{name}': doing this would erase the existing tool! It is a tool or "
-                "final_answer and cannot be rebound or shadowed (rule: tools are read-only); use another "
-                "variable name",
+                f"Cannot assign to name '{name}': doing this would erase the existing tool! Use another name "
+                "(rule: tools are read-only)",
                 node,
             )
         if is_dunder(name):

@@ -439,7 +439,7 @@ class LocalPythonExecutor(PythonExecutor):
                 if self._worker is not None:
                     self._worker.close(graceful=False)
                 self._spawn()
-            err = (ExecutionTimeoutError if exc_type == "ExecutionTimeout" else InterpreterError)(message)
+            err = (ExecutionTimeoutError if exc_type == "Timeout" else InterpreterError)(message)
             logs = frame["logs"] if "logs" in frame else error.get("logs", "")
             err.logs = (note + "\n" if note else "") + str(logs)  # type: ignore[attr-defined]
             err.exc_type = exc_type  # type: ignore[attr-defined]
