@@ -97,7 +97,7 @@ def function_schema(
         text = parsed.args.get(pname) or _annotated_description(hints[pname])
         if text is None:
             raise DocstringParsingException(
-                f"Tool '{tool_name}': the docstring has no description for argument '{pname}'. Add it under "
+                f"Tool '{tool_name}': the docstring has no description for the argument '{pname}'. Add it under "
                 f"'Args:' as '{pname}: what it is'."
             )
         try:
@@ -122,8 +122,8 @@ def function_schema(
     if "return" not in hints:
         if inputs:
             raise ToolDefinitionError(
-                f"Tool '{tool_name}': the function has no return type hint; add one (for example '-> str', or "
-                f"'-> Any' when the result can be anything)."
+                f"Tool '{tool_name}': Tool return type not found: the function has no return type hint; add one "
+                f"(for example '-> str', or '-> Any' when the result can be anything)."
             )
         spec["output_type"] = "null"
         return spec
