@@ -297,8 +297,10 @@ def test_validate_tool_arguments():
     validate_tool_arguments(double, {"x": 3})
     with pytest.raises(ValueError, match="unknown argument"):
         validate_tool_arguments(double, {"z": 3})
-    with pytest.raises(ValueError, match="missing the required argument"):
+    with pytest.raises(ValueError, match="Argument x is required"):
         validate_tool_arguments(double, {})
+    with pytest.raises(ValueError, match="Argument x has type 'null' but should be 'integer'"):
+        validate_tool_arguments(double, {"x": None})
 
 
 def test_safe_serializer_round_trips_and_never_unpickles():

@@ -16,6 +16,7 @@ Rules, chosen to match what smolagents sends so prompts behave the same after mi
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -229,5 +230,11 @@ def get_clean_message_list(
 
 
 def get_tool_json_schema(tool: Any) -> dict[str, Any]:
-    """smolagents' name for ``tool_schema`` (kept for compatibility)."""
-    return tool_schema(tool)
+    """``tool_schema`` in smolagents' shape (kept for compatibility): nullable inputs keep
+    ``"nullable": True`` in their property, as smolagents writes them."""
+    schema = copy.deepcopy(tool_schema(tool))  # tool_schema may hand out a tool's cached schema
+    properties = schema.get("function", {}).get("parameters", {}).get("properties", {})
+    for name, spec in (getattr(tool, "inputs", None) or {}).items():
+        if isinstance(spec, dict) and spec.get("nullable") and name in properties:
+            properties[name] = {**properties[name], "nullable": True}
+    return schema

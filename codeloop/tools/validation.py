@@ -210,8 +210,25 @@ def check_call_arguments(
 def validate_tool_arguments(tool: Any, arguments: Any) -> None:
     """Check ``arguments`` against ``tool.inputs`` (smolagents' name, kept for compatibility).
 
-    Raises ``ToolValidationError`` (a ``ValueError``) naming the argument at fault.
+    Raises ``ToolValidationError`` (a ``ValueError``) naming the argument at fault, with smolagents'
+    wording for a missing argument or a None given to an input that is not nullable.
     """
+    if isinstance(arguments, Mapping):
+        for key in arguments:
+            if key not in tool.inputs:
+                raise ToolValidationError(
+                    f"Argument {key} is not in the tool's input schema: tool '{tool.name}' got an unknown "
+                    f"argument '{key}'; it accepts: {', '.join(tool.inputs) or 'no arguments'}."
+                )
+        for key, schema in tool.inputs.items():
+            if schema.get("nullable"):
+                continue
+            if key not in arguments:
+                raise ToolValidationError(f"Argument {key} is required (tool '{tool.name}').")
+            if arguments[key] is None and schema.get("type") not in ("any", "null"):
+                raise ToolValidationError(
+                    f"Argument {key} has type 'null' but should be '{schema.get('type')}' (tool '{tool.name}')."
+                )
     check_call_arguments(tool.name, tool.inputs, arguments)
 
 
