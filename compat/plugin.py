@@ -56,6 +56,7 @@ class _Tier:
         self.excluded_passing = 0
         self.not_on_smolagents = 0
         self.ignored_files: set[str] = set()
+        self.not_collected: list[str] = []
         self.run_excluded = config.getoption("--compat-run-excluded")
         self.excluded_ids: set[str] = set()
 
@@ -87,6 +88,12 @@ class _Tier:
             else:
                 keep.append(item)
         collected_files = {item.nodeid.partition("::")[0] for item in items}
+        collected = {item.nodeid for item in items}
+        self.not_collected = sorted(
+            x for x in self.baseline
+            if x.partition("::")[0] in collected_files and x not in collected
+            and not any(_matches(x, e) for e in self.exclusions)
+        )
         stale = sorted(
             x for x in set(self.exclusions) - used - self.ignored_files if x.partition("::")[0] in collected_files
         )
@@ -126,8 +133,10 @@ class _Tier:
             f"smolagents 1.26.0 compatibility: {ours} passed on codeloop / {total} passed by smolagents itself "
             f"on the same files ({100 * ours / max(total, 1):.1f}%); {self.excluded_passing} excluded with a "
             f"reason in compat/exclusions.txt; {self.not_on_smolagents} not run (they do not pass on smolagents "
-            "itself here)"
+            f"itself here); {len(self.not_collected)} not collected on codeloop"
         )
+        for x in self.not_collected:
+            terminalreporter.write_line(f"passes on smolagents but was not collected on codeloop: {x}")
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
