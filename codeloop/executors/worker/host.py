@@ -36,7 +36,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from codeloop.errors import InterpreterError
+from codeloop.errors import ExecutionTimeoutError, InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.policy import Policy
 from codeloop.executors.worker import codec
@@ -439,7 +439,7 @@ class LocalPythonExecutor(PythonExecutor):
                 if self._worker is not None:
                     self._worker.close(graceful=False)
                 self._spawn()
-            err = InterpreterError(message)
+            err = (ExecutionTimeoutError if exc_type == "Timeout" else InterpreterError)(message)
             logs = frame["logs"] if "logs" in frame else error.get("logs", "")
             err.logs = (note + "\n" if note else "") + str(logs)  # type: ignore[attr-defined]
             err.exc_type = exc_type  # type: ignore[attr-defined]
