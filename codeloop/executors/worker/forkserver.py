@@ -203,7 +203,10 @@ def _become_worker(cfg: dict[str, Any], req: dict[str, Any], fds: list[int], scr
     merged["fork_server"] = "forked from a warm fork server; own process, scratch, limits" + (
         ", uid" if uid is not None else ""
     )
-    child.serve({**cfg, "fds": [rfd, wfd], "policy": req["policy"], "rlimits": req.get("rlimits")}, box, merged)
+    own_cfg = {**cfg, "fds": [rfd, wfd], "policy": req["policy"], "rlimits": req.get("rlimits"), "uid": uid}
+    own_cfg.pop("zygote", None)
+    sys.argv[1:] = [json.dumps(own_cfg)]  # what a directly started worker sees there too
+    child.serve(own_cfg, box, merged)
 
 
 def _close(*fds: int) -> None:

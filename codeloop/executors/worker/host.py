@@ -246,6 +246,12 @@ class LocalPythonExecutor(PythonExecutor):
                 return {}
 
     @property
+    def worker(self) -> WorkerProcess:
+        """The worker process this executor uses now (checked out of its pool if it has none yet)."""
+        with self._run_lock:
+            return self._ready_worker()
+
+    @property
     def worker_startup_seconds(self) -> float | None:
         return self._worker.startup_seconds if self._worker else None
 
