@@ -151,7 +151,9 @@ async def amain(runs: int, steps: int, latency: float, rounds: int, executors: l
                 mine = {}
                 for executor in executors:
                     before = len(server.chat_requests)
-                    mine[executor] = await _watch(codeloop_runs(server.base_url, runs, steps, executor), limit)
+                    mine[executor] = await _watch(
+                        codeloop_runs(server.base_url, runs, steps, executor), limit
+                    )
                 recorded = conversations_of(server.chat_requests[before:])
                 theirs = await _watch(bare_client(server.base_url, recorded), limit)
             except LostRequests:
@@ -188,7 +190,9 @@ async def amain(runs: int, steps: int, latency: float, rounds: int, executors: l
     for executor, figures in ours.items():
         our_wall, our_cpu = min(figures)
         name = "local (default)" if executor == "local" else executor
-        print(f"codeloop {name:<16}: best {our_wall:.3f} s of {len(figures)}, CPU {our_cpu:.2f} s, {runs}/{runs} correct")
+        print(
+            f"codeloop {name:<16}: best {our_wall:.3f} s of {len(figures)}, CPU {our_cpu:.2f} s, {runs}/{runs} correct"
+        )
         ratio = our_wall / bare_wall
         print(
             f"  CPU per run: bare {bare_cpu / runs * 1000:.2f} ms, codeloop {our_cpu / runs * 1000:.2f} ms "
@@ -216,7 +220,9 @@ def main() -> int:
         "--keepalive", type=int, default=None, help="idle connections kept (default: the SDK's)"
     )
     parser.add_argument("--executor", choices=["local", "inprocess", "both"], default="both")
-    parser.add_argument("--also", type=int, default=0, help="then N more runs on the default executor (correctness)")
+    parser.add_argument(
+        "--also", type=int, default=0, help="then N more runs on the default executor (correctness)"
+    )
     args = parser.parse_args()
     KEEPALIVE[0] = args.keepalive
     executors = ["local", "inprocess"] if args.executor == "both" else [args.executor]

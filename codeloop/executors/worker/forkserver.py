@@ -157,12 +157,16 @@ def _reap(sock: socket.socket, scratches: dict[int, str]) -> None:
             return
         shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True) if pid in scratches else None
         try:
-            sock.send(json.dumps({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+            sock.send(
+                json.dumps({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode()
+            )
         except OSError:
             return
 
 
-def _become_worker(cfg: dict[str, Any], req: dict[str, Any], fds: list[int], scratch: str, report: dict) -> None:
+def _become_worker(
+    cfg: dict[str, Any], req: dict[str, Any], fds: list[int], scratch: str, report: dict
+) -> None:
     """In the forked child: take this worker's descriptors, scratch, limits and uid, then serve."""
     libc = confine._libc()
     libc.prctl(confine._PR_SET_PDEATHSIG, 9, 0, 0, 0)

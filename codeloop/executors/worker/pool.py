@@ -30,7 +30,8 @@ from codeloop.executors.worker.zygote import ForkServer
 __all__ = ["WorkerPool", "Flavor"]
 
 HELLO_TIMEOUT = 30.0
-_SLOT = "slot"  # what a waiter is given when it may fork a worker itself
+_SLOT = "slot"
+_MAX_WANT = 64  # most idle workers kept ready after misses (never more than are busy)  # what a waiter is given when it may fork a worker itself
 
 
 @dataclass(eq=False)
@@ -59,10 +60,16 @@ class WorkerPool:
     _shared_lock = threading.Lock()
 
     def __init__(
-        self, pool_size: int = 2, max_workers: int = 256, idle_timeout: float = 30.0, acquire_timeout: float = 60.0
+        self,
+        pool_size: int = 2,
+        max_workers: int = 256,
+        idle_timeout: float = 30.0,
+        acquire_timeout: float = 60.0,
     ):
         if pool_size < 0 or max_workers < 1 or pool_size > max_workers:
-            raise ValueError(f"need 0 <= pool_size <= max_workers and max_workers >= 1 ({pool_size=}, {max_workers=})")
+            raise ValueError(
+                f"need 0 <= pool_size <= max_workers and max_workers >= 1 ({pool_size=}, {max_workers=})"
+            )
         self.pool_size, self.max_workers = pool_size, max_workers
         self.idle_timeout, self.acquire_timeout = idle_timeout, acquire_timeout
         self._lock = threading.Condition()
@@ -137,7 +144,7 @@ class WorkerPool:
             limit = self.acquire_timeout if timeout is None else timeout
             try:
                 got = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(got)), limit)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 got = self._withdraw(got, limit)  # raises, unless a place came at that very moment
             except asyncio.CancelledError:
                 self._give_back(self._withdraw(got, limit, raise_=False))
@@ -202,7 +209,8 @@ class WorkerPool:
                 if worker is not None:
                     self._wake_keeper()
                     return worker
-                flavor.want = min(flavor.want + 1, self.max_workers)  # a miss: keep more ready
+                if self.pool_size:  # a miss: keep more ready (pool_size=0: fork on demand only)
+                    flavor.want = min(flavor.want + 1, max(self.pool_size, min(_MAX_WANT, self._busy)))
                 if self._make_room():
                     self._forking += 1
                     return _SLOT
@@ -275,7 +283,9 @@ class WorkerPool:
             if server is None or not server.alive():
                 if server is not None:
                     server.close()
-                server = self._servers[key] = ForkServer(flavor.sandbox, flavor.limits.scratch_mb, flavor.policy)
+                server = self._servers[key] = ForkServer(
+                    flavor.sandbox, flavor.limits.scratch_mb, flavor.policy
+                )
                 with self._lock:
                     self._counts["fork_servers_started"] += 1
             return server
@@ -338,7 +348,12 @@ class WorkerPool:
                         self._counts["recycled"] += 1
                         f.want = max(self.pool_size, f.want - 1)
                         _close_later(worker)
-                    if todo is None and not self._waiters and len(f.idle) < f.want and self._total() < self.max_workers:
+                    if (
+                        todo is None
+                        and not self._waiters
+                        and len(f.idle) < f.want
+                        and self._total() < self.max_workers
+                    ):
                         todo = f
                 if todo is None:
                     self._lock.wait(timeout=max(1.0, min(self.idle_timeout, 10.0)))

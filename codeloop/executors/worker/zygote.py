@@ -59,8 +59,9 @@ class ForkServer:
         fs = self.plan.host_report.get("filesystem")
         if fs:
             self.plan.host_report["filesystem"] = fs.replace(
-                "scratch as cwd and /tmp", "scratch (shared by the fork server's workers), in it a 0700 directory "
-                "per worker as cwd, HOME and TMPDIR; /tmp not writable"
+                "scratch as cwd and /tmp",
+                "scratch (shared by the fork server's workers), in it a 0700 directory "
+                "per worker as cwd, HOME and TMPDIR; /tmp not writable",
             )
         self._stderr = tempfile.TemporaryFile(prefix="codeloop-forkserver-err-")
         try:
@@ -158,7 +159,9 @@ class ForkServer:
             err.close()
             why = reply.get("error") if reply else "it is gone or did not answer"
             raise WorkerDied(f"the fork server could not fork a worker ({why})")
-        scratch = "" if self.plan.child_cfg.get("pid_namespace") else os.path.join(self.plan.scratch, f"w{rid}")
+        scratch = (
+            "" if self.plan.child_cfg.get("pid_namespace") else os.path.join(self.plan.scratch, f"w{rid}")
+        )
         plan = replace(self.plan, uid=uid, scratch=scratch, host_report=dict(self.plan.host_report))
         proc = ForkedProc(self, int(reply["pid"]), uid)
         box = shm.attach(shm_fd, host=True)
