@@ -56,6 +56,11 @@ class ForkServer:
             policy=policy,
             zygote_fd=server_end.fileno(),
         )
+        if not self.plan.child_cfg.get("fork_uids"):
+            self.plan.host_report["missing"].append(
+                "a uid per forked worker: workers of one fork server share its uid, so a worker could read "
+                "another's scratch files or signal it (only when the host runs as root do they get their own)"
+            )
         fs = self.plan.host_report.get("filesystem")
         if fs:
             self.plan.host_report["filesystem"] = fs.replace(
