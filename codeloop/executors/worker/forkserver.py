@@ -85,6 +85,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     scratches: dict[int, str] = {}
+    uids: dict[int, int | None] = {}  # pid -> the worker's own uid (its leftovers are swept at exit)
     sock.send(json.dumps({"op": "hello", "isolation": report, "pid": os.getpid()}).encode())
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -100,7 +101,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                     os.read(wake_r, 4096)
                 except BlockingIOError:
                     pass
-        _reap(sock, scratches)
+        _reap(sock, scratches, uids)
         if not any(fd == sock.fileno() for fd, _ in events):
             continue
         try:
@@ -122,6 +123,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                 os.kill(int(req["pid"]), signal.SIGKILL)
             except (OSError, ValueError, KeyError):
                 pass
+            _kill_uid(uids.get(int(req.get("pid", 0))))
             _close(*fds)
             continue
         if req.get("op") != "fork" or len(fds) < 3:
@@ -143,11 +145,12 @@ def serve_forks(cfg: dict[str, Any]) -> None:
             finally:
                 os._exit(70)
         scratches[pid] = scratch
+        uids[pid] = req.get("uid")
         _close(*fds)
         sock.send(json.dumps({"op": "forked", "id": req["id"], "pid": pid}).encode())
 
 
-def _reap(sock: socket.socket, scratches: dict[int, str]) -> None:
+def _reap(sock: socket.socket, scratches: dict[int, str], uids: dict[int, int | None]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -155,6 +158,7 @@ def _reap(sock: socket.socket, scratches: dict[int, str]) -> None:
             return
         if pid == 0:
             return
+        _kill_uid(uids.pop(pid, None))  # what the worker started, even outside its process group
         shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True) if pid in scratches else None
         try:
             sock.send(
@@ -211,6 +215,25 @@ def _become_worker(
     own_cfg.pop("zygote", None)
     sys.argv[1:] = [json.dumps(own_cfg)]  # what a directly started worker sees there too
     child.serve(own_cfg, box, merged)
+
+
+def _kill_uid(uid: int | None) -> None:
+    """SIGKILL every process of a worker's own uid; with bubblewrap /proc shows this sandbox only, so
+    the sweep is short (the host's own sweep would read every process of the machine)."""
+    if uid is None:
+        return
+    for _ in range(3):
+        found = False
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                        os.kill(int(entry), signal.SIGKILL)
+                        found = True
+                except OSError:
+                    continue
+        if not found:
+            return
 
 
 def _close(*fds: int) -> None:

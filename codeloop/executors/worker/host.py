@@ -28,6 +28,7 @@ import atexit
 import concurrent.futures
 import functools
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -65,6 +66,12 @@ _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
 _LOGGED: set[str] = set()
 
 HELLO_TIMEOUT = 30.0
+
+# Runs being driven right now. Polling for the worker's answer (protocol.Spinner) pays while a core is
+# free for each side; with more runs than cores at once it only takes CPU from the others: block.
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
+_SPIN_MAX = max(1, (os.cpu_count() or 2) // 2)
 
 
 def _close_all() -> None:
@@ -347,6 +354,8 @@ class LocalPythonExecutor(PythonExecutor):
             # Tools never run inline on a thread that runs an event loop (sync __call__ from async
             # code): a function that starts its own loop would fail there.
             run.inline = asyncio.events._get_running_loop() is None
+            with _ACTIVE_LOCK:
+                _ACTIVE[0] += 1
             try:
                 worker.send({"op": "run", "id": run.rid, "code": code})
                 frame = self._drive(run)
@@ -354,6 +363,9 @@ class LocalPythonExecutor(PythonExecutor):
                     frame = self._drive_from_thread(run)
             except WorkerDied as exc:
                 raise self._lost(worker, str(exc), close=not run.abandoned) from None
+            finally:
+                with _ACTIVE_LOCK:
+                    _ACTIVE[0] -= 1
             return self._finish(frame)
 
     def _drive(self, run: Run) -> dict[str, Any] | None:
@@ -365,7 +377,7 @@ class LocalPythonExecutor(PythonExecutor):
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
         routes = self._routes
         while True:
-            frame = worker.next_frame(deadline, spin=True)
+            frame = worker.next_frame(deadline, spin=_ACTIVE[0] <= _SPIN_MAX)
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())

@@ -257,17 +257,20 @@ class WorkerProcess:
                 self.proc.kill()
             except OSError:
                 pass
-        if self.plan.uid is not None:
+        forked = not isinstance(self.proc, subprocess.Popen)
+        if self.plan.uid is not None and not forked:
             _kill_uid(self.plan.uid)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            pass
+            if forked:
+                self.proc.sweep()
 
     def close(self, graceful: bool = True) -> None:
         if self.closed:
             return
-        if graceful and self.proc.poll() is None:
+        # (a forked worker is simply killed: it holds nothing that needs an orderly exit)
+        if graceful and self.proc.poll() is None and isinstance(self.proc, subprocess.Popen):
             try:
                 self.send({"op": "exit"})
                 self.proc.wait(timeout=0.5)

@@ -250,12 +250,14 @@ class ForkedProc:
         return self.returncode
 
     def kill(self) -> None:
-        if self.poll() is not None:
-            return
+        """Ask the fork server to kill the worker and its uid's processes (see WorkerProcess.kill)."""
+        if self.poll() is None:
+            self.server.kill_child(self.pid)
+
+    def sweep(self) -> None:
+        """The host's own, slower sweep: when the fork server did not report the worker's end."""
         if self.uid is not None:
             _kill_uid(self.uid)
-        else:
-            self.server.kill_child(self.pid)
 
     def started(self) -> float:
         return time.perf_counter()
