@@ -22,6 +22,7 @@ Standard library only; imported by the child with no package ``__init__`` run.
 from __future__ import annotations
 
 import array
+import gc
 import json
 import os
 import select
@@ -29,6 +30,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from codeloop.executors.worker import child, confine, shm
@@ -55,6 +57,8 @@ _PRELOAD = (
     "unicodedata",
 )
 MAX_FDS = 8
+_SWEEP_BATCH = 32  # ended workers whose uids are swept in one pass of /proc ...
+_SWEEP_DELAY_MS = 100  # ... or after this long without a request
 
 
 def serve_forks(cfg: dict[str, Any]) -> None:
@@ -81,18 +85,24 @@ def serve_forks(cfg: dict[str, Any]) -> None:
         session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True).run("1")
     except Exception:  # noqa: BLE001
         pass
+    # Everything loaded so far stays put: a worker's garbage collector never walks (and so never
+    # copies) the pages the fork server shares with it.
+    gc.collect()
+    gc.freeze()
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     scratches: dict[int, str] = {}
     uids: dict[int, int | None] = {}  # pid -> the worker's own uid (its leftovers are swept at exit)
+    leftovers: set[int] = set()  # uids of workers that ended, to sweep (one pass of /proc for many)
+    first_left = 0.0  # when the oldest of them ended
     sock.send(json.dumps({"op": "hello", "isolation": report, "pid": os.getpid()}).encode())
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     poller.register(wake_r, select.POLLIN)
     while True:
         try:
-            events = poller.poll()
+            events = poller.poll(_SWEEP_DELAY_MS if leftovers else None)
         except InterruptedError:
             events = []
         for fd, _ in events:
@@ -101,7 +111,17 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                     os.read(wake_r, 4096)
                 except BlockingIOError:
                     pass
-        _reap(sock, scratches, uids)
+        _reap(sock, scratches, uids, leftovers)
+        if not leftovers:
+            first_left = 0.0
+        elif not first_left:
+            first_left = time.monotonic()
+        if leftovers and (
+            len(leftovers) >= _SWEEP_BATCH or time.monotonic() - first_left >= _SWEEP_DELAY_MS / 1000
+        ):
+            _kill_uids(leftovers)
+            leftovers.clear()
+            first_left = 0.0
         if not any(fd == sock.fileno() for fd, _ in events):
             continue
         try:
@@ -123,8 +143,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                 os.kill(int(req["pid"]), signal.SIGKILL)
             except (OSError, ValueError, KeyError):
                 pass
-            _kill_uid(uids.get(int(req.get("pid", 0))))
-            _close(*fds)
+            _close(*fds)  # (its uid is swept when it is reaped, right after)
             continue
         if req.get("op") != "fork" or len(fds) < 3:
             _close(*fds)
@@ -150,7 +169,9 @@ def serve_forks(cfg: dict[str, Any]) -> None:
         sock.send(json.dumps({"op": "forked", "id": req["id"], "pid": pid}).encode())
 
 
-def _reap(sock: socket.socket, scratches: dict[int, str], uids: dict[int, int | None]) -> None:
+def _reap(
+    sock: socket.socket, scratches: dict[int, str], uids: dict[int, int | None], leftovers: set[int]
+) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -158,7 +179,9 @@ def _reap(sock: socket.socket, scratches: dict[int, str], uids: dict[int, int | 
             return
         if pid == 0:
             return
-        _kill_uid(uids.pop(pid, None))  # what the worker started, even outside its process group
+        uid = uids.pop(pid, None)
+        if uid is not None:  # what the worker started, even outside its process group: swept soon
+            leftovers.add(uid)
         shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True) if pid in scratches else None
         try:
             sock.send(
@@ -217,17 +240,15 @@ def _become_worker(
     child.serve(own_cfg, box, merged)
 
 
-def _kill_uid(uid: int | None) -> None:
-    """SIGKILL every process of a worker's own uid; with bubblewrap /proc shows this sandbox only, so
-    the sweep is short (the host's own sweep would read every process of the machine)."""
-    if uid is None:
-        return
+def _kill_uids(uids: set[int]) -> None:
+    """SIGKILL every process of these workers' own uids; with bubblewrap /proc shows this sandbox only,
+    so a pass is short (the host's own sweep would read every process of the machine)."""
     for _ in range(3):
         found = False
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    if os.stat(f"/proc/{entry}").st_uid == uid:
+                    if os.stat(f"/proc/{entry}").st_uid in uids:
                         os.kill(int(entry), signal.SIGKILL)
                         found = True
                 except OSError:
