@@ -63,6 +63,8 @@ _SWEEP_DELAY_MS = 100  # ... or after this long without a request
 
 def serve_forks(cfg: dict[str, Any]) -> None:
     sock = socket.socket(fileno=int(cfg["zygote"]))
+    # Dies with the host even unsandboxed (sandbox="none"; confine.apply sets this only with seccomp).
+    confine._libc().prctl(confine._PR_SET_PDEATHSIG, 9, 0, 0, 0)
     report = confine.apply({**cfg, "uid": None, "keep_caps": True})
     root = cfg["scratch_root"]
     if cfg.get("fork_uids"):

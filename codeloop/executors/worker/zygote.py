@@ -59,7 +59,8 @@ class ForkServer:
         if not self.plan.child_cfg.get("fork_uids"):
             self.plan.host_report["missing"].append(
                 "a uid per forked worker: workers of one fork server share its uid, so a worker could read "
-                "another's scratch files or signal it (only when the host runs as root do they get their own)"
+                "another's scratch files or signal it (each gets its own when the host runs as root and, without "
+                "bubblewrap, the Python installation is readable by other uids)"
             )
         fs = self.plan.host_report.get("filesystem")
         if fs:
