@@ -323,3 +323,27 @@ def test_500_concurrent_agent_runs_on_the_default_executor_are_all_correct():
     assert not wrong, f"{len(wrong)} of {runs} runs went wrong, e.g. {wrong[:3]}"
     stats = WorkerPool.shared(4, 48).stats()
     assert stats["busy"] == 0 and stats["started"] >= runs and stats["killed"] == 0
+
+
+def test_the_fork_server_keeps_only_the_capabilities_it_needs(pool):
+    ex = LocalPythonExecutor(pool=pool)
+    report = ex.isolation
+    ex.close()
+    if os.geteuid() != 0:
+        pytest.skip("the fork server runs without capabilities when the host is not root")
+    server = next(iter(pool._servers.values()))
+    pythons = [
+        pid
+        for pid in _processes_started_by(os.getpid())
+        if pid != server.proc.pid
+        and open(f"/proc/{pid}/comm").read().startswith("python")
+        and os.stat(f"/proc/{pid}").st_uid == 0  # (its workers run under their own uids)
+    ]
+    assert pythons, "the fork server process was not found"
+    status = open(f"/proc/{pythons[0]}/status").read()
+    caps = {
+        line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines() if line.startswith("Cap")
+    }
+    wanted = (1 << 0) | (1 << 1) | (1 << 5) | (1 << 6) | (1 << 7)  # chown, dac_override, kill, setgid, setuid
+    assert caps["CapEff"] == caps["CapPrm"] == wanted and caps["CapBnd"] == wanted
+    assert report["fork_server_capabilities"].startswith("chown")

@@ -66,6 +66,8 @@ def serve_forks(cfg: dict[str, Any]) -> None:
     # Dies with the host even unsandboxed (sandbox="none"; confine.apply sets this only with seccomp).
     confine._libc().prctl(confine._PR_SET_PDEATHSIG, 9, 0, 0, 0)
     report = confine.apply({**cfg, "uid": None, "keep_caps": True})
+    if os.geteuid() == 0:
+        _keep_only_fork_capabilities(report)
     root = cfg["scratch_root"]
     if cfg.get("fork_uids"):
         # Only the fork server (root) may create in the scratch root; each worker gets its own 0700
@@ -169,6 +171,35 @@ def serve_forks(cfg: dict[str, Any]) -> None:
         uids[pid] = req.get("uid")
         _close(*fds)
         sock.send(json.dumps({"op": "forked", "id": req["id"], "pid": pid}).encode())
+
+
+# What the fork server itself needs as root: chown a worker's scratch to the worker's uid, remove it
+# afterwards (dac_override), set the worker's uid and groups, kill what is left of a worker.
+_CAP_CHOWN, _CAP_DAC_OVERRIDE, _CAP_KILL, _CAP_SETGID, _CAP_SETUID = 0, 1, 5, 6, 7
+_FORK_CAPS = (_CAP_CHOWN, _CAP_DAC_OVERRIDE, _CAP_KILL, _CAP_SETGID, _CAP_SETUID)
+
+
+def _keep_only_fork_capabilities(report: dict[str, Any]) -> None:
+    """Give up every capability but _FORK_CAPS, for good (the bounding set too); a forked worker
+    loses those as well when it drops to its own uid (or confine._drop_capabilities)."""
+    import struct
+
+    libc = confine._libc()
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        if cap not in _FORK_CAPS:
+            libc.prctl(confine._PR_CAPBSET_DROP, cap, 0, 0, 0)
+    mask = sum(1 << c for c in _FORK_CAPS)
+    header = struct.pack("<Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = struct.pack("<6I", mask, mask, 0, 0, 0, 0)  # effective, permitted, inheritable (x2 words)
+    if libc.capset(header, data) != 0:
+        report["missing"].append("fork server capabilities: capset failed; it keeps root's capabilities")
+        return
+    report["fork_server_capabilities"] = "chown, dac_override, kill, setgid, setuid (nothing else)"
 
 
 def _reap(
