@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from codeloop.executors.worker import child, confine, shm
+from codeloop.executors.worker.reaper import kill_uids
 
 # Modules every worker needs, or that agent code imports most, loaded once here (forks share them).
 _PRELOAD = (
@@ -274,20 +275,9 @@ def _become_worker(
 
 
 def _kill_uids(uids: set[int]) -> None:
-    """SIGKILL every process of these workers' own uids; with bubblewrap /proc shows this sandbox only,
-    so a pass is short (the host's own sweep would read every process of the machine)."""
-    for _ in range(3):
-        found = False
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.stat(f"/proc/{entry}").st_uid in uids:
-                        os.kill(int(entry), signal.SIGKILL)
-                        found = True
-                except OSError:
-                    continue
-        if not found:
-            return
+    """SIGKILL every process of these workers' own uids (freezing them first, see reaper.py); with
+    bubblewrap /proc shows this sandbox only, so a pass is short."""
+    kill_uids(uids)
 
 
 def _close(*fds: int) -> None:

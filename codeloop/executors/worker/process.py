@@ -34,6 +34,7 @@ from codeloop.executors.worker.protocol import (
     parse_box_call,
     write_frame,
 )
+from codeloop.executors.worker.reaper import kill_uids
 from codeloop.executors.worker.sandbox import Limits, SandboxPlan, plan_sandbox
 
 __all__ = ["WorkerProcess", "WorkerDied", "BoxCall"]
@@ -344,22 +345,4 @@ def _exit_text(code: int | None, bwrap: bool) -> str:
 
 def _kill_uid(uid: int) -> None:
     """SIGKILL every process owned by ``uid`` (a uid only this worker uses). Root only; best effort."""
-    for _ in range(3):
-        found = False
-        try:
-            entries = os.listdir("/proc")
-        except OSError:
-            return
-        for entry in entries:
-            if not entry.isdigit():
-                continue
-            try:
-                if os.stat(f"/proc/{entry}").st_uid != uid:
-                    continue
-                os.kill(int(entry), signal.SIGKILL)
-                found = True
-            except OSError:
-                continue
-        if not found:
-            return
-        time.sleep(0.01)
+    kill_uids({uid})
