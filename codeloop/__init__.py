@@ -7,6 +7,7 @@ This module only re-exports the public API. Names are resolved lazily on first a
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -79,6 +80,24 @@ _EXPORTS: dict[str, str] = {
     "ToolOutput": "codeloop.agents",
     "AgentLogger": "codeloop.agents",
     "LogLevel": "codeloop.agents",
+    "Monitor": "codeloop.agents",
+    "PromptTemplates": "codeloop.agents.prompts",
+    "EMPTY_PROMPT_TEMPLATES": "codeloop.agents.prompts",
+    "populate_template": "codeloop.agents.prompts",
+    "CODEAGENT_RESPONSE_FORMAT": "codeloop.agents",
+    "AgentText": "codeloop.tools",
+    "AgentType": "codeloop.tools",
+    "AUTHORIZED_TYPES": "codeloop.tools",
+    "validate_tool_arguments": "codeloop.tools.validation",
+    "DocstringParsingException": "codeloop.tools.docstrings",
+    "ApiModel": "codeloop.models",
+    "REMOVE_PARAMETER": "codeloop.models",
+    "get_clean_message_list": "codeloop.models",
+    "get_tool_call_from_text": "codeloop.models",
+    "remove_content_after_stop_sequences": "codeloop.models",
+    "supports_stop_parameter": "codeloop.models",
+    "tool_role_conversions": "codeloop.models",
+    "ExecutionTimeoutError": "codeloop.errors",
     "ToolCall": "codeloop.memory",
     "AgentMemory": "codeloop.memory",
     "ActionStep": "codeloop.memory",
@@ -86,6 +105,16 @@ _EXPORTS: dict[str, str] = {
     "TaskStep": "codeloop.memory",
     "SystemPromptStep": "codeloop.memory",
     "FinalAnswerStep": "codeloop.memory",
+    # faces
+    "GradioUI": "codeloop.ui",
+    "stream_to_gradio": "codeloop.ui",
+    # bounded runs: usage limits, compaction, cost
+    "SummaryStep": "codeloop.memory",
+    "UsageLimits": "codeloop.usage_limits",
+    "UsageLimitExceeded": "codeloop.usage_limits",
+    "Compaction": "codeloop.compaction",
+    "register_price": "codeloop.models.cost",
+    "Price": "codeloop.models.cost",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -103,6 +132,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return __all__
 
+
+# CODELOOP_OTEL=1 traces every run without code changes (needs the "telemetry" extra).
+if os.environ.get("CODELOOP_OTEL", "").lower() in ("1", "true", "yes", "on"):
+    importlib.import_module("codeloop.telemetry").instrument_from_env()
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real names
     from .errors import *  # noqa: F403

@@ -6,24 +6,29 @@ Layer 5 (agents). An agent holds configuration only; each call to ``run``/``arun
 current context (inside a callback or tool) or else the most recent run, as smolagents users expect.
 
 Cancellation: ``agent.interrupt()`` (or ``run.interrupt()``) ends every active run cleanly with state
-"interrupted" (``run()`` then returns None, or a RunResult with that state). Cancelling the task that
+"interrupted" (``run()`` then raises ``AgentError("Agent interrupted.")`` as in smolagents, or returns a
+RunResult with that state when ``return_full_result``). Cancelling the task that
 awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has been closed.
 """
 
 from __future__ import annotations
 
 import keyword
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._sync import iterate_sync, run_sync
+from .._sync import iterate_sync, run_in_code_thread, run_sync
+from ..compaction import Compaction
 from ..errors import AgentError
-from ..events import Event, ModelDelta
+from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
+from ..tools.agent_types import handle_agent_output_types
+from ..usage_limits import RunBudget, UsageLimits
 from .logger import AgentLogger, LogLevel
-from .loop import ActionOutput, AgentLoop, current_run
+from .loop import AgentLoop, current_run
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
 from .run import Run, RunResult
 from .toolbox import MANAGED_AGENT_INPUTS, ManagedAgentTool, final_answer_tool
@@ -87,7 +92,13 @@ class MultiStepAgent(AgentLoop):
     Added: ``output_type`` (pydantic model, dataclass, TypedDict or JSON schema dict: the final answer is
     validated and returned typed), ``max_output_retries`` (2), ``event_handlers`` (callables receiving each
     :class:`~codeloop.events.Event`), ``keep_model_input_messages`` (store each step's exact model input;
-    by default it is rebuilt on demand, which keeps memory small).
+    by default it is rebuilt on demand, which keeps memory small), ``usage_limits`` (a
+    :class:`~codeloop.usage_limits.UsageLimits` for every run; ``run(..., usage_limits=...)`` per run),
+    ``max_context_tokens`` / ``compaction`` (keep each prompt under a token budget, see
+    ``codeloop/compaction.py``).
+
+    ``store`` (path, DSN or RunStore), ``approval`` (tool names, or ``(tool, arguments, run) -> True |
+    False | None``) and ``approval_handler`` (async, without a store): runs that last, see codeloop.runs.
     """
 
     _prompt_kind = "code"
@@ -118,8 +129,19 @@ class MultiStepAgent(AgentLoop):
         event_handlers: list[Callable[[Event], Any]] | None = None,
         keep_model_input_messages: bool = False,
         stream_outputs: bool = False,
+        usage_limits: UsageLimits | None = None,
+        max_context_tokens: int | None = None,
+        compaction: Compaction | None = None,
+        store: Any = None,
+        approval: Any = None,
+        approval_handler: Callable[..., Any] | None = None,
     ):
         self.agent_name = type(self).__name__
+        self.store = self.approval = self.approval_handler = None
+        if store is not None or approval is not None or approval_handler is not None:
+            from ..runs.resume import configure_agent
+
+            configure_agent(self, store, approval, approval_handler)
         self.model = model
         if prompt_templates is None:
             prompt_templates = load_prompt_templates(self._prompt_kind)
@@ -140,6 +162,8 @@ class MultiStepAgent(AgentLoop):
         self.max_output_retries = max_output_retries
         self.keep_model_input_messages = keep_model_input_messages
         self.stream_outputs = stream_outputs
+        self.usage_limits = usage_limits
+        self.compaction = Compaction.resolve(max_context_tokens, compaction)
         if stream_outputs and not (hasattr(model, "astream") or hasattr(model, "generate_stream")):
             raise ValueError("stream_outputs=True needs a model with astream (or generate_stream).")
         self.logger = logger if logger is not None else AgentLogger(level=verbosity_level)
@@ -200,6 +224,9 @@ class MultiStepAgent(AgentLoop):
 
     def _setup_step_callbacks(self, step_callbacks: Any) -> None:
         self.step_callbacks = CallbackRegistry()
+        # as in smolagents, the monitor sees every action step (only a monitor you set counts anything:
+        # the default one reads the run's own usage)
+        self.step_callbacks.register(ActionStep, self._feed_monitor)
         if not step_callbacks:
             return
         if isinstance(step_callbacks, list | tuple):
@@ -218,6 +245,7 @@ class MultiStepAgent(AgentLoop):
         handlers = list(self.event_handlers)
         if self.logger is not None and getattr(self.logger, "level", LogLevel.INFO) > LogLevel.OFF:
             handlers.insert(0, self.logger)
+        handlers.extend(subscribers())
         return handlers
 
     # ---- prompts ----
@@ -298,9 +326,35 @@ class MultiStepAgent(AgentLoop):
         return self._last_run
 
     @property
-    def monitor(self) -> _Monitor:
-        """smolagents' Monitor view of the current (or last) run: token counts and step durations."""
-        return _Monitor(self._view_run())
+    def monitor(self) -> Any:
+        """smolagents' Monitor view of the current (or last) run: token counts and step durations.
+        Settable (as in smolagents): a monitor you assign is returned as is."""
+        own = self.__dict__.get("_own_monitor")
+        return own if own is not None else _Monitor(self._view_run())
+
+    @monitor.setter
+    def monitor(self, value: Any) -> None:
+        self.__dict__["_own_monitor"] = value
+
+    def _finalize_step(self, memory_step: MemoryStep) -> None:
+        """smolagents' end-of-step hook, kept for compatibility: closes the step's timing and runs the
+        step callbacks registered for its type (the loop does the same, awaiting async callbacks)."""
+        timing = getattr(memory_step, "timing", None)
+        if timing is not None and getattr(timing, "end_time", 0) is None:
+            timing.end_time = time.time()
+        run_sync(self.step_callbacks.acall(memory_step, agent=self))
+
+    def _feed_monitor(self, memory_step: ActionStep, **_: Any) -> None:
+        own = self.__dict__.get("_own_monitor")
+        update = getattr(own, "update_metrics", None)
+        if update is not None:
+            update(memory_step)
+
+    @system_prompt.setter
+    def system_prompt(self, value: str) -> None:
+        raise AttributeError(
+            """The 'system_prompt' property is read-only. Use 'self.prompt_templates["system_prompt"]' instead."""
+        )
 
     def write_memory_to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
         return self.memory.messages_before(summary_mode=summary_mode)
@@ -325,6 +379,8 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
+        run_id: str | None = None,
     ) -> Run:
         if not isinstance(task, str):
             raise TypeError(f"task must be a string, got {type(task).__name__}.")
@@ -365,6 +421,15 @@ class MultiStepAgent(AgentLoop):
             run.executor, run.owns_executor = standby.executor, standby.owns_executor
             standby.executor = None
         memory.steps.append(TaskStep(task=full_task, task_images=images))
+        limits = usage_limits if usage_limits is not None else self.usage_limits
+        if limits is not None:
+            run.budget = RunBudget(limits)
+        if run_id is not None:
+            run.id = run_id
+        if self.store is not None or self.approval is not None:
+            from ..runs.resume import attach_journal
+
+            attach_journal(self, run)
         self._last_run = run
         return run
 
@@ -380,13 +445,23 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
+        run_id: str | None = None,
     ) -> Any:
-        """Run the task; returns the final answer, or a RunResult when ``return_full_result``."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        """Run the task; returns the final answer, or a RunResult when ``return_full_result``.
+        ``usage_limits`` (for this run) overrides the agent's; crossing one raises UsageLimitExceeded.
+        ``run_id`` names the run (with a store: the id to resume it by)."""
+        run = self._make_run(
+            task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+        )
         async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
-        return run.result() if full else run.output
+        if full:
+            return run.result()
+        if run.status == "interrupted":
+            raise AgentError("Agent interrupted.")
+        return handle_agent_output_types(run.output)  # text comes back as AgentText, as in smolagents
 
     async def astream(
         self,
@@ -396,9 +471,13 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Run the task, yielding every event (codeloop.events) as it happens."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        run = self._make_run(
+            task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+        )
         async for item in self._drive(run):
             if isinstance(item, Event):
                 yield item
@@ -421,11 +500,15 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
+        run_id: str | None = None,
     ) -> Any:
         """Sync ``arun``; works inside a running event loop too. ``stream=True`` returns a generator of
         smolagents' stream items (memory steps, deltas, tool calls and outputs), ending with FinalAnswerStep."""
         if stream:
-            run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+            run = self._make_run(
+                task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
+            )
             return iterate_sync(self._astream_steps(run))
         return run_sync(
             self.arun(
@@ -436,12 +519,33 @@ class MultiStepAgent(AgentLoop):
                 max_steps=max_steps,
                 return_full_result=return_full_result,
                 output_type=output_type,
+                usage_limits=usage_limits,
+                run_id=run_id,
             )
         )
 
     def stream(self, task: str, **kwargs: Any) -> Iterator[Event]:
         """Sync ``astream``: the typed events of a run."""
         return iterate_sync(self.astream(task, **kwargs))
+
+    # ---- stored runs (codeloop.runs) ----
+    async def aresume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
+        """Continue a stored run (after a crash, or with answers to its pending approvals)."""
+        from ..runs.resume import aresume
+
+        return await aresume(self, run_id, approvals)
+
+    def resume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
+        return run_sync(self.aresume(run_id, approvals))
+
+    async def afork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
+        """A new run from a copy of the first ``at_step`` action steps of a stored run, then live."""
+        from ..runs.resume import afork
+
+        return await afork(self, run_id, at_step, task, new_run_id)
+
+    def fork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
+        return run_sync(self.afork(run_id, at_step, task, new_run_id))
 
     def interrupt(self) -> None:
         """Stop every active run of this agent; each ends with state "interrupted"."""
@@ -450,18 +554,37 @@ class MultiStepAgent(AgentLoop):
 
     # ---- manual stepping ----
     def step(self, memory_step: ActionStep) -> Any:
-        """Run one action step on the current memory (smolagents' manual stepping). Returns the final answer
-        when the step gave one, else None. The caller appends the step to ``agent.memory.steps``."""
+        """Run one action step on the current memory (smolagents' manual stepping). Returns the step's
+        last stream item, an ``ActionOutput`` (``.output``, ``.is_final_answer``), as smolagents does.
+        The caller appends the step to ``agent.memory.steps``."""
         return run_sync(self.astep(memory_step))
 
     async def astep(self, memory_step: ActionStep) -> Any:
         run = self._standby_run()
         await self._ensure_step_resources(run)
-        out: ActionOutput | None = None
+        last: Any = None
         async for item in self._astep_stream(run, memory_step):
-            if type(item) is ActionOutput:
-                out = item
-        return out.output if out is not None and out.is_final_answer else None
+            if not isinstance(item, Event):
+                last = item
+        return last
+
+    def _step_stream(self, memory_step: ActionStep) -> Iterator[Any]:
+        """smolagents' extension point: one step as a sync generator of stream items, ending with an
+        ``ActionOutput``. A subclass that overrides it (smolagents style) is driven by the async loop in a
+        code thread; by default it is a sync view of ``_astep_stream``."""
+        return iterate_sync(self._astep_stream(self._standby_run(), memory_step))
+
+    async def _astep_from_sync(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
+        """Drives a subclass's own sync ``_step_stream`` without blocking the loop."""
+        iterator = iter(self._step_stream(memory_step))
+        done = object()
+        while (item := await run_in_code_thread(next, iterator, done)) is not done:
+            yield item
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_step_stream" in vars(cls) and "_astep_stream" not in vars(cls):
+            cls._astep_stream = MultiStepAgent._astep_from_sync  # type: ignore[method-assign]
 
     async def _ensure_step_resources(self, run: Run) -> None:
         """Resources a standby run needs before manual steps (CodeAgent: its executor)."""
@@ -518,7 +641,11 @@ class MultiStepAgent(AgentLoop):
         run = self._standby_run()
 
         async def _go() -> ChatMessage:
-            items = [i async for i in self._ahandle_max_steps(run)]
+            previous, run.task = run.task, task  # the prompt asks about the task given here
+            try:
+                items = [i async for i in self._ahandle_max_steps(run)]
+            finally:
+                run.task = previous
             run.memory.steps.pop()  # the helper records a step; this public call only asks
             answer = items[-1].value
             return ChatMessage("assistant", answer if isinstance(answer, str) else str(answer))

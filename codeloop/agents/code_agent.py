@@ -17,6 +17,7 @@ from typing import Any
 from .._sync import run_in_code_thread
 from ..errors import AgentExecutionError, AgentParsingError, InterpreterError
 from ..events import ActionParsed, CodeOutputEvent
+from ..executors.policy import check_installed
 from ..memory import ActionStep, ToolCall, set_model_inputs_ref
 from ..messages import ChatMessage
 from .base import MultiStepAgent
@@ -53,6 +54,11 @@ def _truncate(text: str, limit: int = _MAX_OBSERVATION) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n..._This content has been truncated to stay below {limit} characters_...\n{text[-half:]}"
+
+
+def _slow_state(executor: Any) -> bool:
+    isolation = getattr(executor, "isolation", None)
+    return bool(isolation.get("process", False)) if isinstance(isolation, dict) else True
 
 
 def _default_imports() -> set[str]:
@@ -92,6 +98,7 @@ class CodeAgent(MultiStepAgent):
         **kwargs: Any,
     ):
         self.additional_authorized_imports = list(additional_authorized_imports or [])
+        check_installed(self.additional_authorized_imports)  # as smolagents: fail now, not mid-run
         self.authorized_imports = sorted(_default_imports() | set(self.additional_authorized_imports))
         self.max_print_outputs_length = max_print_outputs_length
         self._use_structured_outputs_internally = use_structured_outputs_internally
@@ -171,6 +178,10 @@ class CodeAgent(MultiStepAgent):
 
     async def _arun_setup(self, run: Run) -> None:
         await self._ensure_step_resources(run)
+        if run.journal is not None and run.journal.replay_steps:  # a resumed run: rebuild the variables
+            from ..runs.resume import restore_executor
+
+            await restore_executor(run)
 
     async def _ensure_step_resources(self, run: Run) -> None:
         if run.executor is None:
@@ -188,10 +199,40 @@ class CodeAgent(MultiStepAgent):
         if self._user_executor is not None and hasattr(self._user_executor, "cleanup"):
             self._user_executor.cleanup()
 
+    async def _variables_summary(self, run: Run) -> str | None:
+        """The variables alive in the run's executor, with their types, for a compaction summary."""
+        executor = run.executor
+        if executor is None:
+            return None
+        try:
+            if _slow_state(executor):
+                state = await run_in_code_thread(getattr, executor, "state", None)
+            else:
+                state = executor.state
+        except Exception:  # a dead worker has no variables to list; the summary says nothing of them
+            return None
+        if not isinstance(state, dict):
+            return None
+        tools = set(self.tools) | set(self._managed_tools)
+        names = [
+            f"{name}: {type(value).__name__}"
+            for name, value in state.items()
+            if not str(name).startswith("_") and name not in tools and type(value).__name__ != "module"
+        ]
+        if not names:
+            return None
+        shown = names[:60]
+        return ", ".join(shown) + (f" (and {len(names) - 60} more)" if len(names) > 60 else "")
+
     # ---- one step ----
     async def _astep_stream(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
         memory = run.memory
-        messages = memory.messages_before()
+        messages: list[ChatMessage] = []
+        async for item in self._acontext(run):  # compacted to the token budget when one is set
+            if type(item) is _Done:
+                messages = item.value
+            else:
+                yield item
         if self.keep_model_input_messages:
             memory_step.model_input_messages = messages
         else:
@@ -266,6 +307,8 @@ class CodeAgent(MultiStepAgent):
         logs = code_output.logs or ""
         observation = "Execution logs:\n" + _truncate(logs) if logs else "Execution logs:\n"
         observation += "Last output from code snippet:\n" + _truncate(str(code_output.output))
+        if run.journal is not None and run.journal.note:
+            observation = run.journal.take_note() + observation
         memory_step.observations = observation
         memory_step.action_output = code_output.output
         yield run.event(

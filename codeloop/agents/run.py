@@ -22,11 +22,14 @@ from ..memory import AgentMemory
 from ..messages import Timing, TokenUsage
 
 if TYPE_CHECKING:
+    from ..usage_limits import RunBudget
     from .output import OutputSpec
 
 __all__ = ["Run", "RunResult", "RunState"]
 
-RunState = Literal["success", "max_steps_error", "interrupted"]
+RunState = Literal[
+    "success", "max_steps_error", "interrupted", "usage_limit_exceeded", "awaiting_approval", "failed"
+]
 
 _ids = itertools.count(1)
 _prefix = f"run-{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
@@ -40,7 +43,11 @@ class RunResult:
     """What ``run(..., return_full_result=True)`` returns.
 
     ``state`` is "success", "max_steps_error" (the answer was asked for after max_steps) or
-    "interrupted" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None).
+    "interrupted" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None),
+    "usage_limit_exceeded" (the partial result carried by UsageLimitExceeded), or "awaiting_approval" (a
+    tool call waits for a person: ``pending_approvals`` lists them, each with its ``call_id``;
+    ``agent.resume(run_id, approvals={call_id: True | False | "reason"})`` goes on). ``cost`` is in US
+    dollars (None when no price is known for the model).
     ``steps`` are the memory steps as dicts, built on first access.
     """
 
@@ -64,6 +71,7 @@ class RunResult:
         self.token_usage = token_usage
         self.timing = timing or Timing()
         self.run_id = run_id
+        self.pending_approvals: list[dict[str, Any]] = []
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -76,6 +84,11 @@ class RunResult:
     def steps(self, value: list[dict[str, Any]]) -> None:
         self._steps = value
 
+    @property
+    def cost(self) -> float | None:
+        """The run's cost in US dollars, summed over its model calls (None when unknown)."""
+        return self.token_usage.cost if self.token_usage is not None else None
+
     def dict(self) -> dict[str, Any]:
         from ..memory import jsonable
 
@@ -84,7 +97,10 @@ class RunResult:
             "state": self.state,
             "steps": self.steps,
             "token_usage": self.token_usage.to_dict() if self.token_usage is not None else None,
+            "cost": self.cost,
             "timing": self.timing.dict(),
+            "run_id": self.run_id,
+            "pending_approvals": self.pending_approvals,
         }
 
     to_dict = dict
@@ -128,7 +144,14 @@ class Run:
         self.tool_names: tuple[str, ...] = ()
         self.executor_bound = False  # tools and variables sent to the executor for this run
         self.previous: Run | None = None
+        # codeloop.runs.Journal when the agent has a store or an approval rule (records steps and tool
+        # calls, gates calls); paused: a tool call waits for a person and the run stops after this step.
+        self.journal: Any = None
+        self.paused = False
         self.final_step_seen = False
+        self.budget: RunBudget | None = None  # usage limits and their counters (codeloop/usage_limits.py)
+        self.cache_key: str | None = None  # prompt-cache key of this run's prefix (agents/context.py)
+        self.prompt_count: tuple[Any, int, int] | None = None  # (messages, characters, images) counted
         self._interrupted = False
         # True while the loop is handed over to the consumer (at a yield): cancelling the consumer's task
         # then would raise in *its* code, so interrupt() only sets the flag and the loop sees it on resume.
@@ -227,7 +250,7 @@ class Run:
             await run_in_code_thread(executor.close) if slow else executor.close()
 
     def result(self) -> RunResult:
-        return RunResult(
+        result = RunResult(
             output=self.output,
             state=self.status
             if self.status in ("success", "max_steps_error", "interrupted")
@@ -237,6 +260,9 @@ class Run:
             memory=self.memory,
             run_id=self.id,
         )
+        if self.journal is not None:
+            result.pending_approvals = list(self.journal.pending)
+        return result
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

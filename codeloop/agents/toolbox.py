@@ -89,8 +89,10 @@ class RunTool:
         return getattr(self.tool, item)
 
     def _started(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        call_id = f"code_call_{next(_call_ids)}"
         run = self.run
+        if run.budget is not None:  # max_tool_calls: refused before the call (the loop then stops the run)
+            run.budget.before_tool_call(self.name)
+        call_id = f"code_call_{next(_call_ids)}"
         run.push_event(
             run.event(
                 ToolCallStarted, call_id=call_id, tool_name=self.name, arguments=_arguments(args, kwargs)
@@ -114,6 +116,9 @@ class RunTool:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        journal = self.run.journal
+        if journal is not None:
+            return self._journaled(journal, args, kwargs)
         call_id, start = self._started(args, kwargs), time.perf_counter()
         try:
             result = _call_sync(self.tool, *args, **kwargs)
@@ -124,9 +129,36 @@ class RunTool:
         return result
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        journal = self.run.journal
         call_id, start = self._started(args, kwargs), time.perf_counter()
         try:
-            result = await acall_tool(self.tool, *args, **kwargs)
+            if journal is None:
+                result = await acall_tool(self.tool, *args, **kwargs)
+            else:
+                key = journal.code_call_key(self.name)
+                result = await journal.acall_tool(
+                    key, self.name, self.tool, _arguments(args, kwargs), lambda: acall_tool(self.tool, *args, **kwargs)
+                )
+        except BaseException as e:
+            self._finished(call_id, start, error=e)
+            raise
+        self._finished(call_id, start, result)
+        return result
+
+    def _journaled(self, journal: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call through the run's journal (codeloop.runs): recorded, gated by approval, and answered
+        from the record when the run is being rebuilt after a resume (then without events)."""
+        key = journal.code_call_key(self.name)
+        arguments = _arguments(args, kwargs)
+
+        def call() -> Any:
+            return _call_sync(self.tool, *args, **kwargs)
+
+        if journal.replaying:
+            return journal.call_tool(key, self.name, self.tool, arguments, call)
+        call_id, start = self._started(args, kwargs), time.perf_counter()
+        try:
+            result = journal.call_tool(key, self.name, self.tool, arguments, call)
         except BaseException as e:
             self._finished(call_id, start, error=e)
             raise

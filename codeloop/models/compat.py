@@ -88,6 +88,15 @@ class LiteLLMModel(OpenAIModel):
             raise ModelConfigurationError(
                 "For Azure use AzureOpenAIModel(deployment, azure_endpoint=..., ...)."
             )
+        if sep and provider not in HOSTED and provider not in local and not api_base:
+            # never guess a route: 'bedrock/...' sent to api.openai.com would fail late and confusingly
+            raise ModelConfigurationError(
+                f"LiteLLMModel({model_id!r}): codeloop cannot route the provider {head!r} itself. It routes "
+                f"{', '.join(sorted({*HOSTED, *local}))} over their OpenAI-compatible APIs. For {head!r} "
+                "install the litellm package (pip install litellm) once codeloop's LiteLLM backend is "
+                "available, or use that provider's own model class; for an OpenAI-compatible endpoint pass "
+                "api_base=... (and api_key=...)."
+            )
         if provider in local:
             base = api_base or f"http://localhost:{local[provider]}"
             api_base = base if base.rstrip("/").endswith("/v1") else base.rstrip("/") + "/v1"

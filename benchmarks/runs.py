@@ -1,0 +1,144 @@
+"""What keeping runs costs: store overhead per step, bytes per step, and resume time.
+
+    .venv/bin/python benchmarks/runs.py [--steps 100] [--repeat 3] [--executor local]
+
+A scripted CodeAgent (zero-latency model) runs ``--steps`` action steps, each calling one tool from its
+code, with the default executor (the isolated worker) and the default store (SQLite, WAL), and again
+without a store in the same process; the best of ``--repeat`` runs each. Printed: store overhead per
+step (target <= 0.3 ms) and the ratio of step times (target <= 1.5x), the store's bytes per step, and
+the time to resume a stopped run of ``--steps`` steps up to its next model call (target <= 100 ms plus
+the code replay, which is printed separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import time
+from typing import Any
+
+from codeloop import CodeAgent, tool
+from codeloop.messages import TokenUsage
+from codeloop.testing import ScriptedModel
+
+STEP = "Thought: next.\n<code>\nx = echo('{i}')\n</code>"
+FINAL = "Thought: done.\n<code>\nfinal_answer(x)\n</code>"
+
+
+@tool
+def echo(text: str) -> str:
+    """Return the text.
+
+    Args:
+        text: anything
+    """
+    return text
+
+
+echo.blocking = False  # instant: runs inline, as a cheap real tool would
+
+
+def _script(steps: int, stop_at: int | None = None) -> Any:
+    def reply(messages: list[Any]) -> str:
+        done = sum(1 for m in messages if getattr(m.role, "value", m.role) == "assistant")
+        if stop_at is not None and done >= stop_at:
+            raise RuntimeError("stopped here")
+        return FINAL if done >= steps - 1 else STEP.format(i=done)
+
+    return reply
+
+
+def _agent(steps: int, executor: str, store: Any, reply: Any) -> CodeAgent:
+    model = ScriptedModel(reply, token_usage=TokenUsage(input_tokens=10, output_tokens=5))
+    return CodeAgent(
+        tools=[echo], model=model, executor_type=executor, store=store, verbosity_level=-1, max_steps=steps + 1
+    )
+
+
+def _timed_run(steps: int, executor: str, store: Any, run_id: str) -> float:
+    agent = _agent(steps, executor, store, _script(steps))
+    start = time.perf_counter()
+    result = agent.run("Echo.", run_id=run_id, return_full_result=True)
+    elapsed = time.perf_counter() - start
+    assert result.state == "success", result
+    return elapsed
+
+
+def _commit_cost(tmp: str, n: int = 300) -> float:
+    """One small SQLite WAL transaction on this machine: the floor under each store write."""
+    conn = sqlite3.connect(os.path.join(tmp, "floor.db"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 200))
+        conn.execute("COMMIT")
+    conn.close()
+    return (time.perf_counter() - start) / n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--executor", default="local", choices=["local", "inprocess"])
+    args = parser.parse_args()
+    steps, executor = args.steps, args.executor
+    with tempfile.TemporaryDirectory() as tmp:
+        _timed_run(5, executor, None, "warm")  # imports, first worker
+        plain, stored = [], []
+        for i in range(args.repeat):  # interleaved, so load changes hit both alike
+            plain.append(_timed_run(steps, executor, None, f"p{i}"))
+            db = os.path.join(tmp, f"r{i}.db")
+            stored.append(_timed_run(steps, executor, db, f"s{i}"))
+        with sqlite3.connect(os.path.join(tmp, "r0.db")) as conn:  # fold the WAL into the file first
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = conn.execute(
+                "SELECT (SELECT SUM(LENGTH(step) + LENGTH(events)) FROM codeloop_steps) + "
+                "(SELECT SUM(LENGTH(arguments) + LENGTH(result)) FROM codeloop_calls)"
+            ).fetchone()[0]
+        size = os.path.getsize(os.path.join(tmp, "r0.db"))
+        best_plain, best_stored = min(plain), min(stored)
+        per_step = (best_stored - best_plain) / steps
+        print(f"executor={executor}, {steps} steps, one tool call per step, best of {args.repeat}")
+        print(f"step without store: {best_plain / steps * 1e3:.3f} ms")
+        print(f"step with SQLite store: {best_stored / steps * 1e3:.3f} ms")
+        print(f"store overhead per step: {per_step * 1e3:.3f} ms (target <= 0.3 ms)")
+        print(f"ratio with/without store: {best_stored / best_plain:.2f}x (target <= 1.5x)")
+        print(
+            f"floor: one bare SQLite WAL transaction here costs {_commit_cost(tmp) * 1e3:.3f} ms; a step with "
+            "a tool call writes 3 (call started + model reply, call result, step + events)"
+        )
+        print(f"store bytes per step: {size / steps:.0f} B of database file ({rows / steps:.0f} B of row data)")
+
+        # Resume: a run stopped before its last model call, resumed by a fresh agent up to that call.
+        db = os.path.join(tmp, "resume.db")
+        stopped = _agent(steps, executor, db, _script(steps, stop_at=steps - 1))
+        try:
+            stopped.run("Echo.", run_id="stopped")
+        except Exception:
+            pass
+        seen: dict[str, float] = {}
+
+        def first_call(messages: list[Any]) -> str:
+            seen.setdefault("t", time.perf_counter())
+            return FINAL
+
+        resumer = _agent(steps, executor, db, first_call)
+        start = time.perf_counter()
+        result = resumer.resume("stopped")
+        assert result.state == "success", result
+        to_call = seen["t"] - start
+        replay = resumer.last_run.journal.replay_seconds
+        print(f"resume of a {steps - 1}-step run to its next model call: {to_call * 1e3:.1f} ms")
+        print(f"  of which code replay ({steps - 1} steps, tool calls from the record): {replay * 1e3:.1f} ms")
+        print(f"  resume without the replay: {(to_call - replay) * 1e3:.1f} ms (target <= 100 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

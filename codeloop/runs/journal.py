@@ -1,0 +1,340 @@
+"""What a run with a store or an approval rule carries: the journal of its steps and tool calls.
+
+Layer 6 (runs). The agent loop knows only duck-typed hooks on ``run.journal``: ``on_event`` (the journal
+is one more event subscriber: a StepFinished event writes the finished memory step and the step's events
+in one transaction; RunFinished/RunFailed write the state), ``replayed_model_output``/``model_output``
+(the reply of the step in progress is stored before its action runs, so a resumed run repeats the same
+action) and ``call_tool``/``acall_tool`` (every tool call, from code or from the model: answered from the
+record when it already finished, gated by approval, recorded before and after it runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AgentToolExecutionError
+from ..events import ApprovalRequested, Event, RunFailed, RunFinished, RunStarted, StepFinished
+from ..memory import ActionStep
+from ..messages import ChatMessage
+from .base import CallRecord, RunStore
+
+if TYPE_CHECKING:
+    from ..agents.run import Run
+
+__all__ = ["Journal", "ApprovalPending", "ToolCallDenied", "ReplayDiverged", "step_record"]
+
+_IN_DOUBT = (
+    "the call was in flight when the process stopped and may or may not have taken effect; "
+    "approve to run it again, deny to skip it"
+)
+
+
+class ApprovalPending(Exception):
+    """Raised inside a tool call that waits for a person; the loop then pauses the run."""
+
+
+class ToolCallDenied(AgentToolExecutionError):
+    """A person (or the approval rule) said no; the model sees this message as the call's error."""
+
+
+class ReplayDiverged(Exception):
+    """Replayed code made a tool call the record does not have: the state after it cannot be rebuilt."""
+
+
+def step_record(step: Any) -> dict[str, Any]:
+    """A memory step as stored: its dict, without the model input (rebuilt from the earlier steps)."""
+    if step.__dict__.get("_inputs_ref") is not None or isinstance(step, ActionStep):
+        # Reading the inputs of a step that refers to memory would rebuild (and store) the whole
+        # conversation at every step: serialize a shallow copy without them.
+        step = copy.copy(step)
+        step.model_input_messages = None
+    return step.dict()
+
+
+class Journal:
+    """Per-run: records into ``store`` (when given) and applies the approval rule."""
+
+    def __init__(
+        self,
+        run: Run,
+        store: RunStore | None,
+        *,
+        approval: Any = None,
+        handler: Callable[[ApprovalRequested], Awaitable[Any]] | None = None,
+        calls: dict[str, CallRecord] | None = None,
+        approvals: dict[str, Any] | None = None,
+        pending_step: dict[str, Any] | None = None,
+        resumed: bool = False,
+    ):
+        self.run = run
+        self.store = store
+        self.approval = approval
+        self.handler = handler
+        self.calls: dict[str, CallRecord] = dict(calls or {})
+        self.approvals: dict[str, Any] = dict(approvals or {})
+        self.pending_step = pending_step
+        self.resumed = resumed
+        self.pending: list[dict[str, Any]] = []
+        self.replaying = False
+        self.diverged = False
+        self.replay_steps: list[tuple[int, str]] = []
+        self.replay_errors: set[int] = set()
+        self.replay_seconds = 0.0
+        self.note: str | None = None
+        self._events: list[dict[str, Any]] = []
+        self._counts: dict[tuple[int, str], int] = {}
+        self._lock = threading.Lock()
+        self._stored_steps = 0
+        self._reply: dict[str, Any] | None = None
+
+    # ---- the event subscriber ----
+    def on_event(self, event: Event) -> None:
+        store = self.store
+        if store is None:
+            return
+        kind = type(event)
+        if kind is StepFinished:
+            self._save_step()
+        elif kind is RunFinished or kind is RunFailed:
+            self._finish(event)
+        elif kind is RunStarted:
+            self._start()
+        elif event.type != "model_delta":
+            self._events.append(event.to_dict())
+
+    def _usage(self) -> dict[str, Any] | None:
+        usage = self.run.usage
+        return usage.to_dict() if usage is not None else None
+
+    def _extra(self) -> dict[str, Any]:
+        """Fields other layers put on the run (usage limits, cost...): stored when JSON-friendly."""
+        out: dict[str, Any] = {"usage": self._usage(), "step_number": self.run.step_number}
+        for name in ("cost", "budget"):
+            value = getattr(self.run, name, None)
+            if value is not None:
+                out[name] = value.to_dict() if hasattr(value, "to_dict") else value
+        return out
+
+    def _start(self) -> None:
+        run = self.run
+        steps = run.memory.steps
+        if self.resumed:
+            self._stored_steps = len(steps)
+            self.store.update_run(run.id, state="running", data={"pending_approvals": []})  # type: ignore[union-attr]
+            return
+        self.store.create_run(  # type: ignore[union-attr]
+            run.id,
+            agent=getattr(run.agent, "name", None) or type(run.agent).__name__,
+            task=run.task,
+            data={"max_steps": run.max_steps, **self._extra()},
+        )
+        # The task step (and any steps of a reset=False predecessor) are the start of the record.
+        for index, step in enumerate(steps):
+            self.store.append_step(run.id, index, step_record(step), [])  # type: ignore[union-attr]
+        self._stored_steps = len(steps)
+
+    def _save_step(self) -> None:
+        run = self.run
+        steps = run.memory.steps
+        events, self._events = self._events, []
+        while self._stored_steps < len(steps):
+            index = self._stored_steps
+            data = self._extra()
+            data["pending_step"] = None
+            self._reply = None
+            self.store.append_step(run.id, index, step_record(steps[index]), events, data=data)  # type: ignore[union-attr]
+            events = []
+            self._stored_steps += 1
+
+    def _finish(self, event: Event) -> None:
+        run = self.run
+        data = self._extra()
+        if isinstance(event, RunFailed):
+            data["error"] = f"{event.error_type}: {event.error}"
+            state = "failed"
+        else:
+            state = run.status
+            data["output"] = run.output
+            data["pending_approvals"] = list(self.pending)
+        if state != "awaiting_approval":
+            data["pending_step"] = None
+        self._reply = None
+        self.store.update_run(run.id, state=state, data=data)  # type: ignore[union-attr]
+
+    # ---- model replies ----
+    def replayed_model_output(self, run: Run) -> ChatMessage | None:
+        """The stored reply of the step being redone after a resume (used once), else None."""
+        pending = self.pending_step
+        if pending is not None and pending.get("step_number") == run.step_number:
+            self.pending_step = None
+            return ChatMessage.from_dict(pending["message"])
+        return None
+
+    def model_output(self, run: Run, message: ChatMessage) -> None:
+        """Keep the reply of the step in progress; it is stored with the step's first tool call (before
+        any effect: a step redone from it repeats the same calls) or with the step itself."""
+        if self.store is not None:
+            self._reply = {"step_number": run.step_number, "message": message.to_dict()}
+
+    def _take_reply(self) -> dict[str, Any] | None:
+        reply, self._reply = self._reply, None
+        return None if reply is None else {"pending_step": reply}
+
+    # ---- tool calls ----
+    def code_call_key(self, name: str) -> str:
+        step = self.run.step_number
+        with self._lock:
+            n = self._counts.get((step, name), 0) + 1
+            self._counts[(step, name)] = n
+        return f"{step}:{name}#{n}"
+
+    def reset_counts(self) -> None:
+        self._counts.clear()
+
+    def _needs_approval(self, name: str, arguments: Any) -> bool | None:
+        """True: ask; False: no need; None means deny (the rule itself said no)."""
+        rule = self.approval
+        if rule is None:
+            return False
+        if callable(rule):
+            verdict = rule(name, arguments, self.run)
+            if verdict is True:
+                return False
+            if verdict is False:
+                return None
+            return True
+        return name in rule
+
+    def _decide(self, key: str, name: str, tool: Any, arguments: Any) -> tuple[str, Any]:
+        """("replay", record) | ("run", None) | ("deny", reason) | ("pause", reason) | ("ask", None)."""
+        record = self.calls.get(key)
+        if record is not None and record.status == "done":
+            return "replay", record
+        if self.replaying:
+            self.diverged = True
+            raise ReplayDiverged(f"the record has no result for tool call {key}")
+        if self.run.paused:
+            return "pause", None  # the run is pausing: nothing else runs in this step
+        decision = self.approvals.get(key, record.decision if record is not None else None)
+        if decision is not None:
+            return ("run", None) if decision is True else ("deny", decision)
+        if record is not None and record.status == "awaiting":
+            return "pause", record.error or "approval required"
+        if record is not None and record.status == "started" and not getattr(tool, "idempotent", False):
+            return "pause", _IN_DOUBT
+        need = self._needs_approval(name, arguments)
+        if need is None:
+            return "deny", "the approval rule refused this call"
+        if not need:
+            return "run", None
+        return ("pause", "approval required") if self.store is not None else ("ask", None)
+
+    def _pause(self, key: str, name: str, arguments: Any, reason: str | None) -> ApprovalPending:
+        run = self.run
+        run.paused = True
+        if reason is not None:
+            entry = {"call_id": key, "tool": name, "arguments": arguments, "reason": reason}
+            self.pending.append(entry)
+            if self.store is not None:
+                self.store.record_call(
+                    run.id,
+                    CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason),
+                    data=self._take_reply(),
+                )
+            run.push_event(
+                run.event(ApprovalRequested, call_id=key, tool_name=name, arguments=arguments, reason=reason)
+            )
+        return ApprovalPending(f"The call to {name} waits for approval ({key}); the run pauses.")
+
+    @staticmethod
+    def _replayed(record: CallRecord) -> Any:
+        if record.error is not None:
+            raise AgentToolExecutionError(record.error)
+        return record.result
+
+    def _denied(self, name: str, reason: Any) -> ToolCallDenied:
+        why = reason if isinstance(reason, str) else "no reason given"
+        return ToolCallDenied(f"The call to tool '{name}' was denied by a person: {why}")
+
+    def _before(self, key: str, name: str, arguments: Any) -> None:
+        if self.store is not None:
+            self.store.record_call(
+                self.run.id,
+                CallRecord(key, self.run.step_number, name, arguments, "started"),
+                data=self._take_reply(),
+            )
+
+    def _after(self, key: str, name: str, arguments: Any, result: Any, error: BaseException | None) -> None:
+        if self.store is not None:
+            text = None if error is None else f"{type(error).__name__}: {error}"
+            self.store.record_call(
+                self.run.id,
+                CallRecord(
+                    key, self.run.step_number, name, arguments, "done", None if error else result, text
+                ),
+            )
+
+    async def _ask(self, key: str, name: str, arguments: Any) -> Any:
+        run = self.run
+        request = run.event(ApprovalRequested, call_id=key, tool_name=name, arguments=arguments)
+        run.push_event(request)
+        if self.handler is None:
+            return "no approval handler is configured"
+        return await self.handler(request)
+
+    def call_tool(self, key: str, name: str, tool: Any, arguments: Any, call: Callable[[], Any]) -> Any:
+        """A sync tool call (code threads): the RPC call waits here while a person decides."""
+        verdict, detail = self._decide(key, name, tool, arguments)
+        if verdict == "replay":
+            return self._replayed(detail)
+        if verdict == "pause":
+            raise self._pause(key, name, arguments, detail)
+        if verdict == "ask":
+            loop = self.run._loop
+            if loop is None:
+                raise RuntimeError("No event loop to ask for approval on.")
+            detail = asyncio.run_coroutine_threadsafe(self._ask(key, name, arguments), loop).result()
+            verdict = "run" if detail is True else "deny"
+        if verdict == "deny":
+            raise self._denied(name, detail)
+        return self._run_sync(key, name, arguments, call)
+
+    def _run_sync(self, key: str, name: str, arguments: Any, call: Callable[[], Any]) -> Any:
+        self._before(key, name, arguments)
+        try:
+            result = call()
+        except Exception as e:
+            self._after(key, name, arguments, None, e)
+            raise
+        self._after(key, name, arguments, result, None)
+        return result
+
+    async def acall_tool(
+        self, key: str, name: str, tool: Any, arguments: Any, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        verdict, detail = self._decide(key, name, tool, arguments)
+        if verdict == "replay":
+            return self._replayed(detail)
+        if verdict == "pause":
+            raise self._pause(key, name, arguments, detail)
+        if verdict == "ask":
+            detail = await self._ask(key, name, arguments)
+            verdict = "run" if detail is True else "deny"
+        if verdict == "deny":
+            raise self._denied(name, detail)
+        self._before(key, name, arguments)
+        try:
+            result = await call()
+        except Exception as e:
+            self._after(key, name, arguments, None, e)
+            raise
+        self._after(key, name, arguments, result, None)
+        return result
+
+    def take_note(self) -> str:
+        note, self.note = self.note, None
+        return note or ""
