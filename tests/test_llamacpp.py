@@ -42,6 +42,14 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task")) - threading.active_count()
 
 
+def _settled_threads(baseline: int, wait: float = 5.0) -> int:
+    """The native thread count once it is back at ``baseline`` (threads take a moment to exit), or after ``wait``."""
+    deadline = time.monotonic() + wait
+    while (count := _threads()) != baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
 def _port_open(url: str) -> bool:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     try:
@@ -60,7 +68,7 @@ def _get(url: str) -> object:
 @pytest.fixture(scope="module")
 def model():
     # One thread: on a shared 2-core machine a second spinning thread costs more than it brings.
-    m = LlamaCppModel("smollm2", n_ctx=8192, n_parallel=4, n_threads=1, temperature=0, seed=SEED, max_tokens=32)
+    m = LlamaCppModel("smollm2", n_ctx=8192, n_parallel=4, n_threads=1, temperature=0, seed=SEED)
     url = m.server_url
     yield m
     m.close()
@@ -177,7 +185,11 @@ def test_tool_calls_validate_against_schema(model):
     get_weather.validate_arguments(call.arguments)  # raises ToolValidationError when it does not fit
 
     agent = ToolCallingAgent(tools=[get_weather], model=model, max_steps=1, verbosity_level=0)
-    agent.run("What will the weather be in Paris for the next 3 days?")
+    model.kwargs["max_tokens"] = 64
+    try:
+        agent.run("What will the weather be in Paris for the next 3 days?")
+    finally:
+        del model.kwargs["max_tokens"]
     calls = [c for s in agent.memory.steps for c in (getattr(s, "tool_calls", None) or ())]
     assert calls
     tools = {"get_weather": get_weather, **{n: t for n, t in agent.tools.items()}}
@@ -232,14 +244,14 @@ async def test_close_stops_server_threads_and_port():
     async with LlamaCppModel("smollm2", n_ctx=512, n_threads=1) as m:
         url = m.server_url
         assert _port_open(url) and _threads() > baseline
-    assert not _port_open(url) and _threads() == baseline
+    assert not _port_open(url) and _settled_threads(baseline) == baseline
     # Used again after close(): the model starts its server again (on a new port).
     reply = await m.agenerate(POEM, max_tokens=2)
     assert reply.token_usage.output_tokens == 2 and m.server_url
     second = m.server_url
     del m, reply
     gc.collect()  # collected without close(): the finalizer stops the server
-    assert not _port_open(second) and _threads() == baseline
+    assert not _port_open(second) and _settled_threads(baseline) == baseline
 
 
 def test_process_exit_stops_server():

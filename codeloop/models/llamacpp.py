@@ -138,6 +138,7 @@ class LlamaCppModel(OpenAIModel):
         self.server_options = dict(server_options or {})
         self.verbose = verbose
         self._user_profile = kwargs.get("profile")
+        kwargs.setdefault("prices", {"input": 0.0, "output": 0.0})  # a local model costs nothing per token
         kwargs.pop("api_base", None)
         kwargs.pop("base_url", None)
         self._holder = _ServerHolder()
@@ -241,7 +242,7 @@ class LlamaCppModel(OpenAIModel):
         stream: bool = False,
         **kwargs: Any,
     ) -> tuple[dict[str, Any], list[str] | None]:
-        params = {**self.kwargs, **kwargs}
+        params = {**kwargs, **self.kwargs}  # as OpenAIModel: what the model was built with wins
         tool_choice = params.get("tool_choice", "required")
         if tools_to_call_from and not self.profile.supports_tool_calls and tool_choice != "none":
             # The chat template has no tools: constrain the reply to one call of an offered tool.
