@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "LiteLLMModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
+    "AnthropicModel": "codeloop.models",
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",

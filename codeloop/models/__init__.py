@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "ScriptedModel": "codeloop.models.scripted",
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
+    "AnthropicModel": "codeloop.models.anthropic",
     "InferenceClientModel": "codeloop.models.compat",
     "HfApiModel": "codeloop.models.compat",
     "LiteLLMModel": "codeloop.models.compat",
@@ -55,6 +56,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .anthropic import AnthropicModel  # noqa: F401
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
     from .compat import HfApiModel, InferenceClientModel, LiteLLMModel  # noqa: F401
