@@ -17,8 +17,8 @@ _EXPORTS: dict[str, str] = {
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
     "AnthropicModel": "codeloop.models.anthropic",
-    "InferenceClientModel": "codeloop.models.compat",
-    "HfApiModel": "codeloop.models.compat",
+    "InferenceClientModel": "codeloop.models.hf",
+    "HfApiModel": "codeloop.models.hf",
     "LiteLLMModel": "codeloop.models.compat",
     "AzureOpenAIServerModel": "codeloop.models.openai",
     "OpenAIModel": "codeloop.models.openai",
@@ -59,10 +59,11 @@ if TYPE_CHECKING:
     from .anthropic import AnthropicModel  # noqa: F401
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
-    from .compat import HfApiModel, InferenceClientModel, LiteLLMModel  # noqa: F401
+    from .compat import LiteLLMModel  # noqa: F401
     from .convert import to_chat_messages, tool_schema  # noqa: F401
     from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
     from .from_env import model_from_env  # noqa: F401
+    from .hf import HfApiModel, InferenceClientModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
     from .ratelimit import RateLimiter  # noqa: F401

@@ -36,6 +36,7 @@ from ..messages import (
     MessageRole,
     TokenUsage,
 )
+from ._sdk_params import fit_to_sdk
 from .base import StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .openai import OpenAIModel
@@ -166,26 +167,6 @@ def usage_from(raw: Any) -> TokenUsage | None:
         output_tokens=int(getattr(raw, "output_tokens", None) or 0),
         cached_input_tokens=int(read),
     )
-
-
-_SDK_PARAMS: dict[Any, frozenset[str]] = {}
-
-
-def _fit_to_sdk(create: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Parameters this SDK release does not name (SDK releases add and drop some, e.g. ``temperature``)
-    travel in ``extra_body``, so the API still gets them."""
-    key = getattr(create, "__func__", create)
-    if key not in _SDK_PARAMS:
-        import inspect
-
-        _SDK_PARAMS[key] = frozenset(inspect.signature(create).parameters)
-    known = _SDK_PARAMS[key]
-    extra = {k: v for k, v in request.items() if k not in known}
-    if not extra:
-        return request
-    fitted = {k: v for k, v in request.items() if k in known}
-    fitted["extra_body"] = {**(request.get("extra_body") or {}), **extra}
-    return fitted
 
 
 class AnthropicModel(OpenAIModel):
@@ -323,7 +304,7 @@ class AnthropicModel(OpenAIModel):
         return request, client_stop
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
-        return await client.messages.create(**_fit_to_sdk(client.messages.create, request))
+        return await client.messages.create(**fit_to_sdk(client.messages.create, request))
 
     # ---- replies -----------------------------------------------------------------------------------------
     def _to_message(

@@ -1,11 +1,5 @@
-"""smolagents model classes that are not OpenAI by name, served over OpenAI-compatible endpoints.
+"""``LiteLLMModel`` without the ``litellm`` package, served over OpenAI-compatible endpoints.
 
-So that ``from smolagents import InferenceClientModel`` -> ``from codeloop import InferenceClientModel``
-keeps working without extra SDKs:
-
-* ``InferenceClientModel`` (alias ``HfApiModel``) talks to the Hugging Face router
-  (``https://router.huggingface.co/v1``); ``provider=`` is sent as the router's ``model:provider`` suffix,
-  ``bill_to=`` as the ``X-HF-Bill-To`` header.
 * ``LiteLLMModel`` takes LiteLLM-style ids (``"anthropic/claude-sonnet-4-5"``, ``"ollama_chat/llama3.1"``,
   ``"gpt-4o"``) and maps the prefix to that provider's OpenAI-compatible endpoint and key variable (the
   table in ``from_env.py``). It does not need or use the ``litellm`` package.
@@ -20,52 +14,7 @@ from ..errors import ModelConfigurationError
 from .from_env import _ALIASES, HOSTED, LOCAL_SERVERS
 from .openai import OpenAIModel
 
-__all__ = ["InferenceClientModel", "HfApiModel", "LiteLLMModel"]
-
-HF_ROUTER = "https://router.huggingface.co/v1"
-
-
-class InferenceClientModel(OpenAIModel):
-    """A model on Hugging Face Inference Providers, through the router's OpenAI-compatible API."""
-
-    def __init__(
-        self,
-        model_id: str = HOSTED["hf"][2],
-        provider: str | None = None,
-        token: str | None = None,
-        timeout: float = 120,
-        client_kwargs: dict[str, Any] | None = None,
-        custom_role_conversions: dict[str, str] | None = None,
-        api_key: str | None = None,
-        bill_to: str | None = None,
-        base_url: str | None = None,
-        **kwargs: Any,
-    ):
-        key = api_key or token or os.environ.get("HF_TOKEN")
-        if not key:
-            raise ModelConfigurationError(
-                "InferenceClientModel needs a Hugging Face token: export HF_TOKEN=hf_... or pass token=..."
-            )
-        client_kwargs = {"timeout": timeout, **(client_kwargs or {})}
-        if bill_to:
-            client_kwargs["default_headers"] = {
-                **client_kwargs.get("default_headers", {}),
-                "X-HF-Bill-To": bill_to,
-            }
-        if provider and provider != "auto":
-            kwargs.setdefault("model", f"{model_id}:{provider}")
-        self.provider = provider
-        super().__init__(
-            model_id,
-            api_base=base_url or HF_ROUTER,
-            api_key=key,
-            client_kwargs=client_kwargs,
-            custom_role_conversions=custom_role_conversions,
-            **kwargs,
-        )
-
-
-HfApiModel = InferenceClientModel  # the older smolagents name
+__all__ = ["LiteLLMModel"]
 
 
 class LiteLLMModel(OpenAIModel):
