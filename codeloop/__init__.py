@@ -62,6 +62,8 @@ _EXPORTS: dict[str, str] = {
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
     "AnthropicModel": "codeloop.models",
+    "AmazonBedrockModel": "codeloop.models",
+    "AmazonBedrockServerModel": "codeloop.models",
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",

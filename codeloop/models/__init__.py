@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
     "AnthropicModel": "codeloop.models.anthropic",
+    "AmazonBedrockModel": "codeloop.models.bedrock",
+    "AmazonBedrockServerModel": "codeloop.models.bedrock",
     "InferenceClientModel": "codeloop.models.hf",
     "HfApiModel": "codeloop.models.hf",
     "LiteLLMModel": "codeloop.models.compat",
@@ -57,6 +59,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicModel  # noqa: F401
+    from .bedrock import AmazonBedrockModel, AmazonBedrockServerModel  # noqa: F401
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
     from .compat import LiteLLMModel  # noqa: F401
