@@ -59,8 +59,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicModel  # noqa: F401
-    from .bedrock import AmazonBedrockModel, AmazonBedrockServerModel  # noqa: F401
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
+    from .bedrock import AmazonBedrockModel, AmazonBedrockServerModel  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
     from .compat import LiteLLMModel  # noqa: F401
     from .convert import to_chat_messages, tool_schema  # noqa: F401
