@@ -6,5 +6,6 @@ root="$(cd "$(dirname "$0")" && pwd)"
 cd "$root"
 scripts/ensure-venv.sh test
 if [ -x scripts/install-os-deps.sh ]; then scripts/install-os-deps.sh; fi
-.venv/bin/ruff check --quiet codeloop tests benchmarks
+.venv/bin/ruff check --quiet codeloop tests tests_litellm benchmarks
+scripts/test-litellm.sh -q  # the litellm extra, in its own .venv-litellm
 exec .venv/bin/python -m pytest "$@"

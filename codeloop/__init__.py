@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "InferenceClientModel": "codeloop.models",
     "HfApiModel": "codeloop.models",
     "LiteLLMModel": "codeloop.models",
+    "LiteLLMRouterModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
     "AnthropicModel": "codeloop.models",

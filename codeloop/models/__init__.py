@@ -21,7 +21,8 @@ _EXPORTS: dict[str, str] = {
     "AmazonBedrockServerModel": "codeloop.models.bedrock",
     "InferenceClientModel": "codeloop.models.hf",
     "HfApiModel": "codeloop.models.hf",
-    "LiteLLMModel": "codeloop.models.compat",
+    "LiteLLMModel": "codeloop.models.litellm",
+    "LiteLLMRouterModel": "codeloop.models.litellm",
     "AzureOpenAIServerModel": "codeloop.models.openai",
     "OpenAIModel": "codeloop.models.openai",
     "OpenAIServerModel": "codeloop.models.openai",
@@ -62,11 +63,11 @@ if TYPE_CHECKING:
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
     from .bedrock import AmazonBedrockModel, AmazonBedrockServerModel  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
-    from .compat import LiteLLMModel  # noqa: F401
     from .convert import to_chat_messages, tool_schema  # noqa: F401
     from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
     from .from_env import model_from_env  # noqa: F401
     from .hf import HfApiModel, InferenceClientModel  # noqa: F401
+    from .litellm import LiteLLMModel, LiteLLMRouterModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
     from .ratelimit import RateLimiter  # noqa: F401
