@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "HfApiModel": "codeloop.models",
     "LiteLLMModel": "codeloop.models",
     "LiteLLMRouterModel": "codeloop.models",
+    "TransformersModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
     "AnthropicModel": "codeloop.models",

@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "cut_at_stop": "codeloop.models.base",
     "StopCutter": "codeloop.models.base",
     "ScriptedModel": "codeloop.models.scripted",
+    "TransformersModel": "codeloop.models.transformers",
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
     "AnthropicModel": "codeloop.models.anthropic",
@@ -74,3 +75,4 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy  # noqa: F401
     from .scripted import ScriptedModel, ScriptExhaustedError  # noqa: F401
     from .toolcall_parsing import tool_calls_from_text  # noqa: F401
+    from .transformers import TransformersModel  # noqa: F401
