@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "LiteLLMModel": "codeloop.models",
     "LiteLLMRouterModel": "codeloop.models",
     "TransformersModel": "codeloop.models",
+    "MLXModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
     "AnthropicModel": "codeloop.models",

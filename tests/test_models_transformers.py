@@ -12,6 +12,7 @@ from codeloop.models.transformers import TransformersModel
 from codeloop.testing.tiny_llm import build_tiny_llama
 
 CALL = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+TINY_REPLIES = [("hello", "Hi there, friend."), ("weather in Paris?", CALL, ["get_weather"])]  # also test_models_mlx
 
 
 class WeatherTool:
@@ -23,8 +24,7 @@ class WeatherTool:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    folder = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"),
-                              [("hello", "Hi there, friend."), ("weather in Paris?", CALL, ["get_weather"])])
+    folder = build_tiny_llama(tmp_path_factory.getbasetemp() / "tiny-llama", TINY_REPLIES)
     return TransformersModel(str(folder), max_new_tokens=40, torch_dtype="float32")
 
 

@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "cut_at_stop": "codeloop.models.base",
     "StopCutter": "codeloop.models.base",
     "ScriptedModel": "codeloop.models.scripted",
+    "MLXModel": "codeloop.models.mlx",
     "TransformersModel": "codeloop.models.transformers",
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from .from_env import model_from_env  # noqa: F401
     from .hf import HfApiModel, InferenceClientModel  # noqa: F401
     from .litellm import LiteLLMModel, LiteLLMRouterModel  # noqa: F401
+    from .mlx import MLXModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
     from .ratelimit import RateLimiter  # noqa: F401

@@ -5,12 +5,14 @@ corpus, gives it a chat template (ChatML with a tool list, like common instructi
 two-layer ``LlamaForCausalLM`` with random weights, then trains it for a few seconds so that, with greedy
 decoding, it answers each ``(user text, reply)`` pair in ``replies`` with that reply. It saves everything
 (``config.json``, ``model.safetensors``, tokenizer files with the template) to ``folder``, which the
-providers load exactly as they load a downloaded model. Needs ``torch``, ``transformers`` and
+providers load exactly as they load a downloaded model. A folder already built from the same recipe is
+reused. Needs ``torch``, ``transformers`` and
 ``tokenizers`` (test extras); nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,10 @@ def build_tiny_llama(
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     folder = Path(folder)
+    stamp = folder / "codeloop-tiny.json"
+    recipe = json.dumps({"replies": [list(r) for r in replies], "steps": steps, "seed": seed})
+    if stamp.exists() and stamp.read_text() == recipe:
+        return folder  # built by an earlier test with the same recipe
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     samples = [(r[0], r[1], list(r[2]) if len(r) > 2 else None) for r in replies]  # type: ignore[misc]
@@ -83,4 +89,5 @@ def build_tiny_llama(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    stamp.write_text(recipe)
     return folder
