@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "LiteLLMRouterModel": "codeloop.models",
     "TransformersModel": "codeloop.models",
     "MLXModel": "codeloop.models",
+    "VLLMModel": "codeloop.models",
     "ScriptedModel": "codeloop.models",
     "CassetteModel": "codeloop.models",
     "AnthropicModel": "codeloop.models",

@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "cut_at_stop": "codeloop.models.base",
     "StopCutter": "codeloop.models.base",
     "ScriptedModel": "codeloop.models.scripted",
+    "VLLMModel": "codeloop.models.vllm",
     "MLXModel": "codeloop.models.mlx",
     "TransformersModel": "codeloop.models.transformers",
     "ScriptExhaustedError": "codeloop.models.scripted",
@@ -78,3 +79,4 @@ if TYPE_CHECKING:
     from .scripted import ScriptedModel, ScriptExhaustedError  # noqa: F401
     from .toolcall_parsing import tool_calls_from_text  # noqa: F401
     from .transformers import TransformersModel  # noqa: F401
+    from .vllm import VLLMModel  # noqa: F401
