@@ -72,3 +72,13 @@ async def test_router_spreads_over_deployments():
         assert "sk" not in str([e["litellm_params"] for e in data["model_list"]]).replace("'sk'", "")
         assert all("api_key" not in e["litellm_params"] for e in data["model_list"])
         assert isinstance(Model.from_dict({**data, "model_list": model_list}), LiteLLMRouterModel)
+
+
+def test_cli_and_environment_pick_litellm():
+    from codeloop.cli import build_model, build_parser
+    from codeloop.models import model_from_env
+
+    args = build_parser().parse_args(["run", "t", "--model-type", "LiteLLMModel", "--model-id", "groq/llama3"])
+    model = build_model(args)
+    assert type(model) is LiteLLMModel and model.model_id == "groq/llama3"
+    assert type(model_from_env("litellm:openai/gpt-4o", environ={})) is LiteLLMModel
