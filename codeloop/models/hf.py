@@ -16,27 +16,12 @@ import os
 from typing import Any
 
 from ..errors import ModelConfigurationError
-from ._sdk_params import fit_to_sdk
+from ._sdk_params import ClosableStream, fit_to_sdk
 from .openai import OpenAIModel
 
 __all__ = ["InferenceClientModel", "HfApiModel", "DEFAULT_HF_MODEL"]
 
 DEFAULT_HF_MODEL = "Qwen/Qwen2.5-Coder-32B-Instruct"
-
-
-class _Stream:
-    """The SDK's async generator of chunks, with the ``close()`` the request loop calls."""
-
-    def __init__(self, chunks: Any):
-        self.chunks = chunks
-
-    def __aiter__(self) -> Any:
-        return self.chunks.__aiter__()
-
-    async def close(self) -> None:
-        aclose = getattr(self.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class InferenceClientModel(OpenAIModel):
@@ -116,7 +101,7 @@ class InferenceClientModel(OpenAIModel):
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
         result = await client.chat_completion(**fit_to_sdk(client.chat_completion, request))
-        return _Stream(result) if request.get("stream") else result
+        return ClosableStream(result) if request.get("stream") else result
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

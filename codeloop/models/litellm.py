@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from ..errors import ModelConfigurationError
+from ._sdk_params import ClosableStream
 from .openai import OpenAIModel
 
 __all__ = ["LiteLLMModel", "LiteLLMRouterModel"]
@@ -32,21 +33,6 @@ def _import_litellm() -> Any:
             "LiteLLMModel needs the 'litellm' package: pip install 'codeloop[litellm]'"
         ) from exc
     return litellm
-
-
-class _Stream:
-    """litellm's stream wrapper with the ``close()`` the request loop calls."""
-
-    def __init__(self, chunks: Any):
-        self.chunks = chunks
-
-    def __aiter__(self) -> Any:
-        return self.chunks.__aiter__()
-
-    async def close(self) -> None:
-        close = getattr(self.chunks, "aclose", None)
-        if close is not None:
-            await close()
 
 
 class LiteLLMModel(OpenAIModel):
@@ -92,7 +78,7 @@ class LiteLLMModel(OpenAIModel):
         if self.api_key:
             call["api_key"] = self.api_key
         result = await client.acompletion(**call)
-        return _Stream(result) if request.get("stream") else result
+        return ClosableStream(result) if request.get("stream") else result
 
 
 class _Client:
@@ -143,7 +129,7 @@ class LiteLLMRouterModel(OpenAIModel):
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
         result = await client.acompletion(**request)
-        return _Stream(result) if request.get("stream") else result
+        return ClosableStream(result) if request.get("stream") else result
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

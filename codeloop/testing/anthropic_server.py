@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from .server import OpenAICompatibleServer, Reply
 
@@ -37,8 +35,6 @@ _ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
-_PHRASES = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 529: "Overloaded"}
 
 
 @dataclass
@@ -97,39 +93,10 @@ class AnthropicServer(OpenAICompatibleServer):
     def message_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].endswith("/messages")]
 
-    async def _send(  # type: ignore[override]
-        self,
-        writer: asyncio.StreamWriter,
-        status: int,
-        payload: Any,
-        headers: dict[str, str] | None = None,
-        truncate: bool = False,
-    ) -> None:
-        data = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_PHRASES.get(status, 'Error')}", "Content-Type: application/json",
-                f"Content-Length: {len(data)}", f"request-id: req_loopback_{self._counter}"]
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (data[: len(data) // 2] if truncate else data))
-        await writer.drain()
-
     async def _dispatch(
         self, method: str, target: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
-        parts = urlsplit(target)
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            payload = None
-        self.requests.append(
-            {
-                "method": method,
-                "path": parts.path,
-                "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                "headers": headers,
-                "json": payload,
-                "time": time.monotonic(),
-            }
-        )
+        parts, payload = self._record(method, target, headers, body)
         # SDK releases send the key as x-api-key or as a bearer token; the API takes both.
         given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
         if self.api_key is not None and given != self.api_key:

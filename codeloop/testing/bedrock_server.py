@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-import time
 import zlib
 from dataclasses import fields
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from .server import OpenAICompatibleServer, Reply
 
@@ -38,8 +37,6 @@ _CODES = {
     500: "InternalServerException",
     503: "ServiceUnavailableException",
 }
-_PHRASES = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class BedrockReply(Reply):
@@ -93,17 +90,6 @@ class BedrockServer(OpenAICompatibleServer):
     def converse_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if "/converse" in r["path"]]
 
-    async def _send(  # type: ignore[override]
-        self, writer: asyncio.StreamWriter, status: int, payload: Any, headers: dict[str, str] | None = None,
-        truncate: bool = False,
-    ) -> None:
-        data = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {_PHRASES.get(status, 'Error')}", "Content-Type: application/json",
-                f"Content-Length: {len(data)}", f"x-amzn-RequestId: loopback-{self._counter}"]
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (data[: len(data) // 2] if truncate else data))
-        await writer.drain()
-
     async def _fail(self, writer: asyncio.StreamWriter, status: int, message: str) -> bool:
         error = BedrockReply.error(status, message)
         await self._send(writer, status, error.body, error.headers)
@@ -112,14 +98,8 @@ class BedrockServer(OpenAICompatibleServer):
     async def _dispatch(
         self, method: str, target: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
-        parts = urlsplit(target)
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            payload = None
+        parts, payload = self._record(method, target, headers, body)
         path = unquote(parts.path)
-        self.requests.append({"method": method, "path": path, "query": {}, "headers": headers, "json": payload,
-                              "time": time.monotonic()})
         auth = headers.get("authorization", "")
         if not auth.startswith("AWS4-HMAC-SHA256 Credential="):
             return await self._fail(writer, 403, "Missing or unsigned request.")
