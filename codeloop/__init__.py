@@ -91,6 +91,13 @@ _EXPORTS: dict[str, str] = {
     "TaskStep": "codeloop.memory",
     "SystemPromptStep": "codeloop.memory",
     "FinalAnswerStep": "codeloop.memory",
+    # bounded runs: usage limits, compaction, cost
+    "SummaryStep": "codeloop.memory",
+    "UsageLimits": "codeloop.usage_limits",
+    "UsageLimitExceeded": "codeloop.usage_limits",
+    "Compaction": "codeloop.compaction",
+    "register_price": "codeloop.models.cost",
+    "Price": "codeloop.models.cost",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -27,6 +27,7 @@ from .errors import CodeloopError, ModelConfigurationError
 from .events import (
     ActionParsed,
     CodeOutputEvent,
+    ContextCompacted,
     Event,
     FinalAnswerEvent,
     ModelDelta,
@@ -40,6 +41,7 @@ from .events import (
     ToolCallStarted,
 )
 from .messages import ChatMessage, MessageRole, TokenUsage
+from .usage_limits import UsageLimits
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_CONFIG", "EXIT_INTERRUPTED"]
 
@@ -125,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--planning-interval", type=int, default=None, help="plan every N steps (default: never)"
     )
+    run.add_argument(
+        "--max-context-tokens", type=int, default=None, help="compact memory to keep prompts under N tokens"
+    )
+    run.add_argument("--max-cost", type=float, default=None, help="stop before the run would cost more (USD)")
     run.add_argument("--stream", action="store_true", help="show the model's reply as it is written")
     run.add_argument("--verbose", action="store_true", help="show everything in full (messages, long logs)")
     run.add_argument("--quiet", action="store_true", help="print only the final answer")
@@ -266,8 +272,13 @@ _CODE_SPANS = re.compile(r"<code>.*?(?:</code>|$)|```.*?(?:```|$)", re.DOTALL)
 def _fmt_usage(usage: TokenUsage | None) -> str:
     if usage is None or not usage.total_tokens:
         return "tokens: n/a"
-    text = f"tokens: {usage.input_tokens:,} in / {usage.output_tokens:,} out"
-    return text + (f" · ${usage.cost:.4f}" if usage.cost else "")
+    text = f"tokens: {usage.input_tokens:,} in"
+    if usage.cached_input_tokens:
+        text += f" ({usage.cached_input_tokens / max(usage.input_tokens, 1):.0%} cached)"
+    text += f" / {usage.output_tokens:,} out"
+    if usage.reasoning_tokens:
+        text += f" ({usage.reasoning_tokens:,} reasoning)"
+    return text + (" · cost unknown" if usage.cost is None else f" · ${usage.cost:.4f}")
 
 
 class LiveView:
@@ -357,6 +368,12 @@ class LiveView:
                 c.print(f"[red]{escape(self._cut(event.error))}[/red]")
             self._step_error = None
             c.rule(f"[dim]step {event.step_number} · {took} · {_fmt_usage(event.usage)}[/dim]", style="dim")
+        elif isinstance(event, ContextCompacted):
+            folded = f", steps {event.folded_steps[0]}-{event.folded_steps[-1]} summarized" if event.folded_steps else ""
+            c.print(
+                f"[dim]context compacted: ~{event.tokens_before:,} -> ~{event.tokens_after:,} tokens "
+                f"(budget {event.max_context_tokens:,}){folded}[/dim]"
+            )
         elif isinstance(event, RunFinished):
             took = f"{event.duration:.2f}s" if event.duration is not None else "?"
             ok = event.state == "success"
@@ -400,6 +417,8 @@ async def _run_agent(
         max_steps=args.max_steps,
         planning_interval=args.planning_interval,
         stream_outputs=args.stream,
+        max_context_tokens=args.max_context_tokens,
+        usage_limits=UsageLimits(max_cost_usd=args.max_cost) if args.max_cost is not None else None,
         verbosity_level=-1,  # LogLevel.OFF: the CLI renders the events itself
     )
     finished: RunFinished | None = None

@@ -25,6 +25,7 @@ __all__ = [
     "PlanEvent",
     "ApprovalRequested",
     "StepFinished",
+    "ContextCompacted",
     "FinalAnswerEvent",
     "RunFinished",
     "RunFailed",
@@ -164,6 +165,23 @@ class StepFinished(Event):
     usage: TokenUsage | None = None
     observation: str | None = None
     error: str | None = None
+
+
+@dataclass(kw_only=True)
+class ContextCompacted(Event):
+    """Memory was compacted to keep the prompt under ``max_context_tokens`` (estimated tokens):
+    older observations truncated, images dropped, and/or steps folded into a model-written summary
+    (``usage`` is the summary call's)."""
+
+    type: ClassVar[str] = "context_compacted"
+    tokens_before: int = 0
+    tokens_after: int = 0
+    max_context_tokens: int = 0
+    observations_truncated: int = 0
+    images_dropped: int = 0
+    folded_steps: list[int] = field(default_factory=list)
+    summary: str | None = None
+    usage: TokenUsage | None = None
 
 
 @dataclass(kw_only=True)

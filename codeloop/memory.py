@@ -36,6 +36,7 @@ __all__ = [
     "TaskStep",
     "SystemPromptStep",
     "FinalAnswerStep",
+    "SummaryStep",
     "AgentMemory",
     "CallbackRegistry",
     "memory_step_from_dict",
@@ -208,8 +209,14 @@ def _get_inputs(self: MemoryStep) -> list[ChatMessage] | None:
     stored = self.__dict__.get("_inputs")
     ref = self.__dict__.get("_inputs_ref")
     if stored is None and ref is not None:
-        memory, count, summary_mode, before, after = ref
-        return [*before, *memory.messages_before(count, summary_mode=summary_mode), *after]
+        memory, steps, count, summary_mode, before, after = ref
+        if memory.steps is steps:
+            return [*before, *memory.messages_before(count, summary_mode=summary_mode), *after]
+        # Compaction gave memory a new step list since: rebuild from the list this step saw.
+        messages = list(before) + list(memory.system_prompt.cached_messages(summary_mode=summary_mode))
+        for earlier in steps[:count]:
+            messages.extend(earlier.cached_messages(summary_mode=summary_mode))
+        return messages + list(after)
     return stored
 
 
@@ -233,7 +240,9 @@ def set_model_inputs_ref(
     """Make ``step.model_input_messages`` = ``before`` + the memory's messages for its first ``count``
     steps + ``after``, rebuilt when read instead of copied into the step."""
     step.__dict__["_inputs"] = None
-    step.__dict__["_inputs_ref"] = (memory, count, summary_mode, before, after)
+    # The step list itself is held too: compaction replaces memory.steps with a new list, and the
+    # step must still show what it was sent.
+    step.__dict__["_inputs_ref"] = (memory, memory.steps, count, summary_mode, before, after)
 
 
 @dataclass
@@ -318,6 +327,53 @@ class FinalAnswerStep(MemoryStep):
         return []
 
 
+@dataclass
+class SummaryStep(MemoryStep):
+    """Earlier action steps folded into a summary the model wrote, to keep the prompt under its token
+    budget (see ``codeloop/compaction.py``). The prompt shows the summary in their place; the folded
+    steps stay here (``folded_steps``) for inspection, replay and the run store. ``variables`` lists
+    what the code executor still holds (CodeAgent), so the model knows what it can use."""
+
+    summary: str
+    folded_steps: list[MemoryStep] = field(default_factory=list)
+    variables: str | None = None
+    timing: Timing = field(default_factory=Timing)
+    token_usage: TokenUsage | None = None
+
+    @property
+    def step_range(self) -> tuple[int, int] | None:
+        numbers = [n for s in self.folded_steps for n in _step_numbers(s)]
+        return (min(numbers), max(numbers)) if numbers else None
+
+    def dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "folded_steps": [s.dict() for s in self.folded_steps],
+            "variables": self.variables,
+            "timing": self.timing.dict(),
+            "token_usage": self.token_usage.to_dict() if self.token_usage else None,
+        }
+
+    def _message_key(self) -> Any:
+        return (self.summary, self.variables)
+
+    def to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
+        span = self.step_range
+        what = f"steps {span[0]} to {span[1]}" if span else "earlier steps"
+        text = f"Summary of my work in {what} (shortened to fit the context window):\n{self.summary.strip()}"
+        if self.variables:
+            text += f"\n\nVariables still defined in the Python session: {self.variables}"
+        return [ChatMessage(MessageRole.USER, _text(text))]
+
+
+def _step_numbers(step: MemoryStep) -> list[int]:
+    if isinstance(step, ActionStep):
+        return [step.step_number]
+    if isinstance(step, SummaryStep):
+        return [n for s in step.folded_steps for n in _step_numbers(s)]
+    return []
+
+
 def _message(data: dict[str, Any] | None) -> ChatMessage | None:
     return ChatMessage.from_dict(data) if data else None
 
@@ -326,6 +382,14 @@ def memory_step_from_dict(data: dict[str, Any]) -> MemoryStep:
     """Rebuild a step from its ``dict()``; the kind is recognised from its keys."""
     usage = TokenUsage.from_dict(data["token_usage"]) if data.get("token_usage") else None
     timing = Timing.from_dict(data["timing"]) if data.get("timing") else Timing()
+    if "summary" in data and "folded_steps" in data:
+        return SummaryStep(
+            summary=data["summary"],
+            folded_steps=[memory_step_from_dict(s) for s in data.get("folded_steps") or []],
+            variables=data.get("variables"),
+            timing=timing,
+            token_usage=usage,
+        )
     if "step_number" in data:
         inputs = data.get("model_input_messages")
         return ActionStep(
@@ -366,7 +430,7 @@ class AgentMemory:
 
     def __init__(self, system_prompt: str):
         self.system_prompt = SystemPromptStep(system_prompt=system_prompt)
-        self.steps: list[TaskStep | ActionStep | PlanningStep] = []
+        self.steps: list[TaskStep | ActionStep | PlanningStep | SummaryStep] = []
 
     def reset(self) -> None:
         """Forget all steps; the system prompt stays."""
@@ -394,9 +458,13 @@ class AgentMemory:
 
     def return_full_code(self) -> str:
         """All code actions of the run, joined into one script."""
-        return "\n\n".join(
-            s.code_action for s in self.steps if isinstance(s, ActionStep) and s.code_action is not None
-        )
+        def actions(steps: list[Any]) -> list[ActionStep]:
+            out: list[ActionStep] = []
+            for s in steps:
+                out.extend(actions(s.folded_steps) if isinstance(s, SummaryStep) else [s])
+            return [s for s in out if isinstance(s, ActionStep) and s.code_action is not None]
+
+        return "\n\n".join(s.code_action for s in actions(self.steps))  # type: ignore[misc]
 
     def to_dict(self) -> dict[str, Any]:
         return {"system_prompt": self.system_prompt.system_prompt, "steps": self.get_succinct_steps()}
@@ -426,6 +494,9 @@ class AgentMemory:
                     logger.log_markdown(title="Observations:", content=step.observations, level=level)
                 if step.error is not None:
                     logger.log_error(str(step.error))
+            elif isinstance(step, SummaryStep):
+                logger.log_rule("Summary of earlier steps", level=level)
+                logger.log_markdown(title="Summary:", content=step.summary, level=level)
             elif isinstance(step, PlanningStep):
                 logger.log_rule("Planning step", level=level)
                 if detailed and step.model_input_messages:

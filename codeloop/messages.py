@@ -11,7 +11,7 @@ import base64
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -43,12 +43,19 @@ class MessageRole(StrEnum):
 
 @dataclass
 class TokenUsage:
-    """Tokens spent by one model call (or a sum of calls); ``cost`` is in US dollars when known."""
+    """Tokens spent by one model call (or a sum of calls); ``cost`` is in US dollars when known.
+
+    ``input_tokens`` counts every prompt token, the cached ones (``cached_input_tokens``, read from a
+    provider's prompt cache) and the ones written to it (``cache_write_tokens``) included, as OpenAI
+    reports them; ``output_tokens`` includes ``reasoning_tokens``.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cost: float | None = None
+    reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -56,13 +63,15 @@ class TokenUsage:
 
     def __add__(self, other: TokenUsage | None) -> TokenUsage:
         if other is None:
-            return TokenUsage(self.input_tokens, self.output_tokens, self.cached_input_tokens, self.cost)
+            return replace(self)
         cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
         return TokenUsage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cached_input_tokens + other.cached_input_tokens,
             cost,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
     __radd__ = __add__
@@ -73,6 +82,8 @@ class TokenUsage:
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
             "cached_input_tokens": self.cached_input_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
             "cost": self.cost,
         }
 
@@ -85,6 +96,8 @@ class TokenUsage:
             output_tokens=int(data.get("output_tokens", 0)),
             cached_input_tokens=int(data.get("cached_input_tokens", 0)),
             cost=data.get("cost"),
+            reasoning_tokens=int(data.get("reasoning_tokens", 0)),
+            cache_write_tokens=int(data.get("cache_write_tokens", 0)),
         )
 
 

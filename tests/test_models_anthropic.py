@@ -39,12 +39,14 @@ def make(server, **kwargs):
 
 async def test_plain_reply_system_blocks_cache_breakpoints_and_usage(server):
     server.add({"content": "hi", "usage": {"input_tokens": 10, "output_tokens": 3,
-                                           "cache_read_input_tokens": 90, "cache_creation_input_tokens": 5}})
+                                           "cache_read_input_tokens": 90, "cache_creation_input_tokens": 5,
+                                           "output_tokens_details": {"thinking_tokens": 2}}})
     model = make(server, temperature=0.2)
     reply = await model.agenerate(USER)
     assert reply.content == "hi" and reply.tool_calls is None
     assert (reply.token_usage.input_tokens, reply.token_usage.cached_input_tokens) == (105, 90)
-    assert reply.token_usage.output_tokens == 3
+    assert (reply.token_usage.output_tokens, reply.token_usage.cache_write_tokens) == (3, 5)
+    assert reply.token_usage.reasoning_tokens == 2
     sent = server.message_requests[-1]
     body = sent["json"]
     auth = sent["headers"].get("x-api-key") or sent["headers"]["authorization"].removeprefix("Bearer ")
@@ -216,3 +218,19 @@ def test_sync_generate_and_dict_round_trip_without_secret(server):
     clone = Model.from_dict({**data, "api_key": "sk-ant-test"})
     assert type(clone) is AnthropicModel and clone.api_base == server.url
     model.close()
+
+
+async def test_agent_cache_hints_choose_the_breakpoints(server):
+    from codeloop.models.caching import CacheHints
+
+    server.add("ok")
+    model = make(server)
+    assert model.accepts_cache_hints
+    history = [*USER, {"role": "assistant", "content": "step one"}, {"role": "user", "content": "obs one"},
+               {"role": "user", "content": "obs two"}]  # the last two merge into one user turn
+    await model.agenerate(history, cache_hints=CacheHints(key="agent-1", breakpoints=(0, 2, 3, 4)))
+    body = server.message_requests[-1]["json"]
+    assert "cache_hints" not in str(body) and "agent-1" not in str(body)
+    assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    marked = [(i, j) for i, m in enumerate(body["messages"]) for j, b in enumerate(m["content"]) if "cache_control" in b]
+    assert marked == [(1, 0), (2, 0), (2, 1)]  # after "step one", "obs one" and "obs two"

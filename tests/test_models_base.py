@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -207,18 +208,21 @@ def test_profiles_from_table_and_overrides():
     assert not Model(model_id="o3").supports_stop_parameter
 
 
-def test_cost_table_units_and_overrides():
+def test_cost_from_genai_prices_and_user_overrides():
     usage = TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000, cached_input_tokens=500_000)
-    price = price_for("gpt-4o-mini-2024-07-18")
-    assert price == Price(0.15, 0.60, 0.075)
-    assert compute_cost(usage, price) == pytest.approx(0.5 * 0.15 + 0.5 * 0.075 + 0.60)
-    assert price_for("o3-pro") is None  # not a snapshot of o3
-    assert with_cost(TokenUsage(10, 10), "unknown-model").cost is None
+    # genai-prices knows gpt-4o-mini (dated snapshots too): $0.15 in, $0.075 cached, $0.60 out per million
+    assert with_cost(replace(usage), "gpt-4o-mini-2024-07-18").cost == pytest.approx(0.5 * 0.15 + 0.5 * 0.075 + 0.60)
+    assert compute_cost(usage, Price(0.15, 0.60, 0.075)) == pytest.approx(0.5 * 0.15 + 0.5 * 0.075 + 0.60)
+    assert price_for("gpt-4o-mini") is None  # only user-registered prices live in the local table
+    with pytest.warns(UserWarning, match="No price known for model 'unknown-model'"):
+        assert with_cost(TokenUsage(10, 10), "unknown-model").cost is None
     assert with_cost(
         TokenUsage(1_000_000, 0), "whatever", {"input": 2.0, "output": 1.0}
     ).cost == pytest.approx(2.0)
     register_price("my-local-model", input=1.0, output=3.0)
     assert with_cost(TokenUsage(0, 2_000_000), "ollama:my-local-model").cost == pytest.approx(6.0)
+    assert price_for("my-local-model-2025-01-01") == price_for("my-local-model")
+    assert price_for("my-local-model-pro") is None  # not a snapshot
 
 
 # ---- retry and rate limit ---------------------------------------------------------------------------

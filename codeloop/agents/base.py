@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .._sync import iterate_sync, run_sync
+from ..compaction import Compaction
 from ..errors import AgentError
 from ..events import Event, ModelDelta
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
+from ..usage_limits import RunBudget, UsageLimits
 from .logger import AgentLogger, LogLevel
 from .loop import ActionOutput, AgentLoop, current_run
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
@@ -87,7 +89,10 @@ class MultiStepAgent(AgentLoop):
     Added: ``output_type`` (pydantic model, dataclass, TypedDict or JSON schema dict: the final answer is
     validated and returned typed), ``max_output_retries`` (2), ``event_handlers`` (callables receiving each
     :class:`~codeloop.events.Event`), ``keep_model_input_messages`` (store each step's exact model input;
-    by default it is rebuilt on demand, which keeps memory small).
+    by default it is rebuilt on demand, which keeps memory small), ``usage_limits`` (a
+    :class:`~codeloop.usage_limits.UsageLimits` for every run; ``run(..., usage_limits=...)`` per run),
+    ``max_context_tokens`` / ``compaction`` (keep each prompt under a token budget, see
+    ``codeloop/compaction.py``).
     """
 
     _prompt_kind = "code"
@@ -118,6 +123,9 @@ class MultiStepAgent(AgentLoop):
         event_handlers: list[Callable[[Event], Any]] | None = None,
         keep_model_input_messages: bool = False,
         stream_outputs: bool = False,
+        usage_limits: UsageLimits | None = None,
+        max_context_tokens: int | None = None,
+        compaction: Compaction | None = None,
     ):
         self.agent_name = type(self).__name__
         self.model = model
@@ -140,6 +148,8 @@ class MultiStepAgent(AgentLoop):
         self.max_output_retries = max_output_retries
         self.keep_model_input_messages = keep_model_input_messages
         self.stream_outputs = stream_outputs
+        self.usage_limits = usage_limits
+        self.compaction = Compaction.resolve(max_context_tokens, compaction)
         if stream_outputs and not (hasattr(model, "astream") or hasattr(model, "generate_stream")):
             raise ValueError("stream_outputs=True needs a model with astream (or generate_stream).")
         self.logger = logger if logger is not None else AgentLogger(level=verbosity_level)
@@ -325,6 +335,7 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
     ) -> Run:
         if not isinstance(task, str):
             raise TypeError(f"task must be a string, got {type(task).__name__}.")
@@ -365,6 +376,9 @@ class MultiStepAgent(AgentLoop):
             run.executor, run.owns_executor = standby.executor, standby.owns_executor
             standby.executor = None
         memory.steps.append(TaskStep(task=full_task, task_images=images))
+        limits = usage_limits if usage_limits is not None else self.usage_limits
+        if limits is not None:
+            run.budget = RunBudget(limits)
         self._last_run = run
         return run
 
@@ -380,9 +394,11 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
     ) -> Any:
-        """Run the task; returns the final answer, or a RunResult when ``return_full_result``."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        """Run the task; returns the final answer, or a RunResult when ``return_full_result``.
+        ``usage_limits`` (for this run) overrides the agent's; crossing one raises UsageLimitExceeded."""
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, usage_limits)
         async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
@@ -396,9 +412,10 @@ class MultiStepAgent(AgentLoop):
         additional_args: dict[str, Any] | None = None,
         max_steps: int | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
     ) -> AsyncIterator[Event]:
         """Run the task, yielding every event (codeloop.events) as it happens."""
-        run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+        run = self._make_run(task, reset, images, additional_args, max_steps, output_type, usage_limits)
         async for item in self._drive(run):
             if isinstance(item, Event):
                 yield item
@@ -421,11 +438,14 @@ class MultiStepAgent(AgentLoop):
         max_steps: int | None = None,
         return_full_result: bool | None = None,
         output_type: Any = None,
+        usage_limits: UsageLimits | None = None,
     ) -> Any:
         """Sync ``arun``; works inside a running event loop too. ``stream=True`` returns a generator of
         smolagents' stream items (memory steps, deltas, tool calls and outputs), ending with FinalAnswerStep."""
         if stream:
-            run = self._make_run(task, reset, images, additional_args, max_steps, output_type)
+            run = self._make_run(
+                task, reset, images, additional_args, max_steps, output_type, usage_limits
+            )
             return iterate_sync(self._astream_steps(run))
         return run_sync(
             self.arun(
@@ -436,6 +456,7 @@ class MultiStepAgent(AgentLoop):
                 max_steps=max_steps,
                 return_full_result=return_full_result,
                 output_type=output_type,
+                usage_limits=usage_limits,
             )
         )
 

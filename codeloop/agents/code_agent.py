@@ -55,6 +55,11 @@ def _truncate(text: str, limit: int = _MAX_OBSERVATION) -> str:
     return f"{text[:half]}\n..._This content has been truncated to stay below {limit} characters_...\n{text[-half:]}"
 
 
+def _slow_state(executor: Any) -> bool:
+    isolation = getattr(executor, "isolation", None)
+    return bool(isolation.get("process", False)) if isinstance(isolation, dict) else True
+
+
 def _default_imports() -> set[str]:
     try:
         from ..executors import DEFAULT_AUTHORIZED_IMPORTS  # type: ignore[attr-defined]
@@ -188,10 +193,40 @@ class CodeAgent(MultiStepAgent):
         if self._user_executor is not None and hasattr(self._user_executor, "cleanup"):
             self._user_executor.cleanup()
 
+    async def _variables_summary(self, run: Run) -> str | None:
+        """The variables alive in the run's executor, with their types, for a compaction summary."""
+        executor = run.executor
+        if executor is None:
+            return None
+        try:
+            if _slow_state(executor):
+                state = await run_in_code_thread(getattr, executor, "state", None)
+            else:
+                state = executor.state
+        except Exception:  # a dead worker has no variables to list; the summary says nothing of them
+            return None
+        if not isinstance(state, dict):
+            return None
+        tools = set(self.tools) | set(self._managed_tools)
+        names = [
+            f"{name}: {type(value).__name__}"
+            for name, value in state.items()
+            if not str(name).startswith("_") and name not in tools and type(value).__name__ != "module"
+        ]
+        if not names:
+            return None
+        shown = names[:60]
+        return ", ".join(shown) + (f" (and {len(names) - 60} more)" if len(names) > 60 else "")
+
     # ---- one step ----
     async def _astep_stream(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
         memory = run.memory
-        messages = memory.messages_before()
+        messages: list[ChatMessage] = []
+        async for item in self._acontext(run):  # compacted to the token budget when one is set
+            if type(item) is _Done:
+                messages = item.value
+            else:
+                yield item
         if self.keep_model_input_messages:
             memory_step.model_input_messages = messages
         else:

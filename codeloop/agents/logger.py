@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..events import (
     ActionParsed,
     CodeOutputEvent,
+    ContextCompacted,
     Event,
     FinalAnswerEvent,
     ModelDelta,
@@ -56,6 +57,7 @@ _EVENT_LEVEL: dict[type[Event], LogLevel] = {
     FinalAnswerEvent: LogLevel.INFO,
     RunFinished: LogLevel.INFO,
     RunFailed: LogLevel.ERROR,
+    ContextCompacted: LogLevel.INFO,
 }
 
 
@@ -245,8 +247,17 @@ class AgentLogger:
                 if usage
                 else ""
             )
+            if usage is not None and usage.cost is not None:
+                tokens += f" | Cost: ${usage.cost:.4f}"
             duration = f"{event.duration:.2f}" if event.duration is not None else "?"
             self.log(f"[dim][Step {event.step_number}: Duration {duration} seconds{tokens}][/dim]")
+
+    def _on_context_compacted(self, event: ContextCompacted) -> None:
+        folded = f"; steps {event.folded_steps[0]}-{event.folded_steps[-1]} summarized" if event.folded_steps else ""
+        self.log(
+            f"[dim]Context compacted to fit {event.max_context_tokens:,} tokens: ~{event.tokens_before:,} -> "
+            f"~{event.tokens_after:,}{folded}[/dim]"
+        )
 
     def _on_final_answer(self, event: FinalAnswerEvent) -> None:
         from rich.text import Text

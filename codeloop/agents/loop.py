@@ -33,6 +33,8 @@ from ..events import (
 )
 from ..memory import ActionStep, FinalAnswerStep, PlanningStep, TaskStep, ToolCall, set_model_inputs_ref
 from ..messages import ChatMessage, ChatMessageStreamDelta, MessageRole, Timing, agglomerate_stream_deltas
+from ..usage_limits import UsageLimitExceeded
+from .context import after_model_call, before_model_call, compacted_messages
 from .prompts import populate_template
 
 if TYPE_CHECKING:
@@ -100,24 +102,38 @@ class AgentLoop:
     """Mixin with the loop; MultiStepAgent provides the configuration it reads."""
 
     # ---- model calls ----
-    async def _amodel(self, run: Run, messages: list[ChatMessage], **kwargs: Any) -> AsyncIterator[Any]:
-        """Call the model; yields ModelDelta events when streaming, then _Done(ChatMessage).
+    async def _amodel(
+        self, run: Run, messages: list[ChatMessage], _model: Any = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Call the model (``_model``, default the agent's); yields ModelDelta events when streaming, then
+        _Done(ChatMessage).
 
         Any failure of the model ends the run with AgentGenerationError (the model layer already retried).
+        The run's usage limits are checked first (UsageLimitExceeded), see agents/context.py.
         """
         if run.interrupted:  # set while the loop was handed to the consumer: stop before the next call
             raise asyncio.CancelledError
-        model = self.model  # type: ignore[attr-defined]
+        model = _model if _model is not None else self.model  # type: ignore[attr-defined]
+        counted = before_model_call(self, run, model, messages, kwargs)
+        budget = run.budget
+        remaining = budget.remaining_seconds() if budget is not None else None
         try:
             if self.stream_outputs and hasattr(model, "astream"):  # type: ignore[attr-defined]
                 deltas: list[ChatMessageStreamDelta] = []
                 async for delta in model.astream(messages, **kwargs):
+                    if remaining is not None:
+                        budget.check_time()  # type: ignore[union-attr]
                     deltas.append(delta)
                     yield run.event(ModelDelta, delta=delta)
                 message = agglomerate_stream_deltas(deltas)
+            elif remaining is not None:
+                try:
+                    message = await asyncio.wait_for(generate(model, messages, **kwargs), remaining)
+                except TimeoutError:
+                    budget.time_out()  # type: ignore[union-attr]
             else:
                 message = await generate(model, messages, **kwargs)
-        except (asyncio.CancelledError, AgentGenerationError):
+        except (asyncio.CancelledError, AgentGenerationError, UsageLimitExceeded):
             raise
         except Exception as e:
             raise AgentGenerationError(f"Error in generating model output:\n{type(e).__name__}: {e}") from e
@@ -125,9 +141,22 @@ class AgentLoop:
             raise AgentGenerationError(
                 f"The model returned {type(message).__name__}, expected a ChatMessage."
             )
+        after_model_call(run, counted, message)
         if message.token_usage is not None:
             run.usage = run.usage + message.token_usage
         yield _Done(message)
+
+    async def _acontext(self, run: Run) -> AsyncIterator[Any]:
+        """The prompt for the next action step, compacted to the token budget; ends with _Done(messages)."""
+        if getattr(self, "compaction", None) is None:
+            yield _Done(run.memory.messages_before())
+            return
+        async for item in compacted_messages(self, run):
+            yield item
+
+    async def _variables_summary(self, run: Run) -> str | None:
+        """What a summary should say about the executor's variables (CodeAgent lists them)."""
+        return None
 
     # ---- the loop ----
     async def _drive(self, run: Run, one_task: bool = False) -> AsyncIterator[Any]:
@@ -187,8 +216,10 @@ class AgentLoop:
             raise
         except BaseException as e:
             error = e
-            run.status = "failed"
+            run.status = "usage_limit_exceeded" if isinstance(e, UsageLimitExceeded) else "failed"
             run.timing.stop()
+            if isinstance(e, UsageLimitExceeded):
+                e.result = run.result()  # the partial result: steps, usage and cost so far
             if not isinstance(e, asyncio.CancelledError | GeneratorExit):
                 yield run.event(
                     RunFailed,
@@ -249,6 +280,8 @@ class AgentLoop:
                 raise
             for item in await self._finish_step(run, step):
                 yield item
+            if run.budget is not None and run.budget.exceeded is not None:
+                raise run.budget.exceeded  # a tool call was refused inside the step; the step is recorded
             if final:
                 break
         if not final:
@@ -332,8 +365,11 @@ class AgentLoop:
             )
         )
         start = time.time()
+        kwargs: dict[str, Any] = {}
+        counted = before_model_call(self, run, self.model, messages, kwargs)  # type: ignore[attr-defined]
         try:
-            message = await generate(self.model, messages)  # type: ignore[attr-defined]
+            message = await generate(self.model, messages, **kwargs)  # type: ignore[attr-defined]
+            after_model_call(run, counted, message)
             if message.token_usage is not None:
                 run.usage = run.usage + message.token_usage
             answer: Any = message.content if isinstance(message.content, str) else message.text

@@ -22,11 +22,12 @@ from ..memory import AgentMemory
 from ..messages import Timing, TokenUsage
 
 if TYPE_CHECKING:
+    from ..usage_limits import RunBudget
     from .output import OutputSpec
 
 __all__ = ["Run", "RunResult", "RunState"]
 
-RunState = Literal["success", "max_steps_error", "interrupted"]
+RunState = Literal["success", "max_steps_error", "interrupted", "usage_limit_exceeded"]
 
 _ids = itertools.count(1)
 _prefix = f"run-{os.getpid():x}-{int(time.time()) & 0xFFFFFF:x}-"
@@ -40,7 +41,9 @@ class RunResult:
     """What ``run(..., return_full_result=True)`` returns.
 
     ``state`` is "success", "max_steps_error" (the answer was asked for after max_steps) or
-    "interrupted" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None).
+    "interrupted" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None), or
+    "usage_limit_exceeded" (the partial result carried by UsageLimitExceeded). ``cost`` is in US
+    dollars (None when no price is known for the model).
     ``steps`` are the memory steps as dicts, built on first access.
     """
 
@@ -76,6 +79,11 @@ class RunResult:
     def steps(self, value: list[dict[str, Any]]) -> None:
         self._steps = value
 
+    @property
+    def cost(self) -> float | None:
+        """The run's cost in US dollars, summed over its model calls (None when unknown)."""
+        return self.token_usage.cost if self.token_usage is not None else None
+
     def dict(self) -> dict[str, Any]:
         from ..memory import jsonable
 
@@ -84,6 +92,7 @@ class RunResult:
             "state": self.state,
             "steps": self.steps,
             "token_usage": self.token_usage.to_dict() if self.token_usage is not None else None,
+            "cost": self.cost,
             "timing": self.timing.dict(),
         }
 
@@ -129,6 +138,9 @@ class Run:
         self.executor_bound = False  # tools and variables sent to the executor for this run
         self.previous: Run | None = None
         self.final_step_seen = False
+        self.budget: RunBudget | None = None  # usage limits and their counters (codeloop/usage_limits.py)
+        self.cache_key: str | None = None  # prompt-cache key of this run's prefix (agents/context.py)
+        self.prompt_count: tuple[Any, int, int] | None = None  # (messages, characters, images) counted
         self._interrupted = False
         # True while the loop is handed over to the consumer (at a yield): cancelling the consumer's task
         # then would raise in *its* code, so interrupt() only sets the flag and the loop sees it on resume.

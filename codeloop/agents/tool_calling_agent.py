@@ -83,7 +83,12 @@ class ToolCallingAgent(MultiStepAgent):
 
     async def _astep_stream(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
         memory = run.memory
-        messages = memory.messages_before()
+        messages: list[ChatMessage] = []
+        async for item in self._acontext(run):  # compacted to the token budget when one is set
+            if type(item) is _Done:
+                messages = item.value
+            else:
+                yield item
         if self.keep_model_input_messages:
             memory_step.model_input_messages = messages
         else:
@@ -246,6 +251,8 @@ class ToolCallingAgent(MultiStepAgent):
         available: dict[str, Any] = {**self.tools, **self._managed_tools}
         tool = available.get(name)
         arguments = self._substitute_state(run, call.function.arguments)
+        if run.budget is not None and name != "final_answer":
+            run.budget.before_tool_call(name)
         run.push_event(run.event(ToolCallStarted, call_id=call.id, tool_name=name, arguments=arguments))
         start = time.perf_counter()
 

@@ -89,8 +89,10 @@ class RunTool:
         return getattr(self.tool, item)
 
     def _started(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        call_id = f"code_call_{next(_call_ids)}"
         run = self.run
+        if run.budget is not None:  # max_tool_calls: refused before the call (the loop then stops the run)
+            run.budget.before_tool_call(self.name)
+        call_id = f"code_call_{next(_call_ids)}"
         run.push_event(
             run.event(
                 ToolCallStarted, call_id=call_id, tool_name=self.name, arguments=_arguments(args, kwargs)

@@ -13,7 +13,10 @@ What differs from chat completions, and how it is handled here:
   before the ``tool_use`` blocks, when that turn is replayed, as the API requires;
 * ``response_format`` (a JSON schema) is sent as ``output_config.format``;
 * ``max_tokens`` is required by the API: 4096 unless given;
-* usage: ``input_tokens`` counts cache reads and writes too; ``cached_input_tokens`` is the cache reads.
+* usage: ``input_tokens`` counts cache reads and writes too; ``cached_input_tokens`` is the cache reads,
+  ``cache_write_tokens`` the writes, ``reasoning_tokens`` the thinking tokens when the API reports them;
+* the agent's cache hints (``cache_hints``: where its stable prefix segments end) choose the breakpoints
+  when given.
 
 The request loop, retries (429 with ``retry-after``, 5xx, 529 overloaded, dropped connections) and client
 lifetime are ``OpenAIModel``'s; this module supplies the client, the request and the reply conversion.
@@ -47,6 +50,7 @@ __all__ = ["AnthropicModel", "add_cache_breakpoints", "to_anthropic_messages"]
 DEFAULT_MAX_TOKENS = 4096
 _THINKING_MEMORY = 512  # assistant turns whose thinking blocks are kept for replay
 _EPHEMERAL = {"type": "ephemeral"}
+_MAX_BREAKPOINTS = 4  # the API's limit per request
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -121,16 +125,40 @@ def to_anthropic_messages(
     return system, out
 
 
-def add_cache_breakpoints(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
-    """Mark the prompt-cache breakpoints (in place): the end of the system prompt, which never changes
-    during a run, and the last block of the last message, so the next step reads this whole prefix from
-    the cache. Two of the API's four breakpoints; blocks that already carry ``cache_control`` are kept."""
-    if system:
-        system[-1].setdefault("cache_control", dict(_EPHEMERAL))
-    if messages and messages[-1]["content"]:
-        last = messages[-1]["content"][-1]
-        if last.get("type") not in ("thinking", "redacted_thinking"):  # these cannot carry cache_control
-            last.setdefault("cache_control", dict(_EPHEMERAL))
+def add_cache_breakpoints(
+    system: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    at: list[tuple[int, int]] | None = None,
+) -> None:
+    """Mark the prompt-cache breakpoints (in place): the end of the system prompt, which never changes during
+    a run, and the blocks ``at`` (``(message index, block index)`` in ``messages``; default: the last block
+    of the last message, so the next step reads this whole prefix from the cache). At most the API's four
+    breakpoints, the latest ones kept; blocks that already carry ``cache_control`` keep theirs."""
+    marks: list[dict[str, Any]] = [system[-1]] if system else []
+    if at is None:
+        at = [(len(messages) - 1, len(messages[-1]["content"]) - 1)] if messages and messages[-1]["content"] else []
+    for i, j in at:
+        block = messages[i]["content"][j]
+        if block.get("type") not in ("thinking", "redacted_thinking") and all(block is not m for m in marks):
+            marks.append(block)  # (thinking blocks cannot carry cache_control)
+    head = marks[:1] if system else []
+    rest = marks[len(head):]
+    for block in head + rest[max(0, len(rest) - (_MAX_BREAKPOINTS - len(head))):]:
+        block.setdefault("cache_control", dict(_EPHEMERAL))
+
+
+def _hinted_positions(
+    messages: list[Any], breakpoints: tuple[int, ...], convert: Any
+) -> list[tuple[int, int]]:
+    """Where the agent's cache hints (indices into ``messages``) land in the converted request: the last
+    block of the converted prefix that ends with each hinted message (turns merge, so indices shift)."""
+    positions = []
+    for index in sorted(set(breakpoints)):
+        if 0 <= index < len(messages):
+            _, prefix = convert(messages[: index + 1])
+            if prefix and prefix[-1]["content"]:
+                positions.append((len(prefix) - 1, len(prefix[-1]["content"]) - 1))
+    return positions
 
 
 def _tool(tool: Any) -> dict[str, Any]:
@@ -162,10 +190,13 @@ def usage_from(raw: Any) -> TokenUsage | None:
         return None
     read = getattr(raw, "cache_read_input_tokens", None) or 0
     written = getattr(raw, "cache_creation_input_tokens", None) or 0
+    details = getattr(raw, "output_tokens_details", None)
     return TokenUsage(
         input_tokens=int((getattr(raw, "input_tokens", None) or 0) + read + written),
         output_tokens=int(getattr(raw, "output_tokens", None) or 0),
         cached_input_tokens=int(read),
+        cache_write_tokens=int(written),
+        reasoning_tokens=int(getattr(details, "thinking_tokens", None) or 0),
     )
 
 
@@ -257,11 +288,17 @@ class AnthropicModel(OpenAIModel):
     ) -> tuple[dict[str, Any], list[str] | None]:
         params: dict[str, Any] = {**self.kwargs, **kwargs}
         flatten = self.flatten_messages_as_text or not self.profile.supports_images
-        system, converted = to_anthropic_messages(
-            messages, self.custom_role_conversions, flatten, self._thinking_for
-        )
+        hints = params.pop("cache_hints", None)
+
+        def convert(items: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return to_anthropic_messages(items, self.custom_role_conversions, flatten, self._thinking_for)
+
+        system, converted = convert(messages)
         if self.prompt_caching:
-            add_cache_breakpoints(system, converted)
+            at = None
+            if hints is not None and hints.breakpoints:  # the agent says where its stable segments end
+                at = _hinted_positions(messages, hints.breakpoints, convert)
+            add_cache_breakpoints(system, converted, at)
         request: dict[str, Any] = {"model": params.pop("model", None) or self.model_id, "messages": converted}
         if system:
             request["system"] = system

@@ -79,6 +79,9 @@ class StopCutter:
 class Model:
     """Base class of all models. Subclasses implement ``agenerate`` (and optionally ``astream``).
 
+    A subclass that sets ``accepts_cache_hints = True`` gets ``cache_hints=CacheHints(...)`` from the
+    agent with each request (see ``caching.py``).
+
     Args:
         model_id: the provider's model identifier; also selects the capability profile and price.
         flatten_messages_as_text: send message content as plain strings (no parts, no images).
@@ -87,6 +90,9 @@ class Model:
         prices: a ``Price`` (or dict/tuple) in USD per million tokens, overriding the price table.
         **kwargs: default completion parameters sent with every request (temperature, max_tokens...).
     """
+
+    accepts_cache_hints = False
+    note_unknown_price = True  # warn once when no price is known for model_id (test doubles turn it off)
 
     def __init__(
         self,
@@ -233,7 +239,7 @@ class Model:
     def _finish_usage(self, usage: TokenUsage | None) -> TokenUsage | None:
         """Attach cost and remember the last counts (smolagents exposes last_*_token_count)."""
         if usage is not None:
-            with_cost(usage, self.model_id, self.prices)
+            with_cost(usage, self.model_id, self.prices, note=self.note_unknown_price)
             self.last_input_token_count = usage.input_tokens
             self.last_output_token_count = usage.output_tokens
         return usage

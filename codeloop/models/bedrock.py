@@ -275,7 +275,7 @@ class AmazonBedrockModel(Model):
         read, written = raw.get("cacheReadInputTokens", 0) or 0, raw.get("cacheWriteInputTokens", 0) or 0
         return self._finish_usage(TokenUsage(input_tokens=int(raw.get("inputTokens", 0)) + read + written,
                                              output_tokens=int(raw.get("outputTokens", 0)),
-                                             cached_input_tokens=int(read)))
+                                             cached_input_tokens=int(read), cache_write_tokens=int(written)))
 
     def _to_message(self, response: dict[str, Any], client_stop: list[str] | None) -> ChatMessage:
         message = (response.get("output") or {}).get("message")

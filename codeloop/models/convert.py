@@ -72,6 +72,20 @@ def _convert_content(content: Any, flatten: bool) -> str | list[dict[str, Any]]:
     return parts
 
 
+def _content_of(message: Any, content: Any, flatten: bool) -> str | list[dict[str, Any]]:
+    """Converted content, memoised on a ChatMessage while its content is the same object: an agent sends
+    the same message objects at every step, so each is converted once per run (images encoded once),
+    and its wire form is byte-identical from one request to the next, which prompt caches need."""
+    if isinstance(message, dict):
+        return _convert_content(content, flatten)
+    memo = message.__dict__.get("_codeloop_wire")
+    if memo is not None and memo[0] is content and memo[1] is flatten:
+        return memo[2]
+    converted = _convert_content(content, flatten)
+    message.__dict__["_codeloop_wire"] = (content, flatten, converted)
+    return converted
+
+
 def _tool_call_to_openai(call: ChatMessageToolCall | dict[str, Any]) -> dict[str, Any]:
     if isinstance(call, dict):
         fn = call.get("function", {})
@@ -121,7 +135,7 @@ def to_chat_messages(
         role = conversions.get(role, role)
         if role == "system" and system_role != "system":
             role = system_role
-        converted = _convert_content(content, flatten_messages_as_text)
+        converted = _content_of(message, content, bool(flatten_messages_as_text))
         previous = out[-1] if out else None
         if previous is not None and previous["role"] == role and "tool_calls" not in previous:
             previous["content"] = _join(previous["content"], converted)

@@ -55,19 +55,24 @@ def usage_from(raw_usage: Any) -> TokenUsage | None:
     if raw_usage is None:
         return None
     get = raw_usage.get if isinstance(raw_usage, dict) else lambda k, d=None: getattr(raw_usage, k, d)
-    details = get("prompt_tokens_details")
-    cached = (
-        details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", 0)
-    ) or 0
     return TokenUsage(
         input_tokens=int(get("prompt_tokens", 0) or 0),
         output_tokens=int(get("completion_tokens", 0) or 0),
-        cached_input_tokens=int(cached),
+        cached_input_tokens=_detail(get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=_detail(get("completion_tokens_details"), "reasoning_tokens"),
     )
+
+
+def _detail(details: Any, key: str) -> int:
+    value = details.get(key) if isinstance(details, dict) else getattr(details, key, 0)
+    return int(value or 0)
 
 
 class OpenAIModel(Model):
     """A model served over the OpenAI chat-completions API.
+
+    Prompt caching: the agent's cache key goes out as ``prompt_cache_key`` to OpenAI's own API (to
+    another server only with ``profile={"supports_prompt_cache_key": True}``).
 
     Args:
         model_id: the model name at the provider ("gpt-4o-mini", "llama3.1", ...).
@@ -83,6 +88,8 @@ class OpenAIModel(Model):
         profile / prices: capability profile and price overrides (see ``profiles.py`` and ``cost.py``).
         **kwargs: default completion parameters (temperature, max_tokens, seed, extra_body...).
     """
+
+    accepts_cache_hints = True
 
     def __init__(
         self,
@@ -211,6 +218,10 @@ class OpenAIModel(Model):
         """The chat-completions request body, and the stop sequences to apply client-side (or None)."""
         profile = self.profile
         params: dict[str, Any] = {**self.kwargs, **kwargs}
+        hints = params.pop("cache_hints", None)
+        if hints is not None and hints.key and "prompt_cache_key" not in params and self._sends_cache_key():
+            # Through extra_body: SDK versions older than the parameter would reject it as an argument.
+            params["extra_body"] = {**(params.get("extra_body") or {}), "prompt_cache_key": hints.key}
         flatten = self.flatten_messages_as_text or not profile.supports_images
         request: dict[str, Any] = {
             "model": params.pop("model", None) or self.model_id,
@@ -249,6 +260,12 @@ class OpenAIModel(Model):
                 request["stream_options"] = {"include_usage": True}
         request.update(params)
         return request, client_stop
+
+    def _sends_cache_key(self) -> bool:
+        wanted = self.profile.supports_prompt_cache_key
+        if wanted is None:
+            return self.api_base is None or "api.openai.com" in self.api_base
+        return wanted
 
     def _what(self) -> str:
         where = f" at {self.api_base}" if self.api_base else ""

@@ -27,6 +27,8 @@ class ModelProfile:
     max_tokens_param: str = "max_tokens"  # or "max_completion_tokens" for reasoning models
     system_role: str = "system"  # some reasoning models want "developer" or reject "system"
     flatten_messages_as_text: bool = False  # provider only accepts string content
+    # Send OpenAI's prompt_cache_key; None: only to OpenAI's own API (other servers may reject it).
+    supports_prompt_cache_key: bool | None = None
 
     def updated(self, changes: dict[str, Any]) -> ModelProfile:
         known = {f.name for f in fields(self)}

@@ -56,16 +56,18 @@ class _InputEstimate:
     An agent sends the same message objects again at every step, plus a few new ones (its memory caches
     them). So the running character total is remembered for each message, together with the message before
     it: a call looks back from its last message for one already counted after the same predecessor, and
-    only measures what follows (a replaced ``content`` there is measured again). It assumes messages
-    already sent are not edited in place later (the agents' memory builds new messages instead); an edit
-    of one would only skew this estimate. Bounded in size."""
+    only measures what follows (a replaced ``content`` there is measured again). The message must also
+    sit at the same position as when it was counted: compaction removes messages before it, and then its
+    old running total would count them. It assumes messages already sent are not edited in place later
+    (the agents' memory builds new messages instead); an edit of one would only skew this estimate.
+    Bounded in size."""
 
     _MAX = 8192
 
     def __init__(self) -> None:
-        # id(message) -> (message, its content, the message before it, total characters up to it). The
-        # message is held so its id is not reused while the entry lives.
-        self._totals: dict[int, tuple[Any, Any, Any, int]] = {}
+        # id(message) -> (message, its content, the message before it, its position, total characters up
+        # to it). The message is held so its id is not reused while the entry lives.
+        self._totals: dict[int, tuple[Any, Any, Any, int, int]] = {}
 
     def __call__(self, messages: list[ChatMessage | dict[str, Any]]) -> int:
         totals = self._totals
@@ -80,14 +82,15 @@ class _InputEstimate:
                 and known[0] is m
                 and known[1] is _content(m)
                 and known[2] is (messages[j - 1] if j else None)
+                and known[3] == j
             ):
-                start, total = j + 1, known[3]
+                start, total = j + 1, known[4]
                 break
         before = messages[start - 1] if start else None
-        for m in messages[start:]:
+        for j, m in enumerate(messages[start:], start):
             content = _content(m)
             total += _content_chars(content)
-            totals[id(m)] = (m, content, before, total)
+            totals[id(m)] = (m, content, before, j, total)
             before = m
         return total // 4 + 1
 
@@ -130,6 +133,9 @@ class ScriptedModel(Model):
             default so a scripted reply comes back exactly as written.
         token_usage: fixed usage to report per call; by default it is estimated (4 characters a token).
     """
+
+    accepts_cache_hints = True  # recorded in call_kwargs, so tests can see what the agent sent
+    note_unknown_price = False  # a test double: cost None without a warning unless given a priced id
 
     def __init__(
         self,

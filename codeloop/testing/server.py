@@ -10,8 +10,13 @@ Replies come from a queue (``replies=[...]`` / ``add(...)``), then from ``handle
 reply is a string (the assistant text), a dict of ``Reply`` fields, or a ``Reply``; faults are replies
 too: ``Reply.error(429, retry_after=1)``, ``Reply.error(500)``, ``Reply(content=..., delay=2)``,
 ``Reply.drop(after_chunks=2, content=...)`` (connection closed mid-stream). Every request is logged in
-``requests`` (method, path, query, headers, json, and arrival ``time`` from
+``requests`` (method, path, query, headers, json, the raw ``body`` bytes, and arrival ``time`` from
 ``time.monotonic()``).
+
+``prompt_cache=True`` simulates a provider's prompt cache: a request whose leading messages equal those
+of an earlier request (with the same ``prompt_cache_key``) reports their tokens as
+``usage.prompt_tokens_details.cached_tokens``, in blocks of ``cache_block_tokens`` from
+``cache_min_tokens`` on (OpenAI's rule: 128-token blocks from 1024 tokens).
 
 The server is asyncio-based and runs its own event loop in a daemon thread, so it serves sync and async
 tests alike (even a test that blocks its own loop with a sync call) and handles hundreds of concurrent
@@ -119,6 +124,9 @@ class OpenAICompatibleServer:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        prompt_cache: bool = False,
+        cache_block_tokens: int = 128,
+        cache_min_tokens: int = 1024,
     ):
         self._queue: deque[Any] = deque(replies or ())
         self.handler = handler
@@ -129,6 +137,10 @@ class OpenAICompatibleServer:
         self.host = host
         self.port = port
         self.requests: list[dict[str, Any]] = []
+        self.prompt_cache = prompt_cache
+        self.cache_block_tokens = cache_block_tokens
+        self.cache_min_tokens = cache_min_tokens
+        self._cached_prompts: dict[Any, list[list[str]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -293,6 +305,7 @@ class OpenAICompatibleServer:
                 "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
                 "headers": headers,
                 "json": payload,
+                "body": body,
                 "time": time.monotonic(),
             }
         )
@@ -318,6 +331,27 @@ class OpenAICompatibleServer:
             writer, 404, Reply.error(404, f"loopback server: no route {method} {parts.path}").body
         )
         return True
+
+    def _cached_tokens(self, request: dict[str, Any]) -> int:
+        """Tokens of the longest run of leading messages seen before under the same cache key."""
+        messages = request.get("messages") or []
+        canonical = [json.dumps(m, sort_keys=True) for m in messages]
+        seen = self._cached_prompts.setdefault(request.get("prompt_cache_key"), [])
+        best = 0
+        for earlier in seen:
+            n = 0
+            for a, b in zip(earlier, canonical, strict=False):
+                if a != b:
+                    break
+                n += 1
+            best = max(best, n)
+        seen.append(canonical)
+        if not best:
+            return 0
+        tokens = _estimate_tokens(_prompt_text({"messages": messages[:best]}))
+        if tokens < self.cache_min_tokens:
+            return 0
+        return tokens - tokens % self.cache_block_tokens
 
     async def _next_reply(self, request: dict[str, Any]) -> Reply:
         if self._queue:
@@ -362,6 +396,8 @@ class OpenAICompatibleServer:
             "prompt_tokens": _estimate_tokens(_prompt_text(request)),
             "completion_tokens": _estimate_tokens((text or "") + args_text),
         }
+        if self.prompt_cache:
+            usage["cached_tokens"] = self._cached_tokens(request)
         usage.update(reply.usage or {})
         cached = usage.pop("cached_tokens", 0)
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
