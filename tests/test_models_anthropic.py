@@ -227,10 +227,20 @@ async def test_agent_cache_hints_choose_the_breakpoints(server):
     model = make(server)
     assert model.accepts_cache_hints
     history = [*USER, {"role": "assistant", "content": "step one"}, {"role": "user", "content": "obs one"},
-               {"role": "user", "content": "obs two"}]  # the last two merge into one user turn
+               {"role": "user", "content": "obs two"}]  # the last two merge into one user turn, one block
     await model.agenerate(history, cache_hints=CacheHints(key="agent-1", breakpoints=(0, 2, 3, 4)))
     body = server.message_requests[-1]["json"]
     assert "cache_hints" not in str(body) and "agent-1" not in str(body)
     assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
     marked = [(i, j) for i, m in enumerate(body["messages"]) for j, b in enumerate(m["content"]) if "cache_control" in b]
-    assert marked == [(1, 0), (2, 0), (2, 1)]  # after "step one", "obs one" and "obs two"
+    assert marked == [(1, 0), (2, 0)]  # after "step one", and the merged "obs one\nobs two" turn
+
+
+def test_breakpoints_are_capped_at_the_api_limit():
+    from codeloop.models.anthropic import add_cache_breakpoints
+
+    system = [{"type": "text", "text": "rules"}]
+    messages = [{"role": "user", "content": [{"type": "text", "text": str(i)}]} for i in range(6)]
+    add_cache_breakpoints(system, messages, [(i, 0) for i in range(6)])
+    assert "cache_control" in system[0]
+    assert [i for i, m in enumerate(messages) if "cache_control" in m["content"][0]] == [3, 4, 5]
