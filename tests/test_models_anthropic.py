@@ -244,3 +244,26 @@ def test_breakpoints_are_capped_at_the_api_limit():
     add_cache_breakpoints(system, messages, [(i, 0) for i in range(6)])
     assert "cache_control" in system[0]
     assert [i for i, m in enumerate(messages) if "cache_control" in m["content"][0]] == [3, 4, 5]
+
+
+def test_agents_run_on_the_messages_api(server):
+    from codeloop import CodeAgent, ToolCallingAgent, tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city.
+
+        Args:
+            city: the city
+        """
+        return f"sunny in {city}"
+
+    server.add({"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "tu1"}]},
+               {"tool_calls": [{"name": "final_answer", "arguments": {"answer": "sunny"}, "id": "tu2"}]},
+               "Thought: look it up\n<code>\nfinal_answer(get_weather('Rome'))\n</code>")
+    model = make(server, prices={"input": 3, "output": 15})
+    assert ToolCallingAgent(tools=[get_weather], model=model, max_steps=3).run("weather?") == "sunny"
+    second = server.message_requests[1]["json"]["messages"]
+    assert "sunny in Paris" in str(second[-1]["content"])
+    assert CodeAgent(tools=[get_weather], model=model, max_steps=2).run("weather?") == "sunny in Rome"
+    assert server.message_requests[-1]["json"]["stop_sequences"]  # the agent's stops went to the API
