@@ -32,6 +32,8 @@ _DONE = object()
 class MLXModel(Model):
     """A language model run locally by ``mlx-lm`` (see the module docstring)."""
 
+    note_unknown_price = False  # local compute: no per-token price to look up
+
     def __init__(
         self,
         model_id: str | None = None,

@@ -41,6 +41,8 @@ def _has_images(chat: list[dict[str, Any]]) -> bool:
 class TransformersModel(Model):
     """A causal language model run locally by ``transformers`` (see the module docstring)."""
 
+    note_unknown_price = False  # local compute: no per-token price to look up
+
     def __init__(
         self,
         model_id: str | None = None,

@@ -40,6 +40,8 @@ def _import_vllm() -> Any:
 class VLLMModel(Model):
     """A model run in this process by vLLM's ``LLM`` engine (see the module docstring)."""
 
+    note_unknown_price = False  # local compute: no per-token price to look up
+
     def __init__(
         self,
         model_id: str,

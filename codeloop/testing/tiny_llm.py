@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 __all__ = ["build_tiny_llama", "CHAT_TEMPLATE"]
 
@@ -71,18 +70,21 @@ def build_tiny_llama(
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=None, tie_word_embeddings=False)
     model = LlamaForCausalLM(config)
-    batch = [torch.tensor(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    prompt_lens = [len(tokenizer(_prompt(u, tl), add_special_tokens=False)["input_ids"]) for u, _, tl in samples]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    starts = [len(tokenizer(_prompt(u, tl), add_special_tokens=False)["input_ids"]) for u, _, tl in samples]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    labels = input_ids.clone()
+    for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
+        labels[i, :start] = -100  # learn the replies, not the prompts
+        labels[i, len(row):] = -100
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(steps):
+    for _ in range(steps):  # one padded batch of all samples per step
         optimizer.zero_grad()
-        loss: Any = 0
-        for ids, start in zip(batch, prompt_lens, strict=True):
-            labels = ids.clone()
-            labels[:start] = -100  # learn the replies, not the prompts
-            loss = loss + model(input_ids=ids[None], labels=labels[None]).loss
-        loss.backward()
+        model(input_ids=input_ids, attention_mask=attention, labels=labels).loss.backward()
         optimizer.step()
     model.eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
