@@ -7,6 +7,7 @@ This module only re-exports the public API. Names are resolved lazily on first a
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -91,6 +92,9 @@ _EXPORTS: dict[str, str] = {
     "TaskStep": "codeloop.memory",
     "SystemPromptStep": "codeloop.memory",
     "FinalAnswerStep": "codeloop.memory",
+    # faces
+    "GradioUI": "codeloop.ui",
+    "stream_to_gradio": "codeloop.ui",
     # bounded runs: usage limits, compaction, cost
     "SummaryStep": "codeloop.memory",
     "UsageLimits": "codeloop.usage_limits",
@@ -115,6 +119,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return __all__
 
+
+# CODELOOP_OTEL=1 traces every run without code changes (needs the "telemetry" extra).
+if os.environ.get("CODELOOP_OTEL", "").lower() in ("1", "true", "yes", "on"):
+    importlib.import_module("codeloop.telemetry").instrument_from_env()
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real names
     from .errors import *  # noqa: F403

@@ -43,7 +43,17 @@ from .events import (
 from .messages import ChatMessage, MessageRole, TokenUsage
 from .usage_limits import UsageLimits
 
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_CONFIG", "EXIT_INTERRUPTED"]
+__all__ = [
+    "main",
+    "build_parser",
+    "add_agent_options",
+    "build_agent",
+    "ConfigError",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_CONFIG",
+    "EXIT_INTERRUPTED",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -62,6 +72,9 @@ _PREVIEW_LINES = 20  # logs longer than this are cut in the live view unless --v
 
 class _ConfigError(Exception):
     """A user-fixable configuration problem: exit code 2 with this message."""
+
+
+ConfigError = _ConfigError
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -89,48 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='Give the task first, options after: codeloop run "What is 2**10?" --tools web_search',
     )
     run.add_argument("task", help="the task, in quotes")
-    run.add_argument(
-        "--model-type",
-        help="model class: OpenAIServerModel (any OpenAI-compatible server), AzureOpenAIModel, "
-        "InferenceClientModel (Hugging Face), LiteLLMModel / LiteLLMRouterModel (provider/model ids), "
-        "AnthropicModel, AmazonBedrockModel, TransformersModel, MLXModel, VLLMModel; default: from the environment",
-    )
-    run.add_argument(
-        "--model-id", help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1"
-    )
-    run.add_argument(
-        "--api-base", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"
-    )
-    run.add_argument("--api-key", help="API key for --api-base (default: CODELOOP_API_KEY)")
-    run.add_argument(
-        "--tools",
-        nargs="*",
-        default=[],
-        help=f"built-in tools ({', '.join(sorted(_BUILTIN_TOOLS))}) or module:attribute of your own Tool",
-    )
-    run.add_argument(
-        "--imports", nargs="*", default=[], help="extra modules the agent's code may import ('*': any)"
-    )
-    run.add_argument(
-        "--executor",
-        choices=["local", "inprocess"],
-        default="local",
-        help="local: isolated worker process (default); inprocess: same policy, in this process (trusted code)",
-    )
-    run.add_argument(
-        "--action-type",
-        choices=["code", "tool_calling"],
-        default="code",
-        help="code: CodeAgent (default); tool_calling: ToolCallingAgent",
-    )
-    run.add_argument("--max-steps", type=int, default=20, help="most action steps (default 20)")
-    run.add_argument(
-        "--planning-interval", type=int, default=None, help="plan every N steps (default: never)"
-    )
-    run.add_argument(
-        "--max-context-tokens", type=int, default=None, help="compact memory to keep prompts under N tokens"
-    )
-    run.add_argument("--max-cost", type=float, default=None, help="stop before the run would cost more (USD)")
+    add_agent_options(run)
     run.add_argument("--stream", action="store_true", help="show the model's reply as it is written")
     run.add_argument("--verbose", action="store_true", help="show everything in full (messages, long logs)")
     run.add_argument("--quiet", action="store_true", help="print only the final answer")
@@ -141,7 +113,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="smolagents-style: -1/0 like --quiet, 1 normal, 2 like --verbose",
     )
+    from .evals.command import add_eval_parser
+    from .ui.command import add_ui_parser
+
+    add_eval_parser(sub)
+    add_ui_parser(sub)
     return parser
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    """The model, tool and executor options of ``codeloop run`` (also taken by ``eval`` and ``ui``)."""
+    parser.add_argument(
+        "--model-type",
+        help="model class: OpenAIServerModel (any OpenAI-compatible server), AzureOpenAIModel, "
+        "InferenceClientModel (Hugging Face), LiteLLMModel / LiteLLMRouterModel (provider/model ids), "
+        "AnthropicModel, AmazonBedrockModel, TransformersModel, MLXModel, VLLMModel; default: from the environment",
+    )
+    parser.add_argument(
+        "--model-id",
+        "--model",
+        dest="model_id",
+        help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1",
+    )
+    parser.add_argument(
+        "--api-base", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"
+    )
+    parser.add_argument("--api-key", help="API key for --api-base (default: CODELOOP_API_KEY)")
+    parser.add_argument(
+        "--tools",
+        nargs="*",
+        default=[],
+        help=f"built-in tools ({', '.join(sorted(_BUILTIN_TOOLS))}) or module:attribute of your own Tool",
+    )
+    parser.add_argument(
+        "--imports", nargs="*", default=[], help="extra modules the agent's code may import ('*': any)"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "inprocess"],
+        default="local",
+        help="local: isolated worker process (default); inprocess: same policy, in this process (trusted code)",
+    )
+    parser.add_argument(
+        "--action-type",
+        choices=["code", "tool_calling"],
+        default="code",
+        help="code: CodeAgent (default); tool_calling: ToolCallingAgent",
+    )
+    parser.add_argument("--max-steps", type=int, default=20, help="most action steps (default 20)")
+    parser.add_argument(
+        "--planning-interval", type=int, default=None, help="plan every N steps (default: never)"
+    )
+    parser.add_argument(
+        "--max-context-tokens", type=int, default=None, help="compact memory to keep prompts under N tokens"
+    )
+    parser.add_argument(
+        "--max-cost", type=float, default=None, help="stop before the run would cost more (USD)"
+    )
 
 
 def _split(values: Sequence[str]) -> list[str]:
@@ -369,7 +397,11 @@ class LiveView:
             self._step_error = None
             c.rule(f"[dim]step {event.step_number} · {took} · {_fmt_usage(event.usage)}[/dim]", style="dim")
         elif isinstance(event, ContextCompacted):
-            folded = f", steps {event.folded_steps[0]}-{event.folded_steps[-1]} summarized" if event.folded_steps else ""
+            folded = (
+                f", steps {event.folded_steps[0]}-{event.folded_steps[-1]} summarized"
+                if event.folded_steps
+                else ""
+            )
             c.print(
                 f"[dim]context compacted: ~{event.tokens_before:,} -> ~{event.tokens_after:,} tokens "
                 f"(budget {event.max_context_tokens:,}){folded}[/dim]"
@@ -404,23 +436,41 @@ def _code_agent_class(action_type: str = "code") -> Any:
     return getattr(module, "ToolCallingAgent" if action_type == "tool_calling" else "CodeAgent", None)
 
 
-async def _run_agent(
-    agent_cls: Any, args: argparse.Namespace, model: Any, tools: list[Any], view: Any
-) -> int:
+def make_agent(agent_cls: Any, args: argparse.Namespace, model: Any, tools: list[Any], **extra: Any) -> Any:
+    """The agent the options of ``add_agent_options`` describe, with verbosity off (faces render events)."""
     code_options: dict[str, Any] = {}
     if args.action_type == "code":
         code_options = {"additional_authorized_imports": _split(args.imports), "executor_type": args.executor}
-    agent = agent_cls(
+    return agent_cls(
         tools=tools,
         model=model,
         **code_options,
         max_steps=args.max_steps,
         planning_interval=args.planning_interval,
-        stream_outputs=args.stream,
-        max_context_tokens=args.max_context_tokens,
-        usage_limits=UsageLimits(max_cost_usd=args.max_cost) if args.max_cost is not None else None,
+        stream_outputs=getattr(args, "stream", False),
+        max_context_tokens=getattr(args, "max_context_tokens", None),
+        usage_limits=UsageLimits(max_cost_usd=args.max_cost)
+        if getattr(args, "max_cost", None) is not None
+        else None,
         verbosity_level=-1,  # LogLevel.OFF: the CLI renders the events itself
+        **extra,
     )
+
+
+def build_agent(args: argparse.Namespace, **extra: Any) -> Any:
+    """Model, tools and agent from the options; raises ModelConfigurationError or ConfigError."""
+    if args.max_steps < 1:
+        raise _ConfigError("--max-steps must be at least 1.")
+    if args.planning_interval is not None and args.planning_interval < 1:
+        raise _ConfigError("--planning-interval must be at least 1.")
+    agent_cls = _code_agent_class(args.action_type)
+    return make_agent(agent_cls, args, build_model(args), resolve_tools(args.tools), **extra)
+
+
+async def _run_agent(
+    agent_cls: Any, args: argparse.Namespace, model: Any, tools: list[Any], view: Any
+) -> int:
+    agent = make_agent(agent_cls, args, model, tools)
     finished: RunFinished | None = None
     answer: Any = None
     try:
@@ -493,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codeloop`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in ("run",):
+    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "eval", "ui"):
         argv = ["run", *argv]  # ``codeloop "task"`` is short for ``codeloop run "task"``
     try:
         args = parser.parse_args(argv)
@@ -502,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    if args.command != "run":
+        return args.handler(args)
     return _run_command(args)
 
 

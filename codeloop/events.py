@@ -8,6 +8,7 @@ through JSON via ``to_dict`` / ``event_from_dict`` using its ``type`` tag.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -31,6 +32,9 @@ __all__ = [
     "RunFailed",
     "event_from_dict",
     "EVENT_TYPES",
+    "subscribe",
+    "unsubscribe",
+    "subscribers",
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {}
@@ -227,3 +231,30 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             value = [ChatMessageToolCall.from_dict(tc) for tc in value]
         kwargs[f.name] = value
     return cls(**kwargs)
+
+
+# Process-wide subscribers: they see every event of every run of every agent (OpenTelemetry uses this).
+_SUBSCRIBERS: list[Callable[[Event], Any]] = []
+
+
+def subscribe(handler: Callable[[Event], Any]) -> Callable[[Event], Any]:
+    """Add a handler that receives every event of every run in this process (until ``unsubscribe``).
+
+    It is called like an agent's ``event_handlers``: on the run's loop, in order, before the event reaches
+    the consumer; a handler that raises is reported with a warning and does not stop the run."""
+    if handler not in _SUBSCRIBERS:
+        _SUBSCRIBERS.append(handler)
+    return handler
+
+
+def unsubscribe(handler: Callable[[Event], Any]) -> None:
+    """Remove a handler added with ``subscribe`` (no error when it is not there)."""
+    try:
+        _SUBSCRIBERS.remove(handler)
+    except ValueError:
+        pass
+
+
+def subscribers() -> list[Callable[[Event], Any]]:
+    """The live list of process-wide handlers (read by the agent loop at the start of each run)."""
+    return _SUBSCRIBERS

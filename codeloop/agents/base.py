@@ -20,7 +20,7 @@ from typing import Any
 from .._sync import iterate_sync, run_sync
 from ..compaction import Compaction
 from ..errors import AgentError
-from ..events import Event, ModelDelta
+from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
 from ..usage_limits import RunBudget, UsageLimits
@@ -228,6 +228,7 @@ class MultiStepAgent(AgentLoop):
         handlers = list(self.event_handlers)
         if self.logger is not None and getattr(self.logger, "level", LogLevel.INFO) > LogLevel.OFF:
             handlers.insert(0, self.logger)
+        handlers.extend(subscribers())
         return handlers
 
     # ---- prompts ----

@@ -1,0 +1,11 @@
+"""The browser face of codeloop: ``GradioUI(agent).launch()`` and ``stream_to_gradio`` (smolagents' names).
+
+Layer 7 (faces). Needs the ``ui`` extra (gradio); gradio is imported only when a UI is built.
+"""
+
+from __future__ import annotations
+
+from .gradio_ui import GradioUI, astream_to_gradio, session_agent, stream_to_gradio
+from .render import ChatRenderer
+
+__all__ = ["GradioUI", "stream_to_gradio", "astream_to_gradio", "session_agent", "ChatRenderer"]
