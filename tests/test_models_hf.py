@@ -22,6 +22,14 @@ class WeatherTool:
     output_type = "string"
 
 
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """The suite sets HF_HUB_OFFLINE=1 (nothing from the Hub); these tests only reach 127.0.0.1."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 @pytest.fixture
 def server():
     with OpenAICompatibleServer(models=[MODEL]) as srv:
@@ -128,3 +136,12 @@ def test_dict_round_trip_has_no_token(server):
                     "provider": "together", "bill_to": "org", "base_url": server.base_url}
     clone = Model.from_dict({**data, "token": "hf_test"})
     assert isinstance(clone, InferenceClientModel) and clone.bill_to == "org"
+
+
+async def test_offline_mode_is_reported_at_once(server, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelRequestError, match="unset HF_HUB_OFFLINE") as info:
+        await make(server).agenerate(USER)
+    assert info.value.attempts == 1 and server.requests == []

@@ -22,8 +22,8 @@ _EXPORTS: dict[str, str] = {
     "AnthropicModel": "codeloop.models.anthropic",
     "AmazonBedrockModel": "codeloop.models.bedrock",
     "AmazonBedrockServerModel": "codeloop.models.bedrock",
-    "InferenceClientModel": "codeloop.models.hf",
-    "HfApiModel": "codeloop.models.hf",
+    "InferenceClientModel": "codeloop.models.hf_inference",
+    "HfApiModel": "codeloop.models.hf_inference",
     "LiteLLMModel": "codeloop.models.litellm",
     "LiteLLMRouterModel": "codeloop.models.litellm",
     "AzureOpenAIServerModel": "codeloop.models.openai",
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from .convert import to_chat_messages, tool_schema  # noqa: F401
     from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
     from .from_env import model_from_env  # noqa: F401
-    from .hf import HfApiModel, InferenceClientModel  # noqa: F401
+    from .hf_inference import HfApiModel, InferenceClientModel  # noqa: F401
     from .litellm import LiteLLMModel, LiteLLMRouterModel  # noqa: F401
     from .mlx import MLXModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401

@@ -23,7 +23,7 @@ __all__ = ["NATIVE", "PROVIDER_PROFILES", "native_model", "provider_profile"]
 # prefix -> (module, class, SDK module that must be importable or None, env var with the key or None)
 NATIVE: dict[str, tuple[str, str, str | None, str | None]] = {
     "anthropic": ("codeloop.models.anthropic", "AnthropicModel", "anthropic", "ANTHROPIC_API_KEY"),
-    "hf": ("codeloop.models.hf", "InferenceClientModel", "huggingface_hub", "HF_TOKEN"),
+    "hf": ("codeloop.models.hf_inference", "InferenceClientModel", "huggingface_hub", "HF_TOKEN"),
     "bedrock": ("codeloop.models.bedrock", "AmazonBedrockModel", None, None),
     "litellm": ("codeloop.models.litellm", "LiteLLMModel", None, None),
     "transformers": ("codeloop.models.transformers", "TransformersModel", None, None),

@@ -18,10 +18,20 @@ from typing import Any
 from ..errors import ModelConfigurationError
 from ._sdk_params import ClosableStream, fit_to_sdk
 from .openai import OpenAIModel
+from .retry import ErrorInfo, classify_error
 
 __all__ = ["InferenceClientModel", "HfApiModel", "DEFAULT_HF_MODEL"]
 
 DEFAULT_HF_MODEL = "Qwen/Qwen2.5-Coder-32B-Instruct"
+
+
+def classify_hf_error(exc: BaseException) -> ErrorInfo:
+    """As ``classify_error``, but offline mode (``HF_HUB_OFFLINE=1``) is a setting, not a network fault:
+    it is reported at once, not retried."""
+    if type(exc).__name__ == "OfflineModeIsEnabled":
+        return ErrorInfo(True, False, None, None, f"{exc} (InferenceClientModel needs the network: unset "
+                         "HF_HUB_OFFLINE, or use a local model)")
+    return classify_error(exc)
 
 
 class InferenceClientModel(OpenAIModel):
@@ -94,6 +104,8 @@ class InferenceClientModel(OpenAIModel):
 
     def create_async_client(self) -> Any:
         return self._import_hf().AsyncInferenceClient(**self._sdk_kwargs())
+
+    _classify = staticmethod(classify_hf_error)
 
     def _what(self) -> str:
         where = self.api_base or f"provider {self.provider or 'auto'}"
