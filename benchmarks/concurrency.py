@@ -1,14 +1,18 @@
 """Many concurrent agent runs in one process, against a model that answers after 100 ms.
 
-    .venv/bin/python benchmarks/concurrency.py [--runs 200] [--steps 3] [--latency 0.1]
+    .venv/bin/python benchmarks/concurrency.py [--runs 200] [--steps 3] [--latency 0.1] [--executor local]
 
 The loopback OpenAI-compatible server (codeloop.testing) answers every request after ``--latency``
 seconds. codeloop runs ``--runs`` CodeAgent runs of ``--steps`` model calls each, all at once, from one
-agent (an agent is configuration; runs hold the state) with the in-process executor. The baseline is a
+agent (an agent is configuration; runs hold the state) with the default executor (``local``: the
+isolated worker, from the shared worker pool) and with the in-process one (``--executor both``, the
+default; or just one). The baseline is a
 bare ``AsyncOpenAI`` client sending the same requests (the very bodies codeloop sent, as the server
 recorded them) with the same concurrency (each of ``--runs`` tasks sends its ``--steps`` requests in
 sequence) to the same server in the same process. The ratio codeloop / bare client is the price of the
-agent loop under load (target <= 1.3x). Best of ``--rounds`` alternating rounds.
+agent loop under load (target <= 1.3x wall, <= 1.5x CPU per run for the default executor). Best of
+``--rounds`` alternating rounds. ``--also`` N then runs N more concurrent runs on the default executor and
+counts the correct ones (correctness, not time).
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def conversations_of(requests: list[dict[str, Any]]) -> list[list[dict[str, Any]
     return list(runs.values())
 
 
-async def codeloop_runs(base_url: str, runs: int, steps: int) -> float:
+async def codeloop_runs(base_url: str, runs: int, steps: int, executor: str = "local") -> float:
     from codeloop.agents import CodeAgent
     from codeloop.agents.logger import LogLevel
     from codeloop.models import OpenAIModel
@@ -98,7 +102,7 @@ async def codeloop_runs(base_url: str, runs: int, steps: int) -> float:
         agent = CodeAgent(
             tools=[],
             model=model,
-            executor_type="inprocess",
+            executor_type=executor,
             verbosity_level=LogLevel.OFF,
             max_steps=steps + 2,
         )
@@ -129,29 +133,45 @@ async def _watch(coro: Any, limit: float) -> tuple[float, float]:
     return task.result(), time.process_time() - cpu
 
 
-async def amain(runs: int, steps: int, latency: float, rounds: int) -> int:
+async def amain(runs: int, steps: int, latency: float, rounds: int, executors: list[str], also: int) -> int:
     from codeloop.testing import OpenAICompatibleServer
 
     limit = max(30.0, runs * steps * 0.03)
     async with OpenAICompatibleServer(handler=make_handler(steps), delay=latency) as server:
-        # Warm-up (imports, first connections), then alternate so neither side gets the quieter moment.
-        await codeloop_runs(server.base_url, 10, steps)
-        await bare_client(server.base_url, conversations_of(server.chat_requests))
-        ours: list[tuple[float, float]] = []
+        # Warm-up (imports, first connections, the worker pool), then alternate so no side gets the
+        # quieter moment.
+        for executor in executors:
+            await codeloop_runs(server.base_url, 10, steps, executor)
+        await bare_client(server.base_url, conversations_of(server.chat_requests[-10 * steps :]))
+        ours: dict[str, list[tuple[float, float]]] = {e: [] for e in executors}
         bare: list[tuple[float, float]] = []
         lost = 0
-        while len(ours) < rounds and lost <= 2:
-            before = len(server.chat_requests)
+        while len(bare) < rounds and lost <= 2:
             try:
-                mine = await _watch(codeloop_runs(server.base_url, runs, steps), limit)
+                mine = {}
+                for executor in executors:
+                    before = len(server.chat_requests)
+                    mine[executor] = await _watch(
+                        codeloop_runs(server.base_url, runs, steps, executor), limit
+                    )
                 recorded = conversations_of(server.chat_requests[before:])
                 theirs = await _watch(bare_client(server.base_url, recorded), limit)
             except LostRequests:
                 lost += 1
                 continue
-            ours.append(mine)
+            for executor, figures in mine.items():
+                ours[executor].append(figures)
             bare.append(theirs)
-    if not ours:
+        extra = None
+        if also:
+            try:
+                await _watch(codeloop_runs(server.base_url, also, steps, "local"), max(60.0, also * 0.5))
+                extra = f"{also}/{also} correct"
+            except SystemExit as exc:
+                extra = str(exc)
+            except LostRequests:
+                extra = "stalled"
+    if not bare:
         print("every round stalled")
         return 1
     sent = sum(len(c) for c in recorded)
@@ -162,17 +182,32 @@ async def amain(runs: int, steps: int, latency: float, rounds: int) -> int:
     print("the bare client replays exactly the request bodies codeloop sent, with the same concurrency")
     if lost:
         print(f"({lost} round(s) discarded: they stalled past {limit:.0f} s)")
-    (bare_wall, bare_cpu), (our_wall, our_cpu) = min(bare), min(ours)
+    bare_wall, bare_cpu = min(bare)
     print(
         f"bare AsyncOpenAI : best {bare_wall:.3f} s of {len(bare)} (floor {floor:.3f} s), CPU {bare_cpu:.2f} s"
     )
-    print(f"codeloop agents  : best {our_wall:.3f} s of {len(ours)}, CPU {our_cpu:.2f} s")
-    print(
-        f"CPU per request  : bare {bare_cpu / sent * 1000:.2f} ms, codeloop {our_cpu / sent * 1000:.2f} ms (server included)"
-    )
-    ratio = our_wall / bare_wall
-    print(f"ratio codeloop/bare: {ratio:.2f}x wall (target <= 1.3), {our_cpu / bare_cpu:.2f}x CPU")
-    return 0 if ratio <= 1.3 else 1
+    status = 0
+    for executor, figures in ours.items():
+        our_wall, our_cpu = min(figures)
+        name = "local (default)" if executor == "local" else executor
+        print(
+            f"codeloop {name:<16}: best {our_wall:.3f} s of {len(figures)}, CPU {our_cpu:.2f} s, {runs}/{runs} correct"
+        )
+        ratio = our_wall / bare_wall
+        print(
+            f"  CPU per run: bare {bare_cpu / runs * 1000:.2f} ms, codeloop {our_cpu / runs * 1000:.2f} ms "
+            "(this process: server and host side included, workers not)"
+        )
+        print(f"  ratio codeloop/bare: {ratio:.2f}x wall (target <= 1.3), {our_cpu / bare_cpu:.2f}x CPU")
+        status |= ratio > 1.3
+    if executors == ["local"] or "local" in executors:
+        from codeloop.executors.worker.pool import WorkerPool
+
+        print(f"worker pool: {WorkerPool.shared().stats()}")
+    if extra:
+        print(f"{also} more concurrent runs on the default executor: {extra}")
+        status |= "correct" not in extra
+    return int(status)
 
 
 def main() -> int:
@@ -184,9 +219,14 @@ def main() -> int:
     parser.add_argument(
         "--keepalive", type=int, default=None, help="idle connections kept (default: the SDK's)"
     )
+    parser.add_argument("--executor", choices=["local", "inprocess", "both"], default="both")
+    parser.add_argument(
+        "--also", type=int, default=0, help="then N more runs on the default executor (correctness)"
+    )
     args = parser.parse_args()
     KEEPALIVE[0] = args.keepalive
-    return asyncio.run(amain(args.runs, args.steps, args.latency, args.rounds))
+    executors = ["local", "inprocess"] if args.executor == "both" else [args.executor]
+    return asyncio.run(amain(args.runs, args.steps, args.latency, args.rounds, executors, args.also))
 
 
 if __name__ == "__main__":

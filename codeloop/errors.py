@@ -80,8 +80,13 @@ class InterpreterError(ValueError, CodeloopError):
     """
 
 
-class ToolDefinitionError(CodeloopError, TypeError):
-    """A tool is badly defined: missing docstring entry, unsupported type, bad name, schema mismatch."""
+class ExecutionTimeoutError(InterpreterError):
+    """Code ran past ``timeout_seconds``. smolagents' name; an ``InterpreterError`` like every policy stop."""
+
+
+class ToolDefinitionError(CodeloopError, TypeError, ValueError):
+    """A tool is badly defined: missing docstring entry, unsupported type, bad name, schema mismatch.
+    Both a TypeError and a ValueError, because smolagents raises one or the other for these mistakes."""
 
 
 class ToolValidationError(CodeloopError, ValueError):

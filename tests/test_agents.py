@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from codeloop.agents import CodeAgent, LogLevel, RunResult
-from codeloop.errors import AgentGenerationError, AgentMaxStepsError
+from codeloop.agents import ActionOutput, CodeAgent, LogLevel, RunResult
+from codeloop.errors import AgentError, AgentGenerationError, AgentMaxStepsError
 from codeloop.events import (
     ActionParsed,
     CodeOutputEvent,
@@ -272,7 +272,8 @@ def test_interrupt_from_callback_ends_cleanly():
     result = agent.run("t", return_full_result=True)
     assert result.state == "interrupted" and result.output is None
     assert len([s for s in agent.memory.steps if isinstance(s, ActionStep)]) == 1
-    assert agent.run("t2") is None
+    with pytest.raises(AgentError, match="Agent interrupted"):  # as in smolagents
+        agent.run("t2")
 
 
 def test_interrupt_cancels_model_call_in_flight():
@@ -325,10 +326,12 @@ def test_manual_step():
     agent = make_agent([code("z = 3"), code("final_answer(z)")])
     agent.memory.steps.append(TaskStep(task="manual"))
     step = ActionStep(step_number=1)
-    assert agent.step(step) is None
+    out = agent.step(step)  # smolagents returns the step's ActionOutput
+    assert isinstance(out, ActionOutput) and not out.is_final_answer and out.output == 3
     agent.memory.steps.append(step)
     step2 = ActionStep(step_number=2)
-    assert agent.step(step2) == 3
+    out2 = agent.step(step2)
+    assert out2.is_final_answer and out2.output == 3
     agent.cleanup()
 
 

@@ -55,13 +55,13 @@ def refused(code: str, rule_words: str, **kwargs) -> InterpreterError:
 
 # ---- dunder and internals walks ----------------------------------------------------------------
 def test_subclasses_walk_is_refused():
-    err = refused("().__class__.__bases__[0].__subclasses__()", "dunder attribute '__class__'")
+    err = refused("().__class__.__bases__[0].__subclasses__()", "dunder attribute: __class__")
     assert err.exc_type == "PolicyViolation"
     assert "line 1" in str(err)
 
 
 def test_subclasses_through_type_and_getattr():
-    refused("t = type(())\nsubs = getattr(object, '__subclasses__')()", "dunder attribute '__subclasses__'")
+    refused("t = type(())\nsubs = getattr(object, '__subclasses__')()", "dunder attribute: __subclasses__")
 
 
 def test_tool_globals_are_unreachable():
@@ -139,7 +139,7 @@ def test_class_dict_descriptor_trick_is_refused():
 
 # ---- modules ---------------------------------------------------------------------------------
 def test_import_os_is_refused():
-    err = refused("import os\nos.system('touch /tmp/x')", "Import of 'os' is not allowed")
+    err = refused("import os\nos.system('touch /tmp/x')", "Import of os is not allowed")
     assert "additional_authorized_imports" in str(err)
 
 
@@ -170,13 +170,13 @@ def test_module_private_attributes_via_getattr():
     "mod", ["importlib", "ctypes", "pickle", "marshal", "subprocess", "sys", "builtins", "gc"]
 )
 def test_dangerous_modules_are_refused(mod):
-    refused(f"import {mod}", f"Import of '{mod}' is not allowed")
+    refused(f"import {mod}", f"Import of {mod} is not allowed")
 
 
 def test_importlib_when_authorized_still_applies_policy():
     refused(
         "import importlib\nimportlib.import_module('os')",
-        "Import of 'os' is not allowed",
+        "Import of os is not allowed",
         additional_authorized_imports=["importlib"],
     )
 
@@ -187,7 +187,7 @@ def test_builtins_module_when_authorized_gives_guarded_builtins():
 
 def test_relative_and_private_imports_are_refused():
     refused("from . import x", "Relative imports")
-    refused("import _thread", "Import of '_thread' is not allowed")
+    refused("import _thread", "Import of _thread is not allowed")
     refused("from random import _os", "private name '_os'")
 
 

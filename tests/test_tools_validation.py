@@ -58,7 +58,7 @@ def test_missing_return_hint():
         """
         return a
 
-    with pytest.raises(ToolDefinitionError, match="Tool 'noret': the function has no return type hint"):
+    with pytest.raises(ToolDefinitionError, match="Tool 'noret': Tool return type not found: the function has no return type hint"):
         tool(noret)
 
 

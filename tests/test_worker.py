@@ -207,7 +207,7 @@ def test_bad_sandbox_value_is_refused():
 def test_close_ends_the_process_and_removes_scratch():
     executor = LocalPythonExecutor()
     executor("1")
-    worker = executor._worker
+    worker = executor.worker
     scratch = worker.plan.scratch
     executor.close()
     assert worker.proc.poll() is not None

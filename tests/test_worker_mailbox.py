@@ -10,6 +10,7 @@ import pytest
 
 from codeloop.executors.worker import shm
 from codeloop.executors.worker.host import LocalPythonExecutor
+from codeloop.executors.worker.pool import WorkerPool
 from codeloop.executors.worker.process import WorkerDied
 from codeloop.executors.worker.protocol import (
     DOORBELL_FRAME,
@@ -198,7 +199,7 @@ def test_mailbox_carries_frames_both_ways_and_falls_back_when_full_or_too_large(
 def test_a_worker_that_corrupts_the_mailbox_is_stopped_with_a_protocol_error():
     with LocalPythonExecutor() as ex:
         ex("x = 1")
-        worker = ex._worker
+        worker = ex.worker
         box = worker.mailbox
         assert box is not None
         box.lens[box.incoming] = shm.SLOT + 10  # a length beyond the slot
@@ -206,7 +207,7 @@ def test_a_worker_that_corrupts_the_mailbox_is_stopped_with_a_protocol_error():
             worker.next_frame(time.monotonic() + 5)
     with LocalPythonExecutor() as ex:
         ex("x = 1")
-        worker = ex._worker
+        worker = ex.worker
         box = worker.mailbox
         start = shm._HEAD  # the worker -> host slot
         junk = b"\0\0\0\x03\x01\x02\x03"
@@ -225,18 +226,22 @@ def transport(request, monkeypatch):
         pytest.skip("the mailbox is used on x86-64 Linux only")
     if request.param == "pipe":
         monkeypatch.setattr(shm, "AVAILABLE", False)
-    return request.param
+    # a pool of its own: workers forked after the patch (the shared pool keeps some ready)
+    pool = WorkerPool(pool_size=0, max_workers=4)
+    yield request.param, pool
+    pool.close()
 
 
 def test_sync_calls_return_every_kind_of_value_through_either_transport(transport):
+    transport, pool = transport
     def echo(*args, **kwargs):
         return kwargs.get("value", args[0] if args else None)
 
     def big(n):
         return "z" * n
 
-    with LocalPythonExecutor(timeout_seconds=30) as ex:
-        assert (ex._worker.mailbox is not None) == (transport == "mailbox")
+    with LocalPythonExecutor(timeout_seconds=30, pool=pool) as ex:
+        assert (ex.worker.mailbox is not None) == (transport == "mailbox")
         ex.send_tools({"echo": echo, "big": big})
         out = ex(
             "r = [echo('caf\u00e9'), echo(value=(1, 2.5, None)), echo({'a': [1, {2, 3}]}), echo(b'\\x00\\xff'),"
@@ -253,13 +258,14 @@ def test_sync_calls_return_every_kind_of_value_through_either_transport(transpor
 
 
 def test_tool_errors_and_unknown_values_through_either_transport(transport):
+    transport, pool = transport
     def fail(kind):
         raise {"key": KeyError, "value": ValueError}[kind]("boom")
 
     def odd():
         return lambda: 0  # cannot be encoded or pickled for the worker
 
-    with LocalPythonExecutor(timeout_seconds=30) as ex:
+    with LocalPythonExecutor(timeout_seconds=30, pool=pool) as ex:
         ex.send_tools({"fail": fail, "odd": odd})
         out = ex(
             "seen = []\n"
@@ -278,6 +284,7 @@ def test_tool_errors_and_unknown_values_through_either_transport(transport):
 
 
 def test_calls_still_complete_when_either_side_has_stopped_watching(transport):
+    transport, pool = transport
     """The doorbell path: the host blocks while code runs long between calls, and the code blocks
     while a tool runs long; every answer must still arrive (a lost wake-up would hang to the timeout)."""
 
@@ -288,7 +295,7 @@ def test_calls_still_complete_when_either_side_has_stopped_watching(transport):
     def fast(x):
         return x + 1
 
-    with LocalPythonExecutor(timeout_seconds=20, additional_authorized_imports=["time"]) as ex:
+    with LocalPythonExecutor(timeout_seconds=20, additional_authorized_imports=["time"], pool=pool) as ex:
         ex.send_tools({"slow": slow, "fast": fast})
         start = time.monotonic()
         out = ex(
@@ -305,7 +312,8 @@ def test_calls_still_complete_when_either_side_has_stopped_watching(transport):
 
 
 def test_many_back_to_back_calls_keep_their_order_and_answers(transport):
-    with LocalPythonExecutor(timeout_seconds=60) as ex:
+    transport, pool = transport
+    with LocalPythonExecutor(timeout_seconds=60, pool=pool) as ex:
         ex.send_tools({"sq": lambda i: i * i, "tag": lambda s: f"<{s}>"})
         out = ex("[(sq(i), tag(str(i))) for i in range(3000)][-3:]").output
         assert out == [(i * i, f"<{i}>") for i in range(2997, 3000)]

@@ -5,7 +5,7 @@ Layer 5. ``from codeloop.agents import CodeAgent`` works like smolagents' class 
 
 from .base import MultiStepAgent
 from .code_agent import CODEAGENT_RESPONSE_FORMAT, CodeAgent
-from .logger import AgentLogger, LogLevel
+from .logger import AgentLogger, LogLevel, Monitor
 from .loop import ActionOutput, ToolOutput, current_run
 from .output import OutputSpec, OutputValidationError
 from .run import Run, RunResult
@@ -22,6 +22,7 @@ __all__ = [
     "ToolOutput",
     "AgentLogger",
     "LogLevel",
+    "Monitor",
     "ManagedAgentTool",
     "OutputSpec",
     "OutputValidationError",

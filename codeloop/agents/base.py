@@ -6,26 +6,29 @@ Layer 5 (agents). An agent holds configuration only; each call to ``run``/``arun
 current context (inside a callback or tool) or else the most recent run, as smolagents users expect.
 
 Cancellation: ``agent.interrupt()`` (or ``run.interrupt()``) ends every active run cleanly with state
-"interrupted" (``run()`` then returns None, or a RunResult with that state). Cancelling the task that
+"interrupted" (``run()`` then raises ``AgentError("Agent interrupted.")`` as in smolagents, or returns a
+RunResult with that state when ``return_full_result``). Cancelling the task that
 awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has been closed.
 """
 
 from __future__ import annotations
 
 import keyword
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._sync import iterate_sync, run_sync
+from .._sync import iterate_sync, run_in_code_thread, run_sync
 from ..compaction import Compaction
 from ..errors import AgentError
 from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
 from ..messages import ChatMessage, TokenUsage
+from ..tools.agent_types import handle_agent_output_types
 from ..usage_limits import RunBudget, UsageLimits
 from .logger import AgentLogger, LogLevel
-from .loop import ActionOutput, AgentLoop, current_run
+from .loop import AgentLoop, current_run
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
 from .run import Run, RunResult
 from .toolbox import MANAGED_AGENT_INPUTS, ManagedAgentTool, final_answer_tool
@@ -210,6 +213,9 @@ class MultiStepAgent(AgentLoop):
 
     def _setup_step_callbacks(self, step_callbacks: Any) -> None:
         self.step_callbacks = CallbackRegistry()
+        # as in smolagents, the monitor sees every action step (only a monitor you set counts anything:
+        # the default one reads the run's own usage)
+        self.step_callbacks.register(ActionStep, self._feed_monitor)
         if not step_callbacks:
             return
         if isinstance(step_callbacks, list | tuple):
@@ -309,9 +315,35 @@ class MultiStepAgent(AgentLoop):
         return self._last_run
 
     @property
-    def monitor(self) -> _Monitor:
-        """smolagents' Monitor view of the current (or last) run: token counts and step durations."""
-        return _Monitor(self._view_run())
+    def monitor(self) -> Any:
+        """smolagents' Monitor view of the current (or last) run: token counts and step durations.
+        Settable (as in smolagents): a monitor you assign is returned as is."""
+        own = self.__dict__.get("_own_monitor")
+        return own if own is not None else _Monitor(self._view_run())
+
+    @monitor.setter
+    def monitor(self, value: Any) -> None:
+        self.__dict__["_own_monitor"] = value
+
+    def _finalize_step(self, memory_step: MemoryStep) -> None:
+        """smolagents' end-of-step hook, kept for compatibility: closes the step's timing and runs the
+        step callbacks registered for its type (the loop does the same, awaiting async callbacks)."""
+        timing = getattr(memory_step, "timing", None)
+        if timing is not None and getattr(timing, "end_time", 0) is None:
+            timing.end_time = time.time()
+        run_sync(self.step_callbacks.acall(memory_step, agent=self))
+
+    def _feed_monitor(self, memory_step: ActionStep, **_: Any) -> None:
+        own = self.__dict__.get("_own_monitor")
+        update = getattr(own, "update_metrics", None)
+        if update is not None:
+            update(memory_step)
+
+    @system_prompt.setter
+    def system_prompt(self, value: str) -> None:
+        raise AttributeError(
+            """The 'system_prompt' property is read-only. Use 'self.prompt_templates["system_prompt"]' instead."""
+        )
 
     def write_memory_to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
         return self.memory.messages_before(summary_mode=summary_mode)
@@ -403,7 +435,11 @@ class MultiStepAgent(AgentLoop):
         async for _ in self._drive(run, one_task=True):
             pass
         full = return_full_result if return_full_result is not None else self.return_full_result
-        return run.result() if full else run.output
+        if full:
+            return run.result()
+        if run.status == "interrupted":
+            raise AgentError("Agent interrupted.")
+        return handle_agent_output_types(run.output)  # text comes back as AgentText, as in smolagents
 
     async def astream(
         self,
@@ -472,18 +508,37 @@ class MultiStepAgent(AgentLoop):
 
     # ---- manual stepping ----
     def step(self, memory_step: ActionStep) -> Any:
-        """Run one action step on the current memory (smolagents' manual stepping). Returns the final answer
-        when the step gave one, else None. The caller appends the step to ``agent.memory.steps``."""
+        """Run one action step on the current memory (smolagents' manual stepping). Returns the step's
+        last stream item, an ``ActionOutput`` (``.output``, ``.is_final_answer``), as smolagents does.
+        The caller appends the step to ``agent.memory.steps``."""
         return run_sync(self.astep(memory_step))
 
     async def astep(self, memory_step: ActionStep) -> Any:
         run = self._standby_run()
         await self._ensure_step_resources(run)
-        out: ActionOutput | None = None
+        last: Any = None
         async for item in self._astep_stream(run, memory_step):
-            if type(item) is ActionOutput:
-                out = item
-        return out.output if out is not None and out.is_final_answer else None
+            if not isinstance(item, Event):
+                last = item
+        return last
+
+    def _step_stream(self, memory_step: ActionStep) -> Iterator[Any]:
+        """smolagents' extension point: one step as a sync generator of stream items, ending with an
+        ``ActionOutput``. A subclass that overrides it (smolagents style) is driven by the async loop in a
+        code thread; by default it is a sync view of ``_astep_stream``."""
+        return iterate_sync(self._astep_stream(self._standby_run(), memory_step))
+
+    async def _astep_from_sync(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
+        """Drives a subclass's own sync ``_step_stream`` without blocking the loop."""
+        iterator = iter(self._step_stream(memory_step))
+        done = object()
+        while (item := await run_in_code_thread(next, iterator, done)) is not done:
+            yield item
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_step_stream" in vars(cls) and "_astep_stream" not in vars(cls):
+            cls._astep_stream = MultiStepAgent._astep_from_sync  # type: ignore[method-assign]
 
     async def _ensure_step_resources(self, run: Run) -> None:
         """Resources a standby run needs before manual steps (CodeAgent: its executor)."""
@@ -540,7 +595,11 @@ class MultiStepAgent(AgentLoop):
         run = self._standby_run()
 
         async def _go() -> ChatMessage:
-            items = [i async for i in self._ahandle_max_steps(run)]
+            previous, run.task = run.task, task  # the prompt asks about the task given here
+            try:
+                items = [i async for i in self._ahandle_max_steps(run)]
+            finally:
+                run.task = previous
             run.memory.steps.pop()  # the helper records a step; this public call only asks
             answer = items[-1].value
             return ChatMessage("assistant", answer if isinstance(answer, str) else str(answer))

@@ -27,11 +27,12 @@ from ..events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from ..messages import TokenUsage
 
 if TYPE_CHECKING:
     from ..messages import ChatMessage
 
-__all__ = ["LogLevel", "AgentLogger", "YELLOW_HEX"]
+__all__ = ["LogLevel", "AgentLogger", "Monitor", "YELLOW_HEX"]
 
 YELLOW_HEX = "#d4b702"
 
@@ -70,7 +71,8 @@ class AgentLogger:
     """Prints a run as it happens. ``logger(event)`` is the event handler; the ``log_*`` methods print directly."""
 
     def __init__(self, level: LogLevel | int = LogLevel.INFO, console: Any = None):
-        self.level = LogLevel(level)
+        # smolagents accepts any int (a level above DEBUG prints everything too)
+        self.level: LogLevel | int = LogLevel(level) if level in LogLevel._value2member_map_ else int(level)
         self._console = console
         self._last_step: dict[str, int | None] = {}
         self._error_shown: set[tuple[str, int | None]] = set()  # code errors already printed
@@ -126,18 +128,19 @@ class AgentLogger:
         self.log(Rule(f"[bold]{title}", characters="━", style=YELLOW_HEX), level=level)
 
     def log_task(
-        self, content: str, subtitle: str, title: str | None = None, level: int = LogLevel.INFO
+        self, content: Any, subtitle: Any, title: Any = None, level: int = LogLevel.INFO
     ) -> None:
         if level > self.level:
             return
         from rich.panel import Panel
+        from rich.text import Text
 
-        heading = "New run" + (f" - {title}" if title else "")
+        heading = "New run" + (f" - {_plain(title)}" if title else "")
         self.log(
             Panel(
-                f"\n[bold]{_escape(content)}\n",
-                title=heading,
-                subtitle=subtitle,
+                f"\n[bold]{_escape(_plain(content))}\n",
+                title=Text(heading),  # Text, not markup: titles may hold stray brackets
+                subtitle=Text(_plain(subtitle)),
                 border_style=YELLOW_HEX,
                 subtitle_align="left",
             ),
@@ -280,6 +283,14 @@ class AgentLogger:
         self.log(Panel(Text(text)), level=LogLevel.INFO)
 
 
+def _plain(value: Any) -> str:
+    """Any payload as printable text: bytes decoded, control characters shown as escapes (\\x00)."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    text = value if isinstance(value, str) else str(value)
+    return "".join(c if c >= " " or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -323,3 +334,36 @@ def _agent_tree(agent: Any, tree_cls: Any) -> Any:
         for sub in managed.values():
             branch.add(_agent_tree(sub, tree_cls))
     return tree
+
+
+class Monitor:
+    """smolagents' per-agent usage monitor, kept for compatibility: step durations and token totals.
+
+    codeloop keeps usage on each run (``agent.monitor`` is a view of the current run unless you set your
+    own); an instance of this class counts what ``update_metrics(step)`` is given.
+    """
+
+    def __init__(self, tracked_model: Any = None, logger: AgentLogger | None = None):
+        self.tracked_model = tracked_model
+        self.logger = logger
+        self.reset()
+
+    def reset(self) -> None:
+        self.step_durations: list[float] = []
+        self.total_input_token_count = 0
+        self.total_output_token_count = 0
+
+    def get_total_token_counts(self) -> TokenUsage:
+        return TokenUsage(input_tokens=self.total_input_token_count, output_tokens=self.total_output_token_count)
+
+    def update_metrics(self, step_log: Any) -> None:
+        duration = step_log.timing.duration or 0.0
+        self.step_durations.append(duration)
+        line = f"[Step {len(self.step_durations)}: Duration {duration:.2f} seconds"
+        usage = getattr(step_log, "token_usage", None)
+        if usage is not None:
+            self.total_input_token_count += usage.input_tokens
+            self.total_output_token_count += usage.output_tokens
+            line += f"| Input tokens: {self.total_input_token_count:,} | Output tokens: {self.total_output_token_count:,}"
+        if self.logger is not None:
+            self.logger.log(line + "]", level=LogLevel.INFO)

@@ -77,12 +77,13 @@ class ToolOutput:
 async def generate(model: Any, messages: list[ChatMessage], **kwargs: Any) -> ChatMessage:
     """One model call without blocking the loop; a user's sync-only model (smolagents style, with just
     ``generate`` or ``__call__``) runs in a thread."""
-    agenerate = getattr(model, "agenerate", None)
-    if agenerate is not None:
-        return await agenerate(messages, **kwargs)
-    from .._sync import run_in_code_thread  # not the loop's small default pool (see there)
+    from ..models.base import Model, call_generate
 
-    return await run_in_code_thread(getattr(model, "generate", model), messages, **kwargs)
+    agenerate = getattr(model, "agenerate", None)
+    if isinstance(model, Model) or inspect.iscoroutinefunction(agenerate):
+        return await agenerate(messages, **kwargs)  # type: ignore[misc]
+    # a duck-typed model (any object with generate, or a plain callable): only the kwargs it declares
+    return await call_generate(getattr(model, "generate", model), messages, **kwargs)
 
 
 class _Done:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from .._sync import iterate_sync, run_sync
 from ..errors import AgentExecutionError, AgentParsingError, AgentToolCallError, AgentToolExecutionError
 from ..events import ActionParsed, ToolCallFinished, ToolCallStarted
 from ..memory import ActionStep, ToolCall, set_model_inputs_ref
@@ -110,7 +111,13 @@ class ToolCallingAgent(MultiStepAgent):
         memory_step.model_output = message.content
         memory_step.token_usage = message.token_usage
         yield model_output_event(run, message, start)
+        async for item in self._aprocess_tool_calls(run, message, memory_step):
+            yield item
 
+    async def _aprocess_tool_calls(
+        self, run: Run, message: ChatMessage, memory_step: ActionStep
+    ) -> AsyncIterator[Any]:
+        """Run the tool calls of one model reply; yields events, ToolCall, ToolOutput, then ActionOutput."""
         message = self._tool_calls_of(message)
         calls = message.tool_calls or []
         for call in calls:
@@ -315,6 +322,33 @@ class ToolCallingAgent(MultiStepAgent):
         return ToolOutput(
             id=call.id, output=result, is_final_answer=final, observation=observation, tool_call=memory_call
         )
+
+
+    # ---- smolagents' public helpers (kept for compatibility) ----
+    def _compat_run(self) -> Run:
+        return self._view_run() or self._standby_run()  # type: ignore[attr-defined]
+
+    def process_tool_calls(self, chat_message: ChatMessage, memory_step: ActionStep) -> Iterator[ToolCall | ToolOutput]:
+        """Run the tool calls of ``chat_message`` and record them in ``memory_step`` (smolagents' method,
+        kept for compatibility); yields each ``ToolCall``, then each ``ToolOutput``."""
+        run = self._compat_run()
+        for item in iterate_sync(self._aprocess_tool_calls(run, chat_message, memory_step)):
+            if isinstance(item, ToolCall | ToolOutput):
+                yield item
+
+    def execute_tool_call(self, tool_name: str, arguments: dict[str, Any] | str) -> Any:
+        """Call one tool or managed agent by name (smolagents' method, kept for compatibility).
+
+        Raises ``AgentToolCallError`` for arguments the tool does not accept and ``AgentToolExecutionError``
+        when the tool is unknown or fails.
+        """
+        call = ChatMessageToolCall(
+            function=ChatMessageToolCallFunction(name=tool_name, arguments=arguments), id="call_direct"
+        )
+        try:
+            return run_sync(self._execute_call(self._compat_run(), call, False)).output
+        except _CallError as e:
+            raise e.kind(str(e)) from e.__cause__
 
 
 async def _acall_sanitized(tool: Any, **arguments: Any) -> Any:

@@ -7,14 +7,52 @@ receives them back afterwards, with the printed text under ``state["_print_outpu
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from .policy import DEFAULT_AUTHORIZED_IMPORTS, Policy
-from .session import ExecutionSession
+from .session import BASE_PYTHON_TOOLS, ExecutionSession
 
-__all__ = ["evaluate_python_code", "BASE_BUILTIN_MODULES"]
+__all__ = ["evaluate_python_code", "BASE_BUILTIN_MODULES", "check_import_authorized"]
 
 BASE_BUILTIN_MODULES = sorted(DEFAULT_AUTHORIZED_IMPORTS)
+_MISSING = object()
+
+
+
+class PrintContainer:
+    """The printed text of a run, as smolagents keeps it in ``state["_print_outputs"]`` (kept for
+    compatibility): ``.value`` holds the text; ``append`` / ``+=`` add to it; it compares equal to its
+    text and ``str()`` gives the text."""
+
+    def __init__(self, value: str = ""):
+        self.value = value
+
+    def append(self, text: str) -> PrintContainer:
+        self.value += text
+        return self
+
+    def __iadd__(self, other: str) -> PrintContainer:
+        return self.append(other)
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"PrintContainer({self.value})"
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PrintContainer):
+            return self.value == other.value
+        return self.value == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
 
 def evaluate_python_code(
@@ -37,7 +75,10 @@ def evaluate_python_code(
         timeout_seconds=timeout_seconds,
         max_print_outputs_length=max_print_outputs_length,
     )
-    session = ExecutionSession(policy, tools=dict(static_tools or {}))
+    # smolagents callers pass BASE_PYTHON_TOOLS (the builtins, constants included) as static tools: the
+    # builtins are there already, so only what differs from them is a tool
+    tools = {k: v for k, v in (static_tools or {}).items() if BASE_PYTHON_TOOLS.get(k, _MISSING) is not v}
+    session = ExecutionSession(policy, tools=tools)
     variables = {k: v for k, v in (state or {}).items() if k.isidentifier() and not k.startswith("__")}
     variables.pop("_print_outputs", None)
     variables.update(custom_tools or {})
@@ -48,7 +89,40 @@ def evaluate_python_code(
         out = session.run(code)
     finally:
         if state is not None:
-            state.update(session.state)
+            after = session.state
+            for name in [k for k in variables if k not in after]:  # deleted by the code (del x)
+                state.pop(name, None)
+            state.update(after)
     if state is not None:
-        state["_print_outputs"] = out.logs
+        state["_print_outputs"] = PrintContainer(out.logs)
     return out.output, out.is_final_answer
+
+
+def check_import_authorized(import_to_check: str, authorized_imports: Any) -> bool:
+    """Whether ``import_to_check`` may be imported under ``authorized_imports`` (smolagents' helper, kept
+    for compatibility; codeloop's rule: a name authorizes its submodules, ``"*"`` authorizes all)."""
+    return Policy(authorized_imports=frozenset(authorized_imports or ())).is_import_authorized(import_to_check)
+
+
+def _evaluate_node(
+    node: ast.AST,
+    state: dict[str, Any],
+    static_tools: dict[str, Any] | None,
+    custom_tools: dict[str, Any] | None,
+    authorized_imports: Any,
+) -> Any:
+    code = ast.unparse(node)
+    had_prints = "_print_outputs" in state
+    try:
+        return evaluate_python_code(code, static_tools, custom_tools, state, authorized_imports or [])[0]
+    finally:
+        if not had_prints:  # smolagents' per-node functions leave the state's print buffer alone
+            state.pop("_print_outputs", None)
+
+
+# smolagents exposes its evaluator's per-node functions; code that calls them gets the value the same
+# node has when run by codeloop's executor (the node is unparsed and run under the same policy).
+evaluate_subscript = _evaluate_node
+evaluate_condition = _evaluate_node
+evaluate_boolop = _evaluate_node
+evaluate_delete = _evaluate_node

@@ -49,6 +49,7 @@ the namespace, where module-level code finds them first); code cannot name anyth
 from __future__ import annotations
 
 import ast
+import copy
 import itertools
 import threading
 from collections import OrderedDict
@@ -177,8 +178,8 @@ class _Rewriter(ast.NodeTransformer):
             self.fail(f"The name '{name}' is reserved by the executor (rule: reserved names)", node)
         if name in self.protected:
             self.fail(
-                f"Cannot assign to name '{name}': it is a tool or final_answer and cannot be rebound or "
-                "shadowed (rule: tools are read-only); use another variable name",
+                f"Cannot assign to name '{name}': doing this would erase the existing tool! Use another name "
+                "(rule: tools are read-only)",
                 node,
             )
         if is_dunder(name):
@@ -550,11 +551,37 @@ def check_expression_source(source: str) -> None:
 def _rewrite(tree: ast.Module, protected: frozenset[str]) -> ast.Module:
     rewriter = _Rewriter(protected)
     tree.body = rewriter._visit_body(tree.body)
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = tree.body[-1]
-        last.value = _call(names.RESULT, [last.value], last.value)
+    _report_last(tree.body)
     ast.fix_missing_locations(tree)
     return tree
+
+
+def _report_last(body: list[ast.stmt]) -> None:
+    """Make the last statement report its value, as smolagents' evaluator does: an expression's value, an
+    assignment's value, the new value after ``+=``, the function or class defined; inside ``if``/loops/
+    ``try``/``with``, the last statement of the branch that ran."""
+    if not body:
+        return
+    last = body[-1]
+    if isinstance(last, ast.Expr | ast.Assign) or (isinstance(last, ast.AnnAssign) and last.value is not None):
+        last.value = _call(names.RESULT, [last.value], last.value)  # type: ignore[arg-type]
+    elif isinstance(last, ast.AugAssign) and isinstance(last.target, ast.Name | ast.Attribute | ast.Subscript):
+        target = copy.deepcopy(last.target)
+        for node in ast.walk(target):
+            if hasattr(node, "ctx"):
+                node.ctx = ast.Load()  # type: ignore[attr-defined]
+        body.append(ast.copy_location(ast.Expr(_call(names.RESULT, [target], last)), last))
+    elif isinstance(last, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        body.append(ast.copy_location(ast.Expr(_call(names.RESULT, [_name(last.name, last)], last)), last))
+    elif isinstance(last, ast.If | ast.For | ast.While | ast.AsyncFor):
+        _report_last(last.body)
+        _report_last(last.orelse)
+    elif isinstance(last, ast.With | ast.AsyncWith):
+        _report_last(last.body)
+    elif isinstance(last, ast.Try | ast.TryStar):
+        _report_last(last.orelse or last.body)
+        for handler in last.handlers:
+            _report_last(handler.body)
 
 
 _CACHE: OrderedDict[tuple[str, frozenset[str]], CodeType] = OrderedDict()

@@ -241,7 +241,7 @@ def _check_name(obj: Any, name: Any) -> str:
         if is_dunder(name):
             if name not in ALLOWED_DUNDERS:
                 raise PolicyViolation(
-                    f"Forbidden access to dunder attribute '{name}' (rule: no dunder attributes)"
+                    f"Forbidden access to dunder attribute: {name} (reading '{name}' is refused; rule: no dunder attributes)"
                 )
         elif name not in ALLOWED_PRIVATE and not private_ok(obj, name):
             raise PolicyViolation(_private_message(name))

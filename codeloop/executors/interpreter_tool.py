@@ -88,7 +88,7 @@ class PythonInterpreterTool(Tool):
             message = str(e)
             if logs:
                 message += f"\nStdout before the error:\n{logs}"
-            error = InterpreterError(message)
+            error = type(e)(message)  # keeps ExecutionTimeoutError a timeout
             error.logs = logs  # type: ignore[attr-defined]
             error.exc_type = getattr(e, "exc_type", None)  # type: ignore[attr-defined]
             raise error from e

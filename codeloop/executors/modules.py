@@ -31,28 +31,13 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from . import guards, patches, safecopy
-from .policy import DANGEROUS_VALUE_TYPES, ExecutionTimeout, Policy, PolicyViolation
+from .policy import DANGEROUS_VALUE_TYPES, PIP_NAMES, ExecutionTimeout, Policy, PolicyViolation
 
 if TYPE_CHECKING:
     from .session import ExecutionSession
 
 __all__ = ["ModuleGate", "PIP_NAMES"]
 
-# import name -> the distribution to install, where they differ
-PIP_NAMES = {
-    "PIL": "pillow",
-    "cv2": "opencv-python",
-    "sklearn": "scikit-learn",
-    "bs4": "beautifulsoup4",
-    "yaml": "pyyaml",
-    "skimage": "scikit-image",
-    "Bio": "biopython",
-    "dateutil": "python-dateutil",
-    "docx": "python-docx",
-    "pptx": "python-pptx",
-    "fitz": "pymupdf",
-    "dotenv": "python-dotenv",
-}
 
 _COPIED_DUNDERS = ("__version__", "__all__", "__doc__")
 _HIDDEN: Any = object()  # a patch value meaning: this attribute is not shown to code
@@ -253,7 +238,7 @@ class ModuleGate:
         value = vars(real).get(name)  # no getattr: a module's own __getattr__ could import
         if isinstance(value, types.ModuleType) and not self.policy.is_import_authorized(value.__name__):
             return (
-                f" ('{full}' is the module '{value.__name__}', which is not an authorized import "
+                f" (Forbidden access to module: {value.__name__}: '{full}' is not an authorized import "
                 "(rule: authorized imports))"
             )
         if isinstance(value, DANGEROUS_VALUE_TYPES):
@@ -274,7 +259,8 @@ class ModuleGate:
             full = f"{modname}.{name}"
             if modname == "builtins":  # only the guarded builtins exist for code
                 raise PolicyViolation(
-                    f"'builtins.{name}' is not available to code (rule: forbidden builtins)"
+                    f"Forbidden access to function: {name} ('builtins.{name}' is not available to code; "
+                    "rule: forbidden builtins)"
                 )
             if partial and not (
                 policy.is_import_authorized(full)
@@ -286,10 +272,12 @@ class ModuleGate:
             except AttributeError:
                 raise AttributeError(f"module '{modname}' has no attribute '{name}'") from None
             if isinstance(value, types.ModuleType):
-                if not policy.is_import_authorized(value.__name__):
+                # granting "os.path" grants the module Python registers under that name (posixpath)
+                granted = sys.modules.get(full) is value and policy.is_import_authorized(full)
+                if not granted and not policy.is_import_authorized(value.__name__):
                     raise PolicyViolation(
-                        f"Forbidden access to module '{value.__name__}' through '{full}': '{value.__name__}' is "
-                        f"not an authorized import (rule: authorized imports)"
+                        f"Forbidden access to module: {value.__name__} (through '{full}'; '{value.__name__}' is "
+                        f"not an authorized import (rule: authorized imports))"
                     )
                 return self.proxy(value)
             if isinstance(value, DANGEROUS_VALUE_TYPES):

@@ -33,14 +33,18 @@ The same rules hold wherever a name arrives as a string: ``getattr``/``setattr``
 from __future__ import annotations
 
 import _string  # type: ignore[import-not-found]  # C helpers behind str.format's parser
+import importlib.util
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import InterpreterError
+
 __all__ = [
     "DEFAULT_AUTHORIZED_IMPORTS",
     "DANGEROUS_MODULES",
+    "DANGEROUS_FUNCTIONS",
     "ALLOWED_DUNDERS",
     "ALLOWED_PRIVATE",
     "ALLOWED_DUNDER_STORES",
@@ -98,6 +102,20 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 # Dunders that normal code needs and that give no way into interpreter internals.
+# Functions refused even when their module is authorized (the list smolagents publishes under this name;
+# codeloop's guards refuse them, and more, by rule: see FORBIDDEN_BUILTINS and the module gate).
+DANGEROUS_FUNCTIONS: tuple[str, ...] = (
+    "builtins.compile",
+    "builtins.eval",
+    "builtins.exec",
+    "builtins.globals",
+    "builtins.locals",
+    "builtins.__import__",
+    "os.popen",
+    "os.system",
+    "posix.system",
+)
+
 ALLOWED_DUNDERS: frozenset[str] = frozenset(
     {
         # identity and documentation (strings)
@@ -212,7 +230,7 @@ def attribute_violation(name: str, *, private_ok: bool = False) -> str | None:
         if is_dunder(name):
             if name in ALLOWED_DUNDERS:
                 return None
-            return f"Forbidden access to dunder attribute '{name}' (rule: no dunder attributes)"
+            return f"Forbidden access to dunder attribute: {name} (reading '{name}' is refused; rule: no dunder attributes)"
         if private_ok or name in ALLOWED_PRIVATE:
             return None
         return (
@@ -270,6 +288,40 @@ def _normalize_imports(names: Any) -> frozenset[str]:
     return frozenset(str(n).strip() for n in names if str(n).strip())
 
 
+# import name -> the distribution to install, where they differ
+PIP_NAMES = {
+    "PIL": "pillow",
+    "cv2": "opencv-python",
+    "sklearn": "scikit-learn",
+    "bs4": "beautifulsoup4",
+    "yaml": "pyyaml",
+    "skimage": "scikit-image",
+    "Bio": "biopython",
+    "dateutil": "python-dateutil",
+    "docx": "python-docx",
+    "pptx": "python-pptx",
+    "fitz": "pymupdf",
+    "dotenv": "python-dotenv",
+}
+
+
+def check_installed(imports: Any) -> None:
+    """Raise ``InterpreterError`` naming the authorized modules (top-level names) that are not installed."""
+    missing = sorted(
+        {
+            top
+            for name in _normalize_imports(imports)
+            if name != "*" and (top := name.split(".")[0]) and importlib.util.find_spec(top) is None
+        }
+    )
+    if missing:
+        install = " ".join(PIP_NAMES.get(m, m) for m in missing)
+        raise InterpreterError(
+            f"Non-installed authorized modules: {', '.join(missing)}. Please install these modules "
+            f"(pip install {install}) or remove them from the authorized imports list "
+            "(additional_authorized_imports)."
+        )
+
 @dataclass(frozen=True)
 class Policy:
     """The rules one executor applies. Frozen: build a new one with ``Policy.from_args`` or ``replace``.
@@ -302,7 +354,12 @@ class Policy:
         max_recursion_depth: int = 500,
         base_imports: Any = DEFAULT_AUTHORIZED_IMPORTS,
     ) -> Policy:
-        """Build a policy the way smolagents' executors take their arguments."""
+        """Build a policy the way smolagents' executors take their arguments.
+
+        Raises ``InterpreterError`` when an added import names a module that is not installed (as
+        smolagents does): the agent would otherwise be told it may use a module it cannot import.
+        """
+        check_installed(additional_authorized_imports)
         imports = _normalize_imports(base_imports) | _normalize_imports(additional_authorized_imports)
         return cls(
             authorized_imports=imports,
@@ -334,7 +391,7 @@ class Policy:
     def import_refusal(self, module: str) -> str:
         listed = sorted(n for n in self.authorized_imports)
         return (
-            f"Import of '{module}' is not allowed. Authorized imports are: {listed}. "
+            f"Import of {module} is not allowed. Authorized imports are: {listed}. "
             "Add it to additional_authorized_imports to allow it (rule: authorized imports)"
         )
 

@@ -26,7 +26,7 @@ import types
 from types import CodeType
 from typing import Any
 
-from ..errors import InterpreterError
+from ..errors import ExecutionTimeoutError, InterpreterError
 from . import guards, names, patches
 from .base import CodeOutput
 from .capture import PrintCapture
@@ -153,6 +153,7 @@ class ExecutionSession:
         }
         self._budget = Budget(self.policy, self._builtins, self._namespace)
         self._tools: dict[str, Any] = {}
+        self._guarded_tools: set[str] = set()  # tools that are guarded builtins (print...): read-only too
         self._protected: frozenset[str] = frozenset({"final_answer"})
         self._builtins["final_answer"] = self._wrap_final_answer(None)
         self._result: Any = None
@@ -186,11 +187,12 @@ class ExecutionSession:
                 raise TypeError(f"Tool {name!r} is not callable")
             guarded = _REPLACED_BY_GUARDS.get(id(fn))
             if guarded is not None and guarded == name:
+                self._guarded_tools.add(name)  # still a tool: code may not rebind it
                 continue  # the guarded builtin of that name is already there
             self._tools[name] = fn
             self._builtins[name] = self._wrap_final_answer(fn) if name == "final_answer" else fn
             self._namespace.pop(name, None)  # a variable of that name would shadow the tool
-        self._protected = frozenset(self._tools) | {"final_answer"}
+        self._protected = frozenset(self._tools) | self._guarded_tools | {"final_answer"}
 
     def add_variables(self, mapping: dict[str, Any]) -> None:
         """Define variables in the code's namespace (they persist, and code may reassign them)."""
@@ -217,8 +219,9 @@ class ExecutionSession:
         return {k: v for k, v in self._builtins.items() if not k.startswith("_") and k not in self._tools}
 
     # ---- helpers called by compiled code --------------------------------------------------
-    def _set_result(self, value: Any) -> None:
+    def _set_result(self, value: Any) -> Any:
         self._result = value
+        return value  # an assignment's value passes through (``x = __codeloop_result__(v)``)
 
     def _import_star(self, module: str, level: int) -> None:
         self._modules.import_star(module, level, self._namespace)
@@ -452,8 +455,10 @@ class ExecutionSession:
         else:
             exc_type = type(exc).__name__
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
+            if type(exc) is NameError and isinstance(exc.name, str):  # smolagents' wording, kept
+                detail += f" (The variable `{exc.name}` is not defined.)"
             message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
-        err = InterpreterError(message)
+        err = (ExecutionTimeoutError if isinstance(exc, ExecutionTimeout) else InterpreterError)(message)
         _annotate(err, logs, exc_type, lineno)
         raise err from (exc if isinstance(exc, Exception) else None)
 
@@ -499,3 +504,7 @@ def _code_line(exc: BaseException) -> int | None:
     if line is None and isinstance(exc, SyntaxError) and exc.filename == FILENAME:
         line = exc.lineno
     return line
+
+
+BASE_PYTHON_TOOLS: dict[str, Any] = dict(_PLAIN_BUILTINS)
+"""The builtins agent code gets (smolagents' name, kept for compatibility; read-only by convention)."""

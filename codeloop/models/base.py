@@ -14,7 +14,8 @@ Messages may be ``ChatMessage`` objects or smolagents-style dicts; see ``convert
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .._sync import iterate_sync, run_in_code_thread, run_sync
@@ -30,7 +31,45 @@ from .cost import Price, with_cost
 from .profiles import ModelProfile, resolve_profile
 from .toolcall_parsing import parse_arguments, tool_calls_from_text
 
-__all__ = ["Model", "cut_at_stop", "StopCutter"]
+__all__ = [
+    "Model",
+    "ApiModel",
+    "cut_at_stop",
+    "StopCutter",
+    "REMOVE_PARAMETER",
+    "remove_content_after_stop_sequences",
+    "call_generate",
+]
+
+
+class _RemoveParameter:
+    """The type of ``REMOVE_PARAMETER``."""
+
+    def __repr__(self) -> str:
+        return "REMOVE_PARAMETER"
+
+
+REMOVE_PARAMETER = _RemoveParameter()
+"""Pass as a model constructor kwarg (``OpenAIModel(..., stop=REMOVE_PARAMETER)``) to drop that parameter
+from every request, as in smolagents."""
+
+
+async def call_generate(fn: Callable[..., Any], messages: Any, **kwargs: Any) -> Any:
+    """Call a user's ``generate`` (sync or async, smolagents style) with the keyword arguments it declares.
+
+    A smolagents-style ``def generate(self, messages, stop_sequences=None)`` gets only ``stop_sequences``;
+    one with ``**kwargs`` gets everything. Sync functions run in a code thread so the loop never blocks.
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature: pass everything
+        params = {}
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    if inspect.iscoroutinefunction(fn):
+        return await fn(messages, **kwargs)
+    result = await run_in_code_thread(fn, messages, **kwargs)
+    return await result if inspect.isawaitable(result) else result
 
 
 def cut_at_stop(text: str | None, stop_sequences: list[str] | None) -> str | None:
@@ -39,6 +78,11 @@ def cut_at_stop(text: str | None, stop_sequences: list[str] | None) -> str | Non
         return text
     cut = min((i for i in (text.find(s) for s in stop_sequences if s) if i >= 0), default=-1)
     return text if cut < 0 else text[:cut]
+
+
+def remove_content_after_stop_sequences(content: str | None, stop_sequences: list[str] | None) -> str | None:
+    """smolagents' name for ``cut_at_stop`` (kept for compatibility)."""
+    return cut_at_stop(content, stop_sequences)
 
 
 class StopCutter:
@@ -106,6 +150,7 @@ class Model:
     ):
         self.model_id = model_id
         self.profile = resolve_profile(model_id, profile)
+        self._profile_source = (model_id, profile)  # which id the profile was resolved for
         self.flatten_messages_as_text = (
             self.profile.flatten_messages_as_text
             if flatten_messages_as_text is None
@@ -131,9 +176,14 @@ class Model:
         the sync ``generate`` (or ``__call__``) still works: it is run in a worker thread."""
         cls = type(self)
         if cls.generate is not Model.generate or cls.__call__ is not Model.__call__:
-            sync = self.generate if cls.generate is not Model.generate else self.__call__
-            return await run_in_code_thread(
-                sync, messages, stop_sequences, response_format, tools_to_call_from, **kwargs
+            own = self.generate if cls.generate is not Model.generate else self.__call__
+            return await call_generate(
+                own,
+                messages,
+                stop_sequences=stop_sequences,
+                response_format=response_format,
+                tools_to_call_from=tools_to_call_from,
+                **kwargs,
             )
         raise NotImplementedError(f"{cls.__name__} implements neither agenerate() nor generate().")
 
@@ -214,7 +264,55 @@ class Model:
     # ---- shared helpers ------------------------------------------------------------------------------
     @property
     def supports_stop_parameter(self) -> bool:
-        return self.profile.supports_stop
+        """smolagents' property: whether requests may carry ``stop`` (from the capability profile, which
+        follows ``model_id`` when it is changed after construction)."""
+        profiled_id, override = self.__dict__.get("_profile_source", (self.model_id, None))
+        if profiled_id == self.model_id:
+            return self.profile.supports_stop
+        return resolve_profile(self.model_id, override).supports_stop
+
+    def _prepare_completion_kwargs(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        custom_role_conversions: dict[str, str] | None = None,
+        convert_images_to_image_urls: bool = False,
+        tool_choice: str | dict[str, Any] | None = "required",
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """smolagents' request builder for subclass authors, kept for compatibility.
+
+        Priority as in smolagents: the model's constructor kwargs win over per-call kwargs, which win over
+        the named parameters; a constructor kwarg set to ``REMOVE_PARAMETER`` drops that key.
+        """
+        from .convert import get_clean_message_list, tool_role_conversions, tool_schema
+
+        flatten = kwargs.pop("flatten_messages_as_text", self.flatten_messages_as_text)
+        completion: dict[str, Any] = {
+            "messages": get_clean_message_list(
+                messages,
+                role_conversions=custom_role_conversions or tool_role_conversions,
+                convert_images_to_image_urls=convert_images_to_image_urls,
+                flatten_messages_as_text=bool(flatten),
+            )
+        }
+        if stop_sequences is not None and self.supports_stop_parameter:
+            completion["stop"] = stop_sequences
+        if response_format is not None:
+            completion["response_format"] = response_format
+        if tools_to_call_from:
+            completion["tools"] = [tool_schema(t) for t in tools_to_call_from]
+            if tool_choice is not None:
+                completion["tool_choice"] = tool_choice
+        completion.update(kwargs)
+        for name, value in self.kwargs.items():
+            if value is REMOVE_PARAMETER:
+                completion.pop(name, None)
+            else:
+                completion[name] = value
+        return completion
 
     def parse_tool_calls(self, message: ChatMessage) -> ChatMessage:
         """Fill ``message.tool_calls`` from JSON in its text when the model gave no native ones.
@@ -295,3 +393,29 @@ def message_to_delta(message: ChatMessage) -> ChatMessageStreamDelta:
 async def collect_stream(stream: AsyncIterator[ChatMessageStreamDelta]) -> ChatMessage:
     """Drain an async delta stream into one message (helper for callers that stream but want the whole)."""
     return agglomerate_stream_deltas([d async for d in stream])
+
+
+class ApiModel(Model):
+    """smolagents' base class for API models, kept for compatibility: a ``Model`` with a ``client``.
+
+    Subclasses implement ``create_client()`` (called once at construction unless ``client=`` is given)
+    and ``generate``/``agenerate``. codeloop's own providers retry and rate-limit in their own modules.
+    """
+
+    def __init__(
+        self,
+        model_id: str | None = None,
+        custom_role_conversions: dict[str, str] | None = None,
+        client: Any | None = None,
+        requests_per_minute: float | None = None,
+        retry: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(model_id=model_id, **kwargs)
+        self.custom_role_conversions = custom_role_conversions or {}
+        self.requests_per_minute = requests_per_minute
+        self.retry = retry
+        self.client = client if client is not None else self.create_client()
+
+    def create_client(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement create_client() or be given client=")

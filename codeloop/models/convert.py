@@ -16,12 +16,21 @@ Rules, chosen to match what smolagents sends so prompts behave the same after mi
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from ..messages import ChatMessage, ChatMessageToolCall, MessageRole, image_to_data_url
 
-__all__ = ["DEFAULT_ROLE_CONVERSIONS", "to_chat_messages", "tool_schema", "message_fields"]
+__all__ = [
+    "DEFAULT_ROLE_CONVERSIONS",
+    "to_chat_messages",
+    "tool_schema",
+    "message_fields",
+    "get_clean_message_list",
+    "get_tool_json_schema",
+    "tool_role_conversions",
+]
 
 DEFAULT_ROLE_CONVERSIONS: dict[str, str] = {
     MessageRole.TOOL_CALL.value: MessageRole.ASSISTANT.value,
@@ -168,3 +177,64 @@ def tool_schema(tool: Any) -> dict[str, Any]:
             "parameters": {"type": "object", "properties": properties, "required": required},
         },
     }
+
+
+tool_role_conversions: dict[str, str] = DEFAULT_ROLE_CONVERSIONS
+"""smolagents' name for the default role conversions (kept for compatibility)."""
+
+
+def get_clean_message_list(
+    message_list: list[ChatMessage | dict[str, Any]],
+    role_conversions: dict[str, str] | dict[MessageRole, MessageRole] | None = None,
+    convert_images_to_image_urls: bool = False,
+    flatten_messages_as_text: bool = False,
+) -> list[dict[str, Any]]:
+    """smolagents' message cleaner, kept for compatibility: same roles merged, roles converted, images encoded.
+
+    codeloop's own path is ``to_chat_messages``; this keeps smolagents' output shape (content as a list of
+    parts unless flattened, ``{"type": "image", "image": <base64>}`` parts unless converted to image URLs).
+    """
+    conversions = {str(getattr(k, "value", k)): str(getattr(v, "value", v)) for k, v in (role_conversions or {}).items()}
+    out: list[dict[str, Any]] = []
+    for message in message_list:
+        role, content, _, _ = message_fields(message)
+        if role not in MessageRole._value2member_map_:
+            raise ValueError(f"Incorrect role {role}, only {MessageRole.roles()} are supported for now.")
+        role = conversions.get(role, role)
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else [dict(p) for p in content or []]
+        for part in parts:
+            if part.get("type") == "image":
+                if flatten_messages_as_text:
+                    raise ValueError("Cannot send images with flatten_messages_as_text=True")
+                url = image_to_data_url(part["image"])
+                if convert_images_to_image_urls:
+                    part.pop("image")
+                    part.update({"type": "image_url", "image_url": {"url": url}})
+                else:
+                    part["image"] = url.partition(",")[2]
+        previous = out[-1] if out else None
+        if previous is not None and previous["role"] == role:
+            if flatten_messages_as_text:
+                previous["content"] += "\n" + (parts[0]["text"] if parts else "")
+                continue
+            for part in parts:
+                last = previous["content"][-1] if previous["content"] else None
+                if part.get("type") == "text" and last is not None and last.get("type") == "text":
+                    last["text"] += "\n" + part["text"]
+                else:
+                    previous["content"].append(part)
+        else:
+            text = parts[0]["text"] if parts and flatten_messages_as_text else ""
+            out.append({"role": role, "content": text if flatten_messages_as_text else parts})
+    return out
+
+
+def get_tool_json_schema(tool: Any) -> dict[str, Any]:
+    """``tool_schema`` in smolagents' shape (kept for compatibility): nullable inputs keep
+    ``"nullable": True`` in their property, as smolagents writes them."""
+    schema = copy.deepcopy(tool_schema(tool))  # tool_schema may hand out a tool's cached schema
+    properties = schema.get("function", {}).get("parameters", {}).get("properties", {})
+    for name, spec in (getattr(tool, "inputs", None) or {}).items():
+        if isinstance(spec, dict) and spec.get("nullable") and name in properties:
+            properties[name] = {**properties[name], "nullable": True}
+    return schema

@@ -49,7 +49,7 @@ class LiteLLMModel(OpenAIModel):
     ):
         if not model_id:
             raise ModelConfigurationError("LiteLLMModel needs a model_id such as 'anthropic/claude-sonnet-4-5'.")
-        self._given_key = api_key
+        _import_litellm()  # a missing extra is reported now, as smolagents does
         super().__init__(
             model_id,
             api_base=api_base,

@@ -34,7 +34,7 @@ from ..messages import (
     TokenUsage,
 )
 from ._clients import LoopClients
-from .base import Model, StopCutter, cut_at_stop
+from .base import REMOVE_PARAMETER, Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .cost import Price
 from .profiles import ModelProfile
@@ -217,7 +217,9 @@ class OpenAIModel(Model):
     ) -> tuple[dict[str, Any], list[str] | None]:
         """The chat-completions request body, and the stop sequences to apply client-side (or None)."""
         profile = self.profile
-        params: dict[str, Any] = {**self.kwargs, **kwargs}
+        # smolagents' priority: what the model was built with wins over per-call kwargs
+        params: dict[str, Any] = {**kwargs, **self.kwargs}
+        removed = {k for k, v in params.items() if v is REMOVE_PARAMETER}
         hints = params.pop("cache_hints", None)
         if hints is not None and hints.key and "prompt_cache_key" not in params and self._sends_cache_key():
             # Through extra_body: SDK versions older than the parameter would reject it as an argument.
@@ -259,6 +261,8 @@ class OpenAIModel(Model):
             if profile.supports_streaming_usage:
                 request["stream_options"] = {"include_usage": True}
         request.update(params)
+        for name in removed:
+            request.pop(name, None)
         return request, client_stop
 
     def _sends_cache_key(self) -> bool:

@@ -42,7 +42,7 @@ class ModelProfile:
 PROFILE_RULES: list[tuple[str, dict[str, Any]]] = [
     # OpenAI reasoning models reject stop and temperature, and cap output with max_completion_tokens.
     (
-        r"^(o1|o3|o4|gpt-5)(-|$)",
+        r"^(o1|o3|o4|gpt-5)([-.]|$)",
         {"supports_stop": False, "supports_temperature": False, "max_tokens_param": "max_completion_tokens"},
     ),
     # The first small reasoning models had no tools, no structured output, no images, no system role.
@@ -56,7 +56,7 @@ PROFILE_RULES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     # xAI reasoning models reject stop.
-    (r"^grok-(3-mini|4)", {"supports_stop": False}),
+    (r"^([a-z][\w-]*\.)?grok-(3-mini|4)", {"supports_stop": False}),
     # Anthropic's OpenAI-compatible endpoint documents response_format as ignored: do not rely on it.
     (r"^claude", {"supports_response_format": False}),
     # Open reasoning models as commonly served locally: no native tools, text only.
@@ -107,3 +107,9 @@ def resolve_profile(
     if override:
         profile = profile.updated(dict(override))
     return profile
+
+
+def supports_stop_parameter(model_id: str) -> bool:
+    """Whether requests to ``model_id`` may carry ``stop`` (smolagents' helper, kept for compatibility;
+    it reads codeloop's capability profiles)."""
+    return resolve_profile(model_id.split("/")[-1], None).supports_stop

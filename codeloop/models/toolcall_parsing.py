@@ -178,3 +178,51 @@ def tool_calls_from_text(
             if call is not None:
                 calls.append(call)
     return calls
+
+
+def parse_json_if_needed(arguments: str | dict[str, Any]) -> Any:
+    """Decode ``arguments`` when it is JSON text of any kind; else return it as is (smolagents' helper,
+    kept for compatibility; codeloop's own ``parse_arguments`` only decodes objects and arrays)."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def get_tool_call_from_text(text: str, tool_name_key: str, tool_arguments_key: str) -> ChatMessageToolCall:
+    """smolagents' single-call parser, kept for compatibility: the first tool call written in ``text``.
+
+    Raises ``ValueError`` naming the missing key when the JSON lacks ``tool_name_key``.
+    """
+    values = [v for v in extract_json_values(text or "") if isinstance(v, dict)]
+    if not values:
+        raise ValueError(f"The text holds no JSON object with a tool call: {text[:300]!r}")
+    value = values[0]
+    if tool_name_key not in value:
+        raise ValueError(
+            f"Tool call needs to have a key '{tool_name_key}'. Got keys: {list(value.keys())} instead"
+        )
+    args = parse_arguments(value.get(tool_arguments_key))
+    return ChatMessageToolCall(
+        id=str(uuid.uuid4()),
+        type="function",
+        function=ChatMessageToolCallFunction(name=value[tool_name_key], arguments=args),
+    )
+
+
+def parse_json_blob(json_blob: str) -> tuple[dict[str, Any], str]:
+    """The first JSON object in ``json_blob`` and the text before it (smolagents' helper, kept for
+    compatibility). Raises ``ValueError`` when there is none."""
+    start = json_blob.find("{")
+    if start < 0:
+        raise ValueError("The model output does not contain any JSON blob.")
+    end = _balanced_end(json_blob, start)
+    if end is None:
+        raise ValueError(f"The JSON blob you used is invalid: it is not closed: {json_blob[start:][:300]!r}")
+    try:
+        value = loads_lenient(json_blob[start:end])
+    except ValueError as exc:
+        raise ValueError(f"The JSON blob you used is invalid: {exc}") from None
+    return value, json_blob[:start]

@@ -432,3 +432,35 @@ def _requirements(code: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
     return sorted(n for n in names if n not in sys.stdlib_module_names and n != "codeloop")
+
+
+def get_imports(code: str) -> list[str]:
+    """The top-level packages ``code`` needs (smolagents' helper, kept for compatibility): every absolute
+    import, except those guarded by ``try:`` or by an ``if is_..._available():`` check (optional ones)."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    names: set[str] = set()
+
+    def optional(node: ast.AST) -> bool:
+        if isinstance(node, ast.Try | ast.TryStar):
+            return True
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Call):
+            func = node.test.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            return name.startswith("is_") and name.endswith("_available")
+        return False
+
+    def visit(node: ast.AST) -> None:
+        if optional(node):
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return sorted(names)

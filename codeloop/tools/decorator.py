@@ -24,7 +24,7 @@ from typing import Any, get_args, get_origin, overload
 
 from ..errors import ToolDefinitionError
 from .base import Tool
-from .docstrings import parse_docstring, split_choices
+from .docstrings import DocstringParsingException, parse_docstring, split_choices
 from .schema import TypeHintError, is_structured_type, json_schema_for_type, python_type_text, schema_for_type
 from .validation import check_definition
 
@@ -70,7 +70,7 @@ def function_schema(
             f"Tool '{tool_name}': cannot read the function signature ({exc})."
         ) from None
     if not doc and description is None and signature.parameters:
-        raise ToolDefinitionError(
+        raise DocstringParsingException(
             f"Tool '{tool_name}': the function has no docstring. Add one with a description and an 'Args:' "
             f"section that describes every argument (Google style)."
         )
@@ -96,8 +96,8 @@ def function_schema(
             raise ToolDefinitionError(f"Tool '{tool_name}': argument '{pname}': {exc}.") from None
         text = parsed.args.get(pname) or _annotated_description(hints[pname])
         if text is None:
-            raise ToolDefinitionError(
-                f"Tool '{tool_name}': the docstring has no description for argument '{pname}'. Add it under "
+            raise DocstringParsingException(
+                f"Tool '{tool_name}': the docstring has no description for the argument '{pname}'. Add it under "
                 f"'Args:' as '{pname}: what it is'."
             )
         try:
@@ -122,8 +122,8 @@ def function_schema(
     if "return" not in hints:
         if inputs:
             raise ToolDefinitionError(
-                f"Tool '{tool_name}': the function has no return type hint; add one (for example '-> str', or "
-                f"'-> Any' when the result can be anything)."
+                f"Tool '{tool_name}': Tool return type not found: the function has no return type hint; add one "
+                f"(for example '-> str', or '-> Any' when the result can be anything)."
             )
         spec["output_type"] = "null"
         return spec
@@ -259,3 +259,21 @@ def tool(
 def _caller_locals() -> dict[str, Any] | None:
     frame = sys._getframe(2)
     return dict(frame.f_locals) if frame is not None and frame.f_locals is not frame.f_globals else None
+
+
+def get_json_schema(func: Callable[..., Any]) -> dict[str, Any]:
+    """smolagents' function-schema helper, kept for compatibility: ``{"type": "function", "function": ...}``
+    built from the type hints and Google-style docstring (codeloop's own path is ``function_schema``)."""
+    spec = function_schema(func)
+    properties = {name: dict(schema) for name, schema in spec["inputs"].items()}
+    required = [name for name, schema in spec["inputs"].items() if not schema.get("nullable")]
+    function: dict[str, Any] = {
+        "name": spec["name"],
+        "description": spec["description"],
+        "parameters": {"type": "object", "properties": properties, "required": required},
+    }
+    ret: dict[str, Any] = {"type": spec.get("output_type") or "null"}
+    if spec.get("output_description"):
+        ret["description"] = spec["output_description"]
+    function["return"] = ret
+    return {"type": "function", "function": function}

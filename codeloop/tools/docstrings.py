@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ToolDefinitionError
+
 __all__ = ["ParsedDocstring", "parse_docstring", "split_choices"]
 
 # Section headers that end the free-text description. Other Google headers (Examples:, Note:) after the
@@ -41,10 +43,16 @@ _HEADER_RE = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
 _ARG_LINE_RE = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 # A leading type in a Returns block ("str: the text", "list[int] | None: ...") is dropped; a sentence
 # such as "The sum: a number" is kept because a type never holds a bare space between words.
-_RETURN_TYPE_RE = re.compile(r"^[A-Za-z_][\w.]*(\[[^\]]*\])?(\s*\|\s*[A-Za-z_][\w.]*(\[[^\]]*\])?)*\s*:\s+")
+# a type written before the description ("list[dict[str, Any]]: ..."), brackets nested two deep
+_TYPE_TEXT = r"[A-Za-z_][\w.]*(\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\])?"
+_RETURN_TYPE_RE = re.compile(rf"^{_TYPE_TEXT}(\s*\|\s*{_TYPE_TEXT})*\s*:\s+")
 # A sentence may end after the parenthesis ("... (choices: ["a", "b"]).") as people write it.
 _CHOICES_RE = re.compile(r"\(choices:\s*(.*?)\)\s*\.?\s*$", re.IGNORECASE | re.DOTALL)
 
+
+
+class DocstringParsingException(ToolDefinitionError):
+    """A tool function's docstring lacks what the schema needs (smolagents' name, kept for compatibility)."""
 
 @dataclass
 class ParsedDocstring:

@@ -44,13 +44,14 @@ def _check_type_entry(tool: str, field: str, schema: Any, where: str) -> None:
     kinds = kind if isinstance(kind, list) else [kind]
     if not kinds or not all(isinstance(k, str) for k in kinds):
         raise ToolDefinitionError(
-            f"Tool '{tool}': {where} '{field}' has type {kind!r}; use a string or a list of strings "
-            f"from {AUTHORIZED_TYPES}."
+            f"Tool '{tool}': {where} '{field}' has type {kind!r}: the type must be a string or list of strings "
+            f"(when type is a list, all elements must be strings) from {AUTHORIZED_TYPES}."
         )
     bad = [k for k in kinds if k not in AUTHORIZED_TYPES]
     if bad:
         raise ToolDefinitionError(
-            f"Tool '{tool}': {where} '{field}' has type {bad[0]!r}, which is not allowed; use one of {AUTHORIZED_TYPES}."
+            f"Tool '{tool}': {where} '{field}' has type {bad[0]!r}, which is not allowed; the type must be one of "
+            f"{AUTHORIZED_TYPES}."
         )
     if "enum" in schema and not isinstance(schema["enum"], list):
         raise ToolDefinitionError(f"Tool '{tool}': {where} '{field}' has an 'enum' that is not a list.")
@@ -79,7 +80,8 @@ def check_definition(tool: Any, forward: Callable[..., Any] | None, *, owner: st
         value = getattr(tool, attr, None)
         if value is None:
             raise ToolDefinitionError(
-                f"Tool '{owner}' must set the attribute '{attr}' ({expected.__name__})."
+                f"Tool '{owner}' must set the attribute '{attr}' ({expected.__name__}): You must set an attribute "
+                f"{attr}."
             )
         if not isinstance(value, expected):
             raise ToolDefinitionError(
@@ -150,13 +152,13 @@ def _check_forward(tool: Any, forward: Callable[..., Any]) -> None:
         nullable = bool(tool.inputs[field].get("nullable"))
         if optional and not nullable:
             raise ToolDefinitionError(
-                f"Tool '{name}': argument '{field}' is optional in forward() (it has a default or admits None), "
-                f"so its entry in 'inputs' must have \"nullable\": True."
+                f"Tool '{name}': argument '{field}' is optional in forward() but not Nullable in 'inputs' (it has a "
+                f"default or admits None): its entry in 'inputs' must have \"nullable\": True."
             )
         if nullable and not optional:
             raise ToolDefinitionError(
                 f"Tool '{name}': input '{field}' is nullable, so forward() must give '{field}' a default "
-                f"(for example = None) or a type hint that admits None."
+                f"(for example = None) or a type hint that admits None (Nullable mismatch)."
             )
 
 
@@ -203,3 +205,37 @@ def check_call_arguments(
         if errors:
             raise ToolValidationError(f"Tool '{tool_name}': invalid argument {'; '.join(errors)}.")
     return result
+
+
+def validate_tool_arguments(tool: Any, arguments: Any) -> None:
+    """Check ``arguments`` against ``tool.inputs`` (smolagents' name, kept for compatibility).
+
+    Raises ``ToolValidationError`` (a ``ValueError``) naming the argument at fault, with smolagents'
+    wording for a missing argument or a None given to an input that is not nullable.
+    """
+    if isinstance(arguments, Mapping):
+        for key in arguments:
+            if key not in tool.inputs:
+                raise ToolValidationError(
+                    f"Argument {key} is not in the tool's input schema: tool '{tool.name}' got an unknown "
+                    f"argument '{key}'; it accepts: {', '.join(tool.inputs) or 'no arguments'}."
+                )
+        for key, schema in tool.inputs.items():
+            if schema.get("nullable"):
+                continue
+            if key not in arguments:
+                raise ToolValidationError(f"Argument {key} is required (tool '{tool.name}').")
+            if arguments[key] is None and schema.get("type") not in ("any", "null"):
+                raise ToolValidationError(
+                    f"Argument {key} has type 'null' but should be '{schema.get('type')}' (tool '{tool.name}')."
+                )
+    check_call_arguments(tool.name, tool.inputs, arguments)
+
+
+def validate_tool_attributes(cls: type, check_imports: bool = True) -> None:
+    """Check a ``Tool`` subclass's definition (smolagents' name, kept for compatibility).
+
+    Raises ``ToolDefinitionError`` naming the field at fault. ``check_imports`` is accepted for
+    compatibility; codeloop checks what a tool imports when it is saved or loaded.
+    """
+    check_definition(cls, getattr(cls, "forward", None), owner=cls.__name__)

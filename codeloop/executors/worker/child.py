@@ -26,11 +26,20 @@ MAX_VAR_NAMES = 2000
 
 
 def main(cfg: dict[str, Any]) -> None:
-    rfd, wfd = cfg["fds"]
+    if cfg.get("zygote") is not None:  # a fork server: forkserver.py forks workers that call serve()
+        from codeloop.executors.worker import forkserver
+
+        forkserver.serve_forks(cfg)
+        os._exit(0)
     box = shm.attach(cfg.get("shm"), host=False)
     if cfg.get("shm") is not None:
         _close_fds(int(cfg["shm"]))  # the mapping stays
-    report = confine.apply(cfg)
+    serve(cfg, box, confine.apply(cfg))
+
+
+def serve(cfg: dict[str, Any], box: Any, report: dict[str, Any]) -> None:
+    """Greet the host, then serve its frames until it says exit or goes away (never returns)."""
+    rfd, wfd = cfg["fds"]
     channel = Channel(rfd, wfd, box)
     # A forked copy of the worker must not talk on the host's pipe.
     os.register_at_fork(after_in_child=lambda: _close_fds(rfd, wfd))

@@ -97,7 +97,8 @@ def apply(cfg: dict[str, Any]) -> dict[str, Any]:
             report["user"] = "own unprivileged uid (no capabilities)"
         else:
             missing.append("uid drop: worker did not start as root")
-    if os.geteuid() == 0 and cfg.get("seccomp"):
+    # (a fork server keeps them: each forked worker drops to its own uid, see forkserver.py)
+    if os.geteuid() == 0 and cfg.get("seccomp") and not cfg.get("keep_caps"):
         _drop_capabilities(report, missing)
     if cfg.get("landlock"):
         _landlock(cfg["landlock"], report, missing)

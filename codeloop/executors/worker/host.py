@@ -28,6 +28,7 @@ import atexit
 import concurrent.futures
 import functools
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -36,7 +37,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from codeloop.errors import InterpreterError
+from codeloop.errors import ExecutionTimeoutError, InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.policy import Policy
 from codeloop.executors.worker import codec
@@ -51,8 +52,9 @@ from codeloop.executors.worker.hosttools import (
     reply_from_future,
     route,
 )
+from codeloop.executors.worker.pool import WorkerPool
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
-from codeloop.executors.worker.sandbox import Limits
+from codeloop.executors.worker.sandbox import Limits, bwrap_path
 
 __all__ = ["LocalPythonExecutor"]
 
@@ -64,6 +66,12 @@ _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
 _LOGGED: set[str] = set()
 
 HELLO_TIMEOUT = 30.0
+
+# Runs being driven right now. Polling for the worker's answer (protocol.Spinner) pays while a core is
+# free for each side; with more runs than cores at once it only takes CPU from the others: block.
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
+_SPIN_MAX = max(1, (os.cpu_count() or 2) // 2)
 
 
 def _close_all() -> None:
@@ -94,6 +102,10 @@ class LocalPythonExecutor(PythonExecutor):
         memory_mb, cpu_seconds, file_size_mb, open_files, max_processes: OS limits of the worker.
         scratch_mb: size of the worker's private scratch (a tmpfs with bubblewrap).
         sandbox: "auto" (bubblewrap when it works, else self-confinement), "bwrap", "self" or "none".
+        pool: the WorkerPool to take workers from; default: the process-wide pool of ``pool_size`` and
+            ``max_workers`` (``WorkerPool.shared``), so executors made with the same sizes share one.
+        pool_size, max_workers: sizes of that shared pool (idle workers kept ready; most processes).
+        pool_timeout: seconds to wait for a free worker when the pool is at ``max_workers``.
         **policy_kwargs: passed to ``Policy.from_args`` (e.g. max_operations, max_recursion_depth).
     """
 
@@ -111,10 +123,19 @@ class LocalPythonExecutor(PythonExecutor):
         max_processes: int | None = 64,
         scratch_mb: int = 512,
         sandbox: str = "auto",
+        pool: WorkerPool | None = None,
+        pool_size: int | None = None,
+        max_workers: int | None = None,
+        pool_timeout: float | None = None,
         **policy_kwargs: Any,
     ):
         if sandbox not in ("auto", "bwrap", "self", "none"):
             raise ValueError(f"sandbox must be 'auto', 'bwrap', 'self' or 'none', not {sandbox!r}")
+        if sandbox == "bwrap" and bwrap_path() is None:
+            raise RuntimeError(
+                "sandbox='bwrap' was asked for but bubblewrap is not installed or cannot create namespaces "
+                "here; run scripts/install-os-deps.sh or use sandbox='auto'"
+            )
         self.additional_authorized_imports = sorted(set(additional_authorized_imports))
         self.max_print_outputs_length = max_print_outputs_length
         self.timeout_seconds = timeout_seconds
@@ -144,6 +165,9 @@ class LocalPythonExecutor(PythonExecutor):
         self._synced = False  # tools/variables sent to the current worker
         self._isolation: dict[str, Any] | None = None
         self._closed = False
+        self.pool = pool if pool is not None else WorkerPool.shared(pool_size, max_workers)
+        self._pool_timeout = pool_timeout
+        self._flavor = self.pool.flavor(sandbox, self.limits, timeout_seconds, self._policy_data)
         _LIVE.add(self)
         self._spawn()
 
@@ -184,6 +208,12 @@ class LocalPythonExecutor(PythonExecutor):
     async def aexecute(self, code_action: str) -> CodeOutput:
         """Run code without blocking the event loop; async tools are awaited on this loop."""
         loop = asyncio.get_running_loop()
+        if self._worker is None and not self._closed:  # wait for a worker here, not on a driver thread
+            worker = await self.pool.acheckout(self._flavor, self._pool_timeout)
+            if self._worker is None and not self._closed:
+                self._worker, self._synced = worker, False
+            else:
+                worker.close(graceful=False)
         future = _DRIVERS.submit(self._execute, code_action, loop)
         try:
             return await asyncio.wrap_future(future)
@@ -223,6 +253,12 @@ class LocalPythonExecutor(PythonExecutor):
                 return {}
 
     @property
+    def worker(self) -> WorkerProcess:
+        """The worker process this executor uses now (checked out of its pool if it has none yet)."""
+        with self._run_lock:
+            return self._ready_worker()
+
+    @property
     def worker_startup_seconds(self) -> float | None:
         return self._worker.startup_seconds if self._worker else None
 
@@ -260,12 +296,8 @@ class LocalPythonExecutor(PythonExecutor):
         return secrets.randbits(62)
 
     def _spawn(self) -> None:
-        self._worker = WorkerProcess(
-            limits=self.limits,
-            timeout=self.timeout_seconds,
-            sandbox=self.sandbox,
-            policy=self._policy_data,
-        )
+        """Take a ready worker from the pool if one is idle (else the next run checks one out)."""
+        self._worker = self.pool.try_checkout(self._flavor)
         self._synced = False
 
     def _ready_worker(self) -> WorkerProcess:
@@ -279,7 +311,14 @@ class LocalPythonExecutor(PythonExecutor):
                     self._note = self._lost_note(f"The worker process had stopped between runs ({why})")
                     self._known_vars = []
                 self._worker.close(graceful=False)
-            self._spawn()
+            self._worker, self._synced = None, False
+        if self._worker is None:
+            try:
+                self._worker = self.pool.checkout(self._flavor, self._pool_timeout)
+            except WorkerDied as exc:
+                err = InterpreterError(f"The isolated Python worker could not start: {exc}")
+                err.logs, err.exc_type = "", "WorkerStartError"  # type: ignore[attr-defined]
+                raise err from None
         worker = self._worker
         assert worker is not None
         try:
@@ -315,6 +354,8 @@ class LocalPythonExecutor(PythonExecutor):
             # Tools never run inline on a thread that runs an event loop (sync __call__ from async
             # code): a function that starts its own loop would fail there.
             run.inline = asyncio.events._get_running_loop() is None
+            with _ACTIVE_LOCK:
+                _ACTIVE[0] += 1
             try:
                 worker.send({"op": "run", "id": run.rid, "code": code})
                 frame = self._drive(run)
@@ -322,6 +363,9 @@ class LocalPythonExecutor(PythonExecutor):
                     frame = self._drive_from_thread(run)
             except WorkerDied as exc:
                 raise self._lost(worker, str(exc), close=not run.abandoned) from None
+            finally:
+                with _ACTIVE_LOCK:
+                    _ACTIVE[0] -= 1
             return self._finish(frame)
 
     def _drive(self, run: Run) -> dict[str, Any] | None:
@@ -333,7 +377,7 @@ class LocalPythonExecutor(PythonExecutor):
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
         routes = self._routes
         while True:
-            frame = worker.next_frame(deadline, spin=True)
+            frame = worker.next_frame(deadline, spin=_ACTIVE[0] <= _SPIN_MAX)
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
@@ -439,7 +483,7 @@ class LocalPythonExecutor(PythonExecutor):
                 if self._worker is not None:
                     self._worker.close(graceful=False)
                 self._spawn()
-            err = InterpreterError(message)
+            err = (ExecutionTimeoutError if exc_type == "Timeout" else InterpreterError)(message)
             logs = frame["logs"] if "logs" in frame else error.get("logs", "")
             err.logs = (note + "\n" if note else "") + str(logs)  # type: ignore[attr-defined]
             err.exc_type = exc_type  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """One worker process seen from the host: spawn, frame I/O with deadlines, kill, exit diagnosis.
 
-The host reads the worker's pipe with ``select`` + ``os.read``, and sync tool calls from its
+The host reads the worker's pipe with ``poll`` (no descriptor-number limit, unlike ``select``) + ``os.read``, and sync tool calls from its
 shared-memory mailbox (shm.py); it parses frames with protocol.py (JSON, or binary envelopes around
 JSON), so nothing the worker sends can make the host run code. Killing is thorough: the
 process group, and (when the worker has its own uid) every process of that uid, which catches
@@ -105,11 +105,26 @@ class WorkerProcess:
         os.close(c_read)
         os.close(c_write)
         # The sync tool-call path (see shm.py); None: everything goes through the pipe.
-        self.mailbox = shm.attach(shm_fd, host=True)
+        mailbox = shm.attach(shm_fd, host=True)
         if shm_fd is not None:
             os.close(shm_fd)  # the mapping stays
+        self._setup(h_read, h_write, mailbox)
+
+    @classmethod
+    def adopt(cls, proc: Any, plan: SandboxPlan, h_read: int, h_write: int, mailbox: Any, stderr: Any) -> WorkerProcess:
+        """A worker started elsewhere (forked by the fork server, see zygote.py): ``proc`` has
+        Popen's poll/wait/kill/returncode; the pipes, mailbox and error file are the host's ends."""
+        self = cls.__new__(cls)
+        self.started = time.perf_counter()
+        self.plan, self.proc, self._stderr = plan, proc, stderr
+        self._setup(h_read, h_write, mailbox)
+        return self
+
+    def _setup(self, h_read: int, h_write: int, mailbox: Any) -> None:
+        self.mailbox = mailbox
+        self.on_close: Any = None  # called once closed (the pool frees the worker's place)
         self.rfd, self.wfd = h_read, h_write
-        self.reader = FrameReader(max_frame)
+        self.reader = FrameReader(MAX_FRAME)
         self._pending: list[dict[str, Any]] = []
         self._write_lock = threading.Lock()
         self.hello: dict[str, Any] | None = None
@@ -118,6 +133,8 @@ class WorkerProcess:
         self.killed_by_host: str | None = None  # why the host killed it, if it did
         self.closed = False
         self._spinner = Spinner(h_read)
+        self._poll = select.poll()  # poll, not select: fds above 1024 are common under load
+        self._poll.register(h_read, select.POLLIN)
         self._box_turn = False  # the last answer went through the mailbox (see next_frame)
 
     # -- I/O -------------------------------------------------------------------------------
@@ -184,7 +201,7 @@ class WorkerProcess:
                     continue  # a frame arrived in the mailbox meanwhile
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    ready, _, _ = select.select([self.rfd], [], [], timeout)
+                    ready = self._poll.poll(None if timeout is None else timeout * 1000)
                 finally:
                     if box is not None:
                         box.back()
@@ -231,25 +248,29 @@ class WorkerProcess:
         if reason and self.killed_by_host is None:
             self.killed_by_host = reason
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            if isinstance(self.proc, subprocess.Popen):  # (a forked worker's pid is another namespace's)
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
             try:
                 self.proc.kill()
             except OSError:
                 pass
-        if self.plan.uid is not None:
+        forked = not isinstance(self.proc, subprocess.Popen)
+        if self.plan.uid is not None and not forked:
             _kill_uid(self.plan.uid)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            pass
+            if forked:
+                self.proc.sweep()
 
     def close(self, graceful: bool = True) -> None:
         if self.closed:
             return
-        if graceful and self.proc.poll() is None:
+        # (a forked worker is simply killed: it holds nothing that needs an orderly exit)
+        if graceful and self.proc.poll() is None and isinstance(self.proc, subprocess.Popen):
             try:
                 self.send({"op": "exit"})
                 self.proc.wait(timeout=0.5)
@@ -265,6 +286,8 @@ class WorkerProcess:
         self._stderr.close()
         if self.plan.scratch:
             shutil.rmtree(self.plan.scratch, ignore_errors=True)
+        if self.on_close is not None:
+            self.on_close(self)
 
     def describe_exit(self) -> str:
         """Human explanation of why the worker is gone (host kill reason, signal, exit code, stderr)."""
@@ -278,7 +301,8 @@ class WorkerProcess:
         if self.killed_by_host:
             text = self.killed_by_host
         else:
-            text = _exit_text(code, bwrap=self.plan.host_report.get("sandbox") == "bubblewrap")
+            bwrap = self.plan.host_report.get("sandbox") == "bubblewrap" and isinstance(self.proc, subprocess.Popen)
+            text = _exit_text(code, bwrap=bwrap)
             tail = self._stderr_tail()
             if tail:
                 text += f"; its last error output was:\n{tail}"

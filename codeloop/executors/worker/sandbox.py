@@ -185,6 +185,7 @@ def plan_sandbox(
     fds: tuple[int, int],
     policy: dict[str, Any],
     shm_fd: int | None = None,
+    zygote_fd: int | None = None,
 ) -> SandboxPlan:
     """Create the scratch directory and the command line for one worker.
 
@@ -284,6 +285,14 @@ def plan_sandbox(
     ]
     cfg["lazy"] = ["asyncio"]
     cfg["sys_path"] = [f"{_SANDBOX_SITE}/{i}" for i in range(len(sites))] if bwrap else sites
+    if zygote_fd is not None:  # a fork server (forkserver.py): it forks workers with their own uids
+        cfg.update(zygote=zygote_fd, fork_uids=uid is not None, uid=None, gid=None, rlimits={"core": 0})
+        cfg["scratch_root"] = "/scratch" if bwrap else scratch
+        cfg["pid_namespace"] = bool(bwrap)
+        cfg["host_pid"] = os.getpid()  # lets a test (or an operator) find what this process started
+        if uid is not None and not bwrap:
+            for d in (scratch, os.path.join(scratch, "tmp")):
+                os.chown(d, 0, 0)
     argv += ["-I", "-S", "-B", "-c", _BOOT, json.dumps(cfg)]
     return SandboxPlan(
         argv=argv, env=env, cwd=cwd, scratch=scratch, uid=uid, child_cfg=cfg, host_report=host_report
