@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -129,7 +130,8 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model-type",
         help="model class: OpenAIServerModel (any OpenAI-compatible server), AzureOpenAIModel, "
-        "InferenceClientModel (Hugging Face), LiteLLMModel (provider/model ids); default: from the environment",
+        "InferenceClientModel (Hugging Face), LiteLLMModel / LiteLLMRouterModel (provider/model ids), "
+        "AnthropicModel, AmazonBedrockModel, TransformersModel, MLXModel, VLLMModel; default: from the environment",
     )
     parser.add_argument(
         "--model-id",
@@ -243,8 +245,13 @@ def build_model(args: argparse.Namespace, environ: Mapping[str, str] | None = No
     servers = _local_servers(env)
     if kind in ("inferenceclient", "hf", "huggingface"):
         return model_from_env(f"hf:{args.model_id or ''}", environ=env, local_servers=servers)
+    if kind == "litellm" and importlib.util.find_spec("litellm") is not None:
+        from .models.litellm import LiteLLMModel
+
+        kwargs = {k: v for k, v in (("api_base", args.api_base), ("api_key", args.api_key)) if v}
+        return LiteLLMModel(args.model_id, **kwargs)
     if kind == "litellm":
-        # LiteLLM ids are "provider/model"; codeloop reaches providers through their OpenAI-compatible APIs.
+        # Without litellm, LiteLLM ids ("provider/model") go to the providers' OpenAI-compatible APIs.
         head, sep, rest = (args.model_id or "").partition("/")
         spec = f"{head.removesuffix('_chat')}:{rest}" if sep else (args.model_id or "")
         return model_from_env(spec or None, environ=env, local_servers=servers)
@@ -255,7 +262,8 @@ def build_model(args: argparse.Namespace, environ: Mapping[str, str] | None = No
         if cls is None:
             raise _ConfigError(
                 f"Unknown --model-type {model_type!r}: use OpenAIServerModel, AzureOpenAIModel, "
-                "InferenceClientModel or LiteLLMModel, or leave it out to configure from the environment."
+                "InferenceClientModel, LiteLLMModel, AnthropicModel, AmazonBedrockModel, TransformersModel, "
+                "MLXModel or VLLMModel, or leave it out to configure from the environment."
             )
         kwargs = {k: v for k, v in (("api_base", args.api_base), ("api_key", args.api_key)) if v}
         return cls(model_id=args.model_id, **kwargs) if args.model_id else cls(**kwargs)

@@ -63,7 +63,12 @@ def test_hosted_providers(spec, env, model_id, api_base):
     model = model_from_env(spec, environ=env, local_servers=NOTHING_LOCAL)
     assert isinstance(model, OpenAIModel)
     assert model.model_id == model_id
-    if api_base is None:
+    from codeloop.models import AnthropicModel, InferenceClientModel
+
+    native = {"anthropic": AnthropicModel, "huggingface": InferenceClientModel}.get(api_base)
+    if native is not None:
+        assert type(model) is native  # its SDK is installed (test extra), so the native API is used
+    elif api_base is None:
         assert model.api_base is None
     else:
         assert api_base in model.api_base

@@ -314,3 +314,24 @@ def test_in_flight_idempotent_call_runs_again(tmp_path):
         conn.execute("UPDATE codeloop_calls SET call_key = '2:lookup#1' WHERE call_key = '2:send#1'")
     assert agent_for(steps, db).resume("c").output == "XY"
     assert EFFECTS == ["lookup:y"]
+
+
+def test_a_run_stopped_by_a_usage_limit_resumes_with_a_higher_limit(tmp_path):
+    from codeloop import UsageLimitExceeded, UsageLimits
+
+    replies = [code("a = 1"), code("b = a + 1"), code("c = b + 1"), code("final_answer(c * 10)")]
+    store = SQLiteStore(tmp_path / "runs.db")
+    agent = CodeAgent(
+        tools=[], model=ScriptedModel(by_step(replies)), store=store, executor_type="inprocess",
+        usage_limits=UsageLimits(max_model_calls=2),
+    )
+    with pytest.raises(UsageLimitExceeded, match="max_model_calls") as caught:
+        agent.run("count", run_id="limited")
+    assert caught.value.result.state == "usage_limit_exceeded"
+    assert store.get_run("limited").state == "usage_limit_exceeded"
+
+    # The same limit again stops at once: the stored run already made its two calls.
+    with pytest.raises(UsageLimitExceeded, match="max_model_calls"):
+        agent.resume("limited")
+    result = agent.resume("limited", usage_limits=UsageLimits(max_model_calls=4))
+    assert result.output == 30 and result.state == "success"

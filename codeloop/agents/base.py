@@ -529,14 +529,19 @@ class MultiStepAgent(AgentLoop):
         return iterate_sync(self.astream(task, **kwargs))
 
     # ---- stored runs (codeloop.runs) ----
-    async def aresume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
-        """Continue a stored run (after a crash, or with answers to its pending approvals)."""
+    async def aresume(
+        self, run_id: str, approvals: dict[str, Any] | None = None, usage_limits: UsageLimits | None = None
+    ) -> RunResult:
+        """Continue a stored run (after a crash, with answers to its pending approvals, or, after a
+        UsageLimitExceeded, with higher ``usage_limits``: they count on from the stored run's usage)."""
         from ..runs.resume import aresume
 
-        return await aresume(self, run_id, approvals)
+        return await aresume(self, run_id, approvals, usage_limits=usage_limits)
 
-    def resume(self, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
-        return run_sync(self.aresume(run_id, approvals))
+    def resume(
+        self, run_id: str, approvals: dict[str, Any] | None = None, usage_limits: UsageLimits | None = None
+    ) -> RunResult:
+        return run_sync(self.aresume(run_id, approvals, usage_limits))
 
     async def afork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
         """A new run from a copy of the first ``at_step`` action steps of a stored run, then live."""

@@ -23,11 +23,18 @@ _EXPORTS: dict[str, str] = {
     "get_tool_call_from_text": "codeloop.models.toolcall_parsing",
     "parse_json_if_needed": "codeloop.models.toolcall_parsing",
     "ScriptedModel": "codeloop.models.scripted",
+    "VLLMModel": "codeloop.models.vllm",
+    "MLXModel": "codeloop.models.mlx",
+    "TransformersModel": "codeloop.models.transformers",
     "ScriptExhaustedError": "codeloop.models.scripted",
     "CassetteModel": "codeloop.models.cassette",
-    "InferenceClientModel": "codeloop.models.compat",
-    "HfApiModel": "codeloop.models.compat",
-    "LiteLLMModel": "codeloop.models.compat",
+    "AnthropicModel": "codeloop.models.anthropic",
+    "AmazonBedrockModel": "codeloop.models.bedrock",
+    "AmazonBedrockServerModel": "codeloop.models.bedrock",
+    "InferenceClientModel": "codeloop.models.hf_inference",
+    "HfApiModel": "codeloop.models.hf_inference",
+    "LiteLLMModel": "codeloop.models.litellm",
+    "LiteLLMRouterModel": "codeloop.models.litellm",
     "AzureOpenAIServerModel": "codeloop.models.openai",
     "OpenAIModel": "codeloop.models.openai",
     "OpenAIServerModel": "codeloop.models.openai",
@@ -65,16 +72,22 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .anthropic import AnthropicModel  # noqa: F401
     from .base import Model, StopCutter, cut_at_stop  # noqa: F401
+    from .bedrock import AmazonBedrockModel, AmazonBedrockServerModel  # noqa: F401
     from .cassette import CassetteModel  # noqa: F401
-    from .compat import HfApiModel, InferenceClientModel, LiteLLMModel  # noqa: F401
     from .convert import to_chat_messages, tool_schema  # noqa: F401
     from .cost import PRICES, Price, compute_cost, register_price  # noqa: F401
     from .from_env import model_from_env  # noqa: F401
+    from .hf_inference import HfApiModel, InferenceClientModel  # noqa: F401
+    from .litellm import LiteLLMModel, LiteLLMRouterModel  # noqa: F401
     from .llamacpp import LlamaCppModel  # noqa: F401
+    from .mlx import MLXModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401
     from .ratelimit import RateLimiter  # noqa: F401
     from .retry import RetryPolicy  # noqa: F401
     from .scripted import ScriptedModel, ScriptExhaustedError  # noqa: F401
     from .toolcall_parsing import tool_calls_from_text  # noqa: F401
+    from .transformers import TransformersModel  # noqa: F401
+    from .vllm import VLLMModel  # noqa: F401

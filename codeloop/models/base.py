@@ -352,7 +352,18 @@ class Model:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
+        """Rebuild a model from ``to_dict()``; ``Model.from_dict`` picks the class named in ``data["class"]``.
+        Secrets are never in the dict: keys come from the environment (or pass ``api_key`` in ``data``)."""
         params = {k: v for k, v in data.items() if k != "class"}
+        name = data.get("class")
+        if cls is Model and name and name != "Model":
+            from . import __getattr__ as _model_class
+
+            try:
+                target = _model_class(name)
+            except AttributeError:
+                raise ValueError(f"Unknown model class {name!r} in the saved model.") from None
+            return target(**params)
         return cls(**params)
 
     def __repr__(self) -> str:

@@ -3,8 +3,9 @@
 Resolution order:
 
 1. ``model_id`` argument, else ``CODELOOP_MODEL``: ``"provider:model"`` (providers: openai, anthropic, hf,
-   gemini, groq, mistral, deepseek, openrouter, together, xai, azure, ollama, llamacpp, vllm, lmstudio)
-   or a bare model id; ``llamacpp:/path/model.gguf`` (or ``llamacpp:smollm2``) loads the file in-process;
+   gemini, groq, mistral, deepseek, openrouter, together, xai, azure, ollama, llamacpp, vllm, lmstudio, and
+   the SDK-backed bedrock, litellm, transformers, mlx, vllm-engine; see ``providers.py``) or a bare model id;
+   ``llamacpp:/path/model.gguf`` (or ``llamacpp:smollm2``) loads the file in-process;
 2. ``CODELOOP_API_BASE`` (+ optional ``CODELOOP_API_KEY``): any OpenAI-compatible server;
 3. API keys: ``OPENAI_API_KEY`` (OpenAI), ``ANTHROPIC_API_KEY`` (Anthropic's OpenAI-compatible endpoint),
    ``HF_TOKEN`` (Hugging Face router). A bare id picks the provider it belongs to when that key is set
@@ -25,6 +26,7 @@ from typing import Any
 
 from ..errors import ModelConfigurationError
 from .base import Model
+from .providers import NATIVE, native_model, provider_profile
 
 __all__ = ["model_from_env", "LOCAL_SERVERS", "probe_local_server", "CONFIG_HELP"]
 
@@ -68,6 +70,9 @@ _ALIASES = {
     "google": "gemini",
     "together_ai": "together",
     "x-ai": "xai",
+    "amazon-bedrock": "bedrock",
+    "aws": "bedrock",
+    "vllm_engine": "vllm-engine",
 }
 
 CONFIG_HELP = """No model is configured. Set one of:
@@ -107,6 +112,11 @@ def _is_gguf(name: str) -> bool:
     return name.lower().endswith(".gguf") or name.lower() in BUNDLED_MODELS
 
 
+def _with_profile(provider: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    profile = provider_profile(provider, model_kwargs)
+    return {**model_kwargs, "profile": profile} if profile is not None else model_kwargs
+
+
 def _openai_model(model_id: str, api_base: str | None, api_key: str | None, **kwargs: Any) -> Model:
     from .openai import OpenAIModel
 
@@ -134,9 +144,16 @@ def model_from_env(
 
     provider, name = "", spec
     head, sep, rest = spec.partition(":")
-    if sep and _ALIASES.get(head.lower(), head.lower()) in {*HOSTED, *ports, "azure", *dict(LOCAL_SERVERS)}:
+    known = {*HOSTED, *ports, "azure", *dict(LOCAL_SERVERS), *NATIVE}
+    if sep and _ALIASES.get(head.lower(), head.lower()) in known:
         provider, name = _ALIASES.get(head.lower(), head.lower()), rest.strip()
 
+    if provider in NATIVE:  # a provider with its own SDK (see providers.py)
+        default = HOSTED[provider][2] if provider in HOSTED else ""
+        if provider not in HOSTED or env.get(HOSTED[provider][1]):
+            native = native_model(provider, name or default, env, **model_kwargs)
+            if native is not None:
+                return native
     if provider in HOSTED:
         base, key_var, default = HOSTED[provider]
         if not env.get(key_var):
@@ -144,7 +161,7 @@ def model_from_env(
                 f"CODELOOP_MODEL={spec!r} needs {key_var}: export {key_var}=... (or pick another provider).\n\n"
                 + CONFIG_HELP
             )
-        return _openai_model(name or default, base, env[key_var], **model_kwargs)
+        return _openai_model(name or default, base, env[key_var], **_with_profile(provider, model_kwargs))
     if provider == "azure":
         from .openai import AzureOpenAIModel
 
@@ -197,7 +214,8 @@ def model_from_env(
     for provider in [*preferred, "openai", "anthropic", "hf"]:
         base, key_var, default = HOSTED[provider]
         if env.get(key_var):
-            return _openai_model(name or default, base, env[key_var], **model_kwargs)
+            native = native_model(provider, name or default, env, **model_kwargs) if provider in NATIVE else None
+            return native or _openai_model(name or default, base, env[key_var], **model_kwargs)
 
     for _server, port in servers:
         base = f"http://{local_host}:{port}/v1"

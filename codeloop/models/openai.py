@@ -322,11 +322,11 @@ class OpenAIModel(Model):
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs
         )
         client = self._async_client()
-        retrier = Retrier(self.retry_policy, self._what(), classify_error)
+        retrier = Retrier(self.retry_policy, self._what(), self._classify)
         while True:
             await self.rate_limiter.acquire()
             try:
-                response = await client.chat.completions.create(**request)
+                response = await self._create(client, request)
                 break
             except Exception as exc:  # noqa: BLE001 - classified by the retrier
                 await retrier.failed(exc)
@@ -347,18 +347,17 @@ class OpenAIModel(Model):
             messages, stop_sequences, response_format, tools_to_call_from, stream=True, **kwargs
         )
         client = self._async_client()
-        retrier = Retrier(self.retry_policy, self._what(), classify_error)
+        retrier = Retrier(self.retry_policy, self._what(), self._classify)
         while True:
             yielded = False
             cutter = StopCutter(client_stop) if client_stop else None
             await self.rate_limiter.acquire()
             try:
-                stream = await client.chat.completions.create(**request)
+                stream = await self._create(client, request)
                 try:
-                    async for chunk in stream:
-                        for delta in self._chunk_deltas(chunk, cutter):
-                            yielded = True
-                            yield delta
+                    async for delta in self._stream_deltas(stream, cutter):
+                        yielded = True
+                        yield delta
                 finally:
                     await stream.close()
                 if cutter is not None:
@@ -370,7 +369,7 @@ class OpenAIModel(Model):
                 if not yielded:
                     await retrier.failed(exc)
                     continue
-                info = classify_error(exc)
+                info = self._classify(exc)
                 if not info.is_request_error:
                     raise
                 retrier.attempts += 1
@@ -380,6 +379,20 @@ class OpenAIModel(Model):
                     " (the stream broke after part of the reply was sent)",
                     hint="Not retried, so the reply is not duplicated: call again to start a new reply.",
                 ) from exc
+
+    # Hooks a provider on another SDK overrides (the request loop, retries and client lifetime stay here).
+    _classify = staticmethod(classify_error)
+
+    async def _create(self, client: Any, request: dict[str, Any]) -> Any:
+        """Send one request (a stream when ``request["stream"]``)."""
+        return await client.chat.completions.create(**request)
+
+    async def _stream_deltas(
+        self, stream: Any, cutter: StopCutter | None
+    ) -> AsyncIterator[ChatMessageStreamDelta]:
+        async for chunk in stream:
+            for delta in self._chunk_deltas(chunk, cutter):
+                yield delta
 
     def _chunk_deltas(self, chunk: Any, cutter: StopCutter | None) -> list[ChatMessageStreamDelta]:
         deltas: list[ChatMessageStreamDelta] = []

@@ -155,7 +155,8 @@ class Journal:
         data = self._extra()
         if isinstance(event, RunFailed):
             data["error"] = f"{event.error_type}: {event.error}"
-            state = "failed"
+            # a usage limit is a stop the user can lift (resume with higher usage_limits), not a failure
+            state = "usage_limit_exceeded" if run.status == "usage_limit_exceeded" else "failed"
         else:
             state = run.status
             data["output"] = run.output

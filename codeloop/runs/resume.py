@@ -72,7 +72,7 @@ def _stored_result(stored: StoredRun) -> RunResult:
     return result
 
 
-def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None) -> Run:
+def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None, usage_limits: Any = None) -> Run:
     from ..agents.run import Run
 
     memory = AgentMemory(agent.system_prompt)
@@ -86,7 +86,7 @@ def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None) ->
         run.step_number = max(run.step_number, int(stored.data.get("step_number") or 0) - 1)
     if stored.usage:
         run.usage = TokenUsage.from_dict(stored.usage)
-    limits = getattr(agent, "usage_limits", None)
+    limits = usage_limits if usage_limits is not None else getattr(agent, "usage_limits", None)
     if limits is not None:  # the limits go on counting from where the stored run was
         from ..usage_limits import RunBudget
 
@@ -122,13 +122,15 @@ def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None) ->
     return run
 
 
-async def aresume(agent: Any, run_id: str, approvals: dict[str, Any] | None = None) -> RunResult:
+async def aresume(
+    agent: Any, run_id: str, approvals: dict[str, Any] | None = None, *, usage_limits: Any = None
+) -> RunResult:
     """Continue stored run ``run_id``; a run that already ended returns its stored result."""
     store = _store(agent)
     stored = _load(store, run_id)
     if stored.state in _FINISHED:
         return _stored_result(stored)
-    run = _rebuild(agent, stored, approvals)
+    run = _rebuild(agent, stored, approvals, usage_limits)
     agent._last_run = run
     last = run.memory.steps[-1] if run.memory.steps else None
     if isinstance(last, ActionStep) and last.is_final_answer and last.error is None:

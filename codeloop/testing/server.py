@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["OpenAICompatibleServer", "Reply"]
 
@@ -283,16 +283,16 @@ class OpenAICompatibleServer:
         truncate: bool = False,
     ) -> None:
         data = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json"]
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"  # 529...
+        head = [f"HTTP/1.1 {status} {phrase}", "Content-Type: application/json"]
         head += [f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(
             ("\r\n".join(head) + "\r\n\r\n").encode() + (data[: len(data) // 2] if truncate else data)
         )
         await writer.drain()
 
-    async def _dispatch(
-        self, method: str, target: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
-    ) -> bool:
+    def _record(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[Any, Any]:
+        """Log the request in ``requests``; returns the split URL and the decoded JSON body (or None)."""
         parts = urlsplit(target)
         try:
             payload = json.loads(body) if body else None
@@ -301,7 +301,7 @@ class OpenAICompatibleServer:
         self.requests.append(
             {
                 "method": method,
-                "path": parts.path,
+                "path": unquote(parts.path),
                 "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
                 "headers": headers,
                 "json": payload,
@@ -309,6 +309,12 @@ class OpenAICompatibleServer:
                 "time": time.monotonic(),
             }
         )
+        return parts, payload
+
+    async def _dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
+        parts, payload = self._record(method, target, headers, body)
         if self.api_key is not None:
             auth = headers.get("authorization", "")
             if auth != f"Bearer {self.api_key}" and headers.get("api-key") != self.api_key:
