@@ -49,6 +49,10 @@ _EXPORTS: dict[str, str] = {
     "ApiWebSearchTool": "codeloop.tools",
     "GoogleSearchTool": "codeloop.tools",
     "PythonInterpreterTool": "codeloop.executors.interpreter_tool",
+    "AgentText": "codeloop.tools",
+    "AgentImage": "codeloop.tools",
+    "AgentAudio": "codeloop.tools",
+    "MCPClient": "codeloop.tools.mcp_client",
     "TOOL_MAPPING": "codeloop.agents.default_tools",
     # models
     "Model": "codeloop.models",

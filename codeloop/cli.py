@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="smolagents-style: -1/0 like --quiet, 1 normal, 2 like --verbose",
     )
+    from .mcp_server.cli import add_parser as _add_mcp_parser
+
+    _add_mcp_parser(sub)
     return parser
 
 
@@ -466,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codeloop`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in ("run",):
+    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "mcp"):
         argv = ["run", *argv]  # ``codeloop "task"`` is short for ``codeloop run "task"``
     try:
         args = parser.parse_args(argv)
@@ -475,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    if args.command == "mcp":
+        from .mcp_server.cli import run_command
+
+        return run_command(args)
     return _run_command(args)
 
 

@@ -377,8 +377,9 @@ def test_tool_collection():
 
 
 def test_tool_collection_remote_sources_say_not_available():
-    with pytest.raises(NotImplementedError, match="from_mcp is not available"):
-        ToolCollection.from_mcp({"command": "x"})
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        with ToolCollection.from_mcp({"url": "http://127.0.0.1:9/mcp"}):
+            pass
     with pytest.raises(NotImplementedError, match="from_hub"):
         ToolCollection.from_hub("org/collection")
 
