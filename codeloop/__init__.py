@@ -48,11 +48,13 @@ _EXPORTS: dict[str, str] = {
     "WikipediaSearchTool": "codeloop.tools",
     "ApiWebSearchTool": "codeloop.tools",
     "GoogleSearchTool": "codeloop.tools",
+    "SpeechToTextTool": "codeloop.tools",
     "PythonInterpreterTool": "codeloop.executors.interpreter_tool",
     "AgentText": "codeloop.tools",
     "AgentImage": "codeloop.tools",
     "AgentAudio": "codeloop.tools",
     "MCPClient": "codeloop.tools.mcp_client",
+    "load_tool": "codeloop.tools",
     "TOOL_MAPPING": "codeloop.agents.default_tools",
     # models
     "Model": "codeloop.models",

@@ -66,6 +66,8 @@ class AgentImage(AgentType, _PILImage.Image):
             )
         if self._raw is not None:
             self._adopt(self._raw)
+        else:
+            self.to_raw()  # decode now so PIL's own attributes (size, mode) are right on this object
 
     def _adopt(self, image: _PILImage.Image) -> None:
         # Share the decoded pixels so PIL's own methods (size, save, convert...) work on this object.

@@ -58,11 +58,13 @@ class ToolCollection:
         return f"ToolCollection({self.names})"
 
     @classmethod
-    def from_hub(cls, collection_slug: str, token: str | None = None, trust_remote_code: bool = False) -> Any:
-        raise NotImplementedError(
-            f"ToolCollection.from_hub({collection_slug!r}) is not available in codeloop yet. Load the tools "
-            "yourself and pass them as ToolCollection([tool_a, tool_b])."
-        )
+    def from_hub(
+        cls, collection_slug: str, token: str | None = None, trust_remote_code: bool = False
+    ) -> ToolCollection:
+        """The tools of every Space in a Hub collection (each Space's ``tool.py``); needs trust_remote_code=True."""
+        from .sharing import collection_from_hub
+
+        return cls(collection_from_hub(collection_slug, token=token, trust_remote_code=trust_remote_code))
 
     @classmethod
     @contextmanager
