@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_options(run)
     add_runs_parser(sub)
+    from .mcp_server.cli import add_parser as _add_mcp_parser
+
+    _add_mcp_parser(sub)
     return parser
 
 
@@ -562,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codeloop`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "runs", "eval", "ui"):
+    if argv and not argv[0].startswith("-") and argv[0] not in ("run", "runs", "eval", "ui", "mcp"):
         argv = ["run", *argv]  # ``codeloop "task"`` is short for ``codeloop run "task"``
     try:
         args = parser.parse_args(argv)
@@ -571,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    if args.command == "mcp":
+        from .mcp_server.cli import run_command
+
+        return run_command(args)
     if args.command != "run":
         return args.handler(args)
     return _run_command(args)

@@ -377,9 +377,10 @@ def test_tool_collection():
 
 
 def test_tool_collection_remote_sources_say_not_available():
-    with pytest.raises(NotImplementedError, match="from_mcp is not available"):
-        ToolCollection.from_mcp({"command": "x"})
-    with pytest.raises(NotImplementedError, match="from_hub"):
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        with ToolCollection.from_mcp({"url": "http://127.0.0.1:9/mcp"}):
+            pass
+    with pytest.raises(ValueError, match="trust_remote_code=True"):  # refused before any request
         ToolCollection.from_hub("org/collection")
 
 
@@ -435,9 +436,9 @@ def test_round_trip_through_to_dict():
     assert Tool.from_code(code)("hey") == "HEY"
     with pytest.raises(ToolDefinitionError, match="has no 'code'"):
         Tool.from_dict({"name": "x"})
-    with pytest.raises(NotImplementedError, match="from_hub"):
+    with pytest.raises(ValueError, match="trust_remote_code=True"):  # refused before any request
         Tool.from_hub("org/tool")
-    with pytest.raises(NotImplementedError, match="Tool.from_code"):
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
         load_tool("org/tool")
 
 

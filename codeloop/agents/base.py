@@ -685,6 +685,42 @@ class MultiStepAgent(AgentLoop):
             "instructions": self.instructions,
         }
 
+    # ---- sharing (smolagents' folder format; codeloop/agents/sharing.py) ----
+    def save(self, output_dir: Any, relative_path: str | None = None) -> None:
+        """Write the agent as a folder: agent.json, prompts.yaml, tools/, managed_agents/, app.py."""
+        from .sharing import save_agent
+
+        save_agent(self, output_dir, relative_path)
+
+    @classmethod
+    def from_folder(cls, folder: Any, **kwargs: Any) -> MultiStepAgent:
+        """Load an agent saved by ``save`` (codeloop or smolagents); runs its tools' code. kwargs override."""
+        from .sharing import agent_from_folder
+
+        return agent_from_folder(cls, folder, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str = "Upload agent",
+        private: bool | None = None,
+        token: Any = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Upload the saved folder as a Gradio Space; returns the commit URL."""
+        from .sharing import push_agent_to_hub
+
+        return push_agent_to_hub(self, repo_id, commit_message, private, token, create_pr)
+
+    @classmethod
+    def from_hub(
+        cls, repo_id: str, token: str | None = None, trust_remote_code: bool = False, **kwargs: Any
+    ) -> MultiStepAgent:
+        """Download an agent's Space and load it; runs its code, so pass trust_remote_code=True."""
+        from .sharing import agent_from_hub
+
+        return agent_from_hub(cls, repo_id, token=token, trust_remote_code=trust_remote_code, **kwargs)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"
 

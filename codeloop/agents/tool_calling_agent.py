@@ -19,6 +19,7 @@ from ..errors import AgentExecutionError, AgentParsingError, AgentToolCallError,
 from ..events import ActionParsed, ToolCallFinished, ToolCallStarted
 from ..memory import ActionStep, ToolCall, set_model_inputs_ref
 from ..messages import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction
+from ..tools.agent_types import AgentType
 from .base import MultiStepAgent
 from .loop import ActionOutput, ToolOutput, _Done, model_output_event
 from .prompts import render_system_prompt
@@ -326,6 +327,12 @@ class ToolCallingAgent(MultiStepAgent):
             raise _CallError(text, AgentToolExecutionError) from e
         finished(result=result)
         observation = str(result).strip()
+        media = _media_state_name(result)
+        if media is not None and not final:
+            # As smolagents: an image or audio result is kept in the run's state under a name the model can
+            # pass to later calls (or to final_answer) instead of a file path it would have to guess.
+            run.state[media] = result
+            observation = f"Stored '{media}' in memory."
         memory_call = ToolCall(name=name, arguments=arguments, id=call.id)
         return ToolOutput(
             id=call.id, output=result, is_final_answer=final, observation=observation, tool_call=memory_call
@@ -357,6 +364,12 @@ class ToolCallingAgent(MultiStepAgent):
             return run_sync(self._execute_call(self._compat_run(), call, False)).output
         except _CallError as e:
             raise e.kind(str(e)) from e.__cause__
+
+
+def _media_state_name(value: Any) -> str | None:
+    if not isinstance(value, AgentType):
+        return None
+    return {"AgentImage": "image.png", "AgentAudio": "audio.mp3"}.get(type(value).__name__)
 
 
 async def _acall_sanitized(tool: Any, **arguments: Any) -> Any:

@@ -14,10 +14,12 @@ from .schema import AUTHORIZED_TYPES, json_schema_for_type, schema_for_type, to_
 from .validation import check_call_arguments, is_valid_name
 
 if TYPE_CHECKING:
+    from .agent_media import AgentAudio, AgentImage
     from .toolkit import (
         ApiWebSearchTool,
         DuckDuckGoSearchTool,
         GoogleSearchTool,
+        SpeechToTextTool,
         VisitWebpageTool,
         WebSearchTool,
         WebToolError,
@@ -30,6 +32,7 @@ _TOOLKIT_NAMES = frozenset(
         "ApiWebSearchTool",
         "DuckDuckGoSearchTool",
         "GoogleSearchTool",
+        "SpeechToTextTool",
         "VisitWebpageTool",
         "WebSearchTool",
         "WebToolError",
@@ -42,10 +45,13 @@ __all__ = [
     "ApiWebSearchTool",
     "DuckDuckGoSearchTool",
     "GoogleSearchTool",
+    "SpeechToTextTool",
     "VisitWebpageTool",
     "WebSearchTool",
     "WebToolError",
     "WikipediaSearchTool",
+    "AgentAudio",
+    "AgentImage",
     "AgentText",
     "AgentType",
     "FinalAnswerTool",
@@ -68,7 +74,16 @@ __all__ = [
 ]
 
 
+_MEDIA_NAMES = frozenset({"AgentImage", "AgentAudio"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MEDIA_NAMES:  # needs Pillow: loaded on first access
+        from . import agent_media
+
+        value = getattr(agent_media, name)
+        globals()[name] = value
+        return value
     if name in _TOOLKIT_NAMES:
         from . import toolkit
 

@@ -2,8 +2,9 @@
 
 Layer 2 (tools). smolagents wraps tool outputs in ``AgentText``/``AgentImage``/``AgentAudio`` so a UI can
 render them, and unwraps such values (``to_raw()``) before a tool sees them. codeloop keeps the text
-type (a ``str`` subclass, so nothing else changes) and the unwrapping rule; image and audio values pass
-through unchanged until a UI needs richer wrappers.
+type (a ``str`` subclass, so nothing else changes) and the unwrapping rule; ``AgentImage`` and
+``AgentAudio`` live in ``agent_media`` (loaded only when an image or audio value is wrapped, since the image
+type needs Pillow).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ __all__ = ["AgentType", "AgentText", "handle_agent_input_types", "handle_agent_o
 
 class AgentType:
     """A value that knows its raw form and its text form."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def to_raw(self) -> Any:
         raise NotImplementedError
@@ -40,7 +44,16 @@ def handle_agent_input_types(*args: Any, **kwargs: Any) -> tuple[list[Any], dict
 
 
 def handle_agent_output_types(output: Any, output_type: str | None = None) -> Any:
-    """Wrap text outputs as AgentText; leave everything else as it is."""
+    """Wrap outputs as smolagents does: text as AgentText, declared image/audio outputs (or PIL images)
+    as AgentImage/AgentAudio; leave everything else as it is."""
+    if output_type in ("image", "audio") and output is not None and not isinstance(output, AgentType):
+        from .agent_media import AgentAudio, AgentImage
+
+        return AgentImage(output) if output_type == "image" else AgentAudio(output)
+    if output_type in (None, "any") and type(output).__module__.startswith("PIL."):
+        from .agent_media import AgentImage
+
+        return AgentImage(output)
     if (
         isinstance(output, str)
         and not isinstance(output, AgentText)

@@ -312,20 +312,19 @@ class Tool(metaclass=_ToolMeta):
 
     @classmethod
     def from_code(cls, tool_code: str, **kwargs: Any) -> Tool:
-        """Build a tool from source code saved by ``to_dict()`` (a ``@tool`` function or a Tool subclass).
+        """Build a tool from source code: a Tool subclass (as in a smolagents or codeloop ``tool.py``) or a
+        ``@tool`` function; ``kwargs`` go to the class's constructor.
 
         The code runs in this process, like any import: only load code you trust.
         """
         from .decorator import tool as tool_decorator
+        from .remote_code import run_tool_code, tool_classes
 
-        namespace: dict[str, Any] = {"Tool": Tool, "tool": tool_decorator, "Any": Any}
-        exec(compile(tool_code, "<tool code>", "exec"), namespace)  # noqa: S102 - the user's own saved tool
+        namespace = run_tool_code(tool_code, extra={"Tool": Tool, "tool": tool_decorator, "Any": Any})
         found = [v for v in namespace.values() if isinstance(v, Tool)]
         if found:
             return found[-1]
-        classes = [
-            v for v in namespace.values() if isinstance(v, type) and issubclass(v, Tool) and v is not Tool
-        ]
+        classes = tool_classes(namespace)
         if not classes:
             raise ToolDefinitionError("The code defines no Tool subclass and no @tool function.")
         return classes[-1](**kwargs)
@@ -343,42 +342,83 @@ class Tool(metaclass=_ToolMeta):
             made.output_schema = tool_dict["output_schema"]
         return made
 
-    @classmethod
-    def from_hub(cls, repo_id: str, *args: Any, **kwargs: Any) -> Tool:
-        raise NotImplementedError(
-            f"Tool.from_hub({repo_id!r}) is not available in codeloop yet. Copy the tool's code and load it "
-            "with Tool.from_code(code), or define it with @tool."
-        )
+    def save(self, output_dir: Any, tool_file_name: str = "tool", make_gradio_app: bool = True) -> None:
+        """Write ``{tool_file_name}.py`` (and ``app.py`` + ``requirements.txt``) in smolagents' folder format."""
+        from .sharing import save_tool
 
-    def push_to_hub(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "Tool.push_to_hub is not available in codeloop yet; save tool.to_dict() (it holds the code) instead."
-        )
+        save_tool(self, output_dir, tool_file_name=tool_file_name, make_gradio_app=make_gradio_app)
 
     @classmethod
-    def from_space(cls, *args: Any, **kwargs: Any) -> Tool:
-        raise NotImplementedError(
-            "Tool.from_space is not available in codeloop yet; wrap the Space with @tool."
-        )
+    def from_folder(cls, folder: Any, tool_file_name: str = "tool", trust_remote_code: bool = False, **kwargs: Any) -> Tool:
+        """Load a tool saved with ``save`` (by codeloop or smolagents); runs its code: trust_remote_code=True."""
+        from .sharing import tool_from_folder
+
+        return tool_from_folder(folder, tool_file_name=tool_file_name, trust_remote_code=trust_remote_code, **kwargs)
+
+    @classmethod
+    def from_hub(cls, repo_id: str, token: str | None = None, trust_remote_code: bool = False, **kwargs: Any) -> Tool:
+        """Load a tool from a Hub Space's ``tool.py``; runs its code, so pass trust_remote_code=True."""
+        from .sharing import tool_from_hub
+
+        return tool_from_hub(repo_id, token=token, trust_remote_code=trust_remote_code, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str = "Upload tool",
+        private: bool | None = None,
+        token: bool | str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Upload the tool as a Gradio Space (``tool.py``, ``app.py``, ``requirements.txt``); returns the commit URL."""
+        from .sharing import push_tool_to_hub
+
+        return push_tool_to_hub(self, repo_id, commit_message, private, token, create_pr)
+
+    @staticmethod
+    def from_space(
+        space_id: str, name: str, description: str = "", api_name: str | None = None, token: str | None = None
+    ) -> Tool:
+        """A Gradio app's endpoint as a tool: a Hub Space id or a Gradio URL (needs gradio_client)."""
+        from .adapters import SpaceToolWrapper
+
+        return SpaceToolWrapper(space_id, name, description, api_name=api_name, token=token)
 
     @staticmethod
     def from_langchain(langchain_tool: Any) -> Tool:
-        raise NotImplementedError(
-            "Tool.from_langchain is not available in codeloop yet; wrap the LangChain tool's run() with @tool."
-        )
+        """A LangChain tool as a tool (its argument schema becomes ``inputs``)."""
+        from .adapters import LangChainToolWrapper
+
+        return LangChainToolWrapper(langchain_tool)
 
     @staticmethod
     def from_gradio(gradio_tool: Any) -> Tool:
-        raise NotImplementedError("Tool.from_gradio is not available in codeloop yet; wrap it with @tool.")
+        """A gradio-tools tool (an object with name, description and run(...)) as a tool."""
+        from .adapters import GradioToolWrapper
+
+        return GradioToolWrapper(gradio_tool)
 
     def __repr__(self) -> str:
         args = ", ".join(self.inputs)
         return f"<{type(self).__name__} {self.name}({args}) -> {self.output_type}>"
 
 
-def load_tool(repo_id: str, *args: Any, **kwargs: Any) -> Tool:
-    """smolagents' Hub loader; not available yet (raises NotImplementedError with what to do instead)."""
-    return Tool.from_hub(repo_id, *args, **kwargs)
+def load_tool(
+    repo_id: str, model_repo_id: str | None = None, token: str | None = None, trust_remote_code: bool = False,
+    **kwargs: Any,
+) -> Tool:
+    """A tool from a local folder (written by ``tool.save``) or a Hub Space; needs trust_remote_code=True.
+
+    ``model_repo_id`` is accepted for smolagents compatibility and passed to the tool's constructor when
+    given, as smolagents does.
+    """
+    import os
+
+    if model_repo_id is not None:
+        kwargs["model_repo_id"] = model_repo_id
+    if os.path.isdir(repo_id):
+        return Tool.from_folder(repo_id, trust_remote_code=trust_remote_code, **kwargs)
+    return Tool.from_hub(repo_id, token=token, trust_remote_code=trust_remote_code, **kwargs)
 
 
 class _CallPlan(NamedTuple):

@@ -1,12 +1,13 @@
 """``ToolCollection``: a named group of tools handed to an agent together.
 
-Layer 2 (tools). Loading collections from the Hugging Face Hub or an MCP server comes in a later
-release; those constructors exist so code written for smolagents fails with a message that says so.
+Layer 2 (tools). ``from_mcp`` loads the tools of MCP servers (``mcp_client``); ``from_hub`` loads a Hub
+collection of tool Spaces or repositories.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ToolDefinitionError
@@ -57,15 +58,34 @@ class ToolCollection:
         return f"ToolCollection({self.names})"
 
     @classmethod
-    def from_hub(cls, collection_slug: str, token: str | None = None, trust_remote_code: bool = False) -> Any:
-        raise NotImplementedError(
-            f"ToolCollection.from_hub({collection_slug!r}) is not available in codeloop yet. Load the tools "
-            "yourself and pass them as ToolCollection([tool_a, tool_b])."
-        )
+    def from_hub(
+        cls, collection_slug: str, token: str | None = None, trust_remote_code: bool = False
+    ) -> ToolCollection:
+        """The tools of every Space in a Hub collection (each Space's ``tool.py``); needs trust_remote_code=True."""
+        from .sharing import collection_from_hub
+
+        return cls(collection_from_hub(collection_slug, token=token, trust_remote_code=trust_remote_code))
 
     @classmethod
-    def from_mcp(cls, server_parameters: Any, trust_remote_code: bool = False, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "ToolCollection.from_mcp is not available in codeloop yet (MCP support is planned). Until then, "
-            "wrap the server's tools with @tool functions and pass them as ToolCollection([...])."
-        )
+    @contextmanager
+    def from_mcp(
+        cls,
+        server_parameters: Any,
+        trust_remote_code: bool = False,
+        structured_output: bool | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ToolCollection]:
+        """``with ToolCollection.from_mcp(params, trust_remote_code=True) as tc:`` the tools of one or
+        several MCP servers (see ``MCPClient`` for ``server_parameters``); disconnects at the end."""
+        if not trust_remote_code:
+            raise ValueError(
+                "Loading tools from an MCP server runs what that server does on your behalf (a stdio server "
+                "is a program started on this machine): pass trust_remote_code=True if you trust it."
+            )
+        from .mcp_client import MCPClient
+
+        client = MCPClient(server_parameters, structured_output=structured_output, **kwargs)
+        try:
+            yield cls(client.get_tools())
+        finally:
+            client.disconnect()

@@ -5,8 +5,7 @@ Layer 2 (tools). The Python interpreter tool runs code, so it lives with the exe
 tools of both layers, are in ``codeloop/agents/default_tools.py``.
 
 Importing this package does not load httpx: each tool imports it when it runs. No tool needs an API key at construction, except ``GoogleSearchTool`` (as in smolagents).
-``SpeechToTextTool`` is not provided: it needs Whisper weights and transformers; wrap your own
-speech-to-text function with ``@tool``.
+``SpeechToTextTool`` loads transformers and its model on its first call.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from ..builtin import FinalAnswerTool, UserInputTool
 from ._http import WebToolError
 from .search import DuckDuckGoSearchTool, WebSearchTool, format_search_results
 from .search_api import ApiWebSearchTool, GoogleSearchTool
+from .speech import SpeechToTextTool
 from .webpage import VisitWebpageTool
 from .wikipedia import WikipediaSearchTool
 
@@ -23,6 +23,7 @@ __all__ = [
     "DuckDuckGoSearchTool",
     "FinalAnswerTool",
     "GoogleSearchTool",
+    "SpeechToTextTool",
     "UserInputTool",
     "VisitWebpageTool",
     "WebSearchTool",
