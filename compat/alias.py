@@ -146,6 +146,9 @@ class _View(types.ModuleType):
         raise AttributeError(f"{self.__name__} (codeloop: {', '.join(self._homes)}) has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__"):  # the import system's own (__spec__, __package__…) belong to the view,
+            super().__setattr__(name, value)  # never to the codeloop module behind it
+            return
         for module in self._modules():
             if name in vars(module):
                 setattr(module, name, value)
