@@ -14,7 +14,6 @@ awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has bee
 from __future__ import annotations
 
 import keyword
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -24,13 +23,15 @@ from ..compaction import Compaction
 from ..errors import AgentError
 from ..events import Event, ModelDelta, subscribers
 from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, TaskStep
-from ..messages import ChatMessage, TokenUsage
+from ..messages import ChatMessage
 from ..tools.agent_types import handle_agent_output_types
 from ..usage_limits import RunBudget, UsageLimits
 from .logger import AgentLogger, LogLevel
-from .loop import AgentLoop, current_run
+from .loop import AgentLoop
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
 from .run import Run, RunResult
+from .run_views import RunViews
+from .stored_runs import StoredRuns
 from .toolbox import MANAGED_AGENT_INPUTS, ManagedAgentTool, final_answer_tool
 
 __all__ = ["MultiStepAgent"]
@@ -57,31 +58,7 @@ def _tools_key(tools: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-class _Monitor:
-    def __init__(self, run: Run | None):
-        self._run = run
-
-    def get_total_token_counts(self) -> TokenUsage:
-        return self._run.usage if self._run is not None else TokenUsage()
-
-    @property
-    def total_input_token_count(self) -> int:
-        return self.get_total_token_counts().input_tokens
-
-    @property
-    def total_output_token_count(self) -> int:
-        return self.get_total_token_counts().output_tokens
-
-    @property
-    def step_durations(self) -> list[float]:
-        steps = self._run.memory.steps if self._run is not None else []
-        return [s.timing.duration or 0.0 for s in steps if isinstance(s, ActionStep)]
-
-    def reset(self) -> None:
-        """Usage lives in each run; a new run starts from zero."""
-
-
-class MultiStepAgent(AgentLoop):
+class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
     """An agent that solves a task step by step: the model acts, the agent observes, until a final answer.
 
     Args (as smolagents): tools, model, prompt_templates, instructions, max_steps (20), add_base_tools,
@@ -293,71 +270,11 @@ class MultiStepAgent(AgentLoop):
     def tools_and_managed_agents(self) -> list[Any]:
         return list(self.tools.values()) + list(self._managed_tools.values())
 
-    # ---- views of the current / last run (smolagents compatibility) ----
-    def _view_run(self) -> Run | None:
-        return current_run(self) or self._last_run
-
-    def _standby_run(self) -> Run:
-        """The run manual stepping (``agent.step``) works on: the last run, or a new empty one."""
-        if self._last_run is None:
-            self._last_run = Run(self, "", AgentMemory(self.system_prompt), max_steps=self.max_steps)
-        return self._last_run
-
-    @property
-    def memory(self) -> AgentMemory:
-        return self._standby_run().memory if self._view_run() is None else self._view_run().memory  # type: ignore[union-attr]
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self._standby_run().state if self._view_run() is None else self._view_run().state  # type: ignore[union-attr]
-
-    @property
-    def step_number(self) -> int:
-        run = self._view_run()
-        return run.step_number if run is not None else 0
-
-    @property
-    def task(self) -> str | None:
-        run = self._view_run()
-        return run.task if run is not None else None
-
-    @property
-    def last_run(self) -> Run | None:
-        return self._last_run
-
-    @property
-    def monitor(self) -> Any:
-        """smolagents' Monitor view of the current (or last) run: token counts and step durations.
-        Settable (as in smolagents): a monitor you assign is returned as is."""
-        own = self.__dict__.get("_own_monitor")
-        return own if own is not None else _Monitor(self._view_run())
-
-    @monitor.setter
-    def monitor(self, value: Any) -> None:
-        self.__dict__["_own_monitor"] = value
-
-    def _finalize_step(self, memory_step: MemoryStep) -> None:
-        """smolagents' end-of-step hook, kept for compatibility: closes the step's timing and runs the
-        step callbacks registered for its type (the loop does the same, awaiting async callbacks)."""
-        timing = getattr(memory_step, "timing", None)
-        if timing is not None and getattr(timing, "end_time", 0) is None:
-            timing.end_time = time.time()
-        run_sync(self.step_callbacks.acall(memory_step, agent=self))
-
-    def _feed_monitor(self, memory_step: ActionStep, **_: Any) -> None:
-        own = self.__dict__.get("_own_monitor")
-        update = getattr(own, "update_metrics", None)
-        if update is not None:
-            update(memory_step)
-
     @system_prompt.setter
     def system_prompt(self, value: str) -> None:
         raise AttributeError(
             """The 'system_prompt' property is read-only. Use 'self.prompt_templates["system_prompt"]' instead."""
         )
-
-    def write_memory_to_messages(self, summary_mode: bool = False) -> list[ChatMessage]:
-        return self.memory.messages_before(summary_mode=summary_mode)
 
     # ---- running ----
     def _output_spec(self, output_type: Any) -> Any:
@@ -528,30 +445,6 @@ class MultiStepAgent(AgentLoop):
         """Sync ``astream``: the typed events of a run."""
         return iterate_sync(self.astream(task, **kwargs))
 
-    # ---- stored runs (codeloop.runs) ----
-    async def aresume(
-        self, run_id: str, approvals: dict[str, Any] | None = None, usage_limits: UsageLimits | None = None
-    ) -> RunResult:
-        """Continue a stored run (after a crash, with answers to its pending approvals, or, after a
-        UsageLimitExceeded, with higher ``usage_limits``: they count on from the stored run's usage)."""
-        from ..runs.resume import aresume
-
-        return await aresume(self, run_id, approvals, usage_limits=usage_limits)
-
-    def resume(
-        self, run_id: str, approvals: dict[str, Any] | None = None, usage_limits: UsageLimits | None = None
-    ) -> RunResult:
-        return run_sync(self.aresume(run_id, approvals, usage_limits))
-
-    async def afork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
-        """A new run from a copy of the first ``at_step`` action steps of a stored run, then live."""
-        from ..runs.resume import afork
-
-        return await afork(self, run_id, at_step, task, new_run_id)
-
-    def fork(self, run_id: str, at_step: int, task: str | None = None, new_run_id: str | None = None) -> RunResult:
-        return run_sync(self.afork(run_id, at_step, task, new_run_id))
-
     def interrupt(self) -> None:
         """Stop every active run of this agent; each ends with state "interrupted"."""
         for run in list(self._active_runs):
@@ -684,42 +577,6 @@ class MultiStepAgent(AgentLoop):
             "planning_interval": self.planning_interval,
             "instructions": self.instructions,
         }
-
-    # ---- sharing (smolagents' folder format; codeloop/agents/sharing.py) ----
-    def save(self, output_dir: Any, relative_path: str | None = None) -> None:
-        """Write the agent as a folder: agent.json, prompts.yaml, tools/, managed_agents/, app.py."""
-        from .sharing import save_agent
-
-        save_agent(self, output_dir, relative_path)
-
-    @classmethod
-    def from_folder(cls, folder: Any, **kwargs: Any) -> MultiStepAgent:
-        """Load an agent saved by ``save`` (codeloop or smolagents); runs its tools' code. kwargs override."""
-        from .sharing import agent_from_folder
-
-        return agent_from_folder(cls, folder, **kwargs)
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        commit_message: str = "Upload agent",
-        private: bool | None = None,
-        token: Any = None,
-        create_pr: bool = False,
-    ) -> str:
-        """Upload the saved folder as a Gradio Space; returns the commit URL."""
-        from .sharing import push_agent_to_hub
-
-        return push_agent_to_hub(self, repo_id, commit_message, private, token, create_pr)
-
-    @classmethod
-    def from_hub(
-        cls, repo_id: str, token: str | None = None, trust_remote_code: bool = False, **kwargs: Any
-    ) -> MultiStepAgent:
-        """Download an agent's Space and load it; runs its code, so pass trust_remote_code=True."""
-        from .sharing import agent_from_hub
-
-        return agent_from_hub(cls, repo_id, token=token, trust_remote_code=trust_remote_code, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"
