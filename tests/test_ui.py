@@ -5,6 +5,7 @@ The test keeps a screenshot (in pytest's temp dir; CODELOOP_UPDATE_DOCS=1 also c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -426,3 +427,29 @@ def test_approval_buttons_approve_and_deny(server, browser, tmp_path, with_store
         for context in contexts:
             context.close()
         ui.close()
+
+
+def test_stop_while_a_call_waits_for_approval_denies_it_and_ends_the_run(server):
+    from codeloop._sync import run_sync  # works beside Playwright's loop in this thread
+
+    ui = GradioUI(make_agent(server, approval=["send_coins"], approval_handler=_never_called))
+    state: dict = {}
+
+    async def scenario() -> list:
+        chats = []
+
+        async def chat() -> None:
+            async for c in ui.interact_with_agent("please send coins", [], state):
+                chats.append(list(c))
+
+        task = asyncio.create_task(chat())
+        while not state.get("pending"):
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(ui.stop, state)  # Gradio calls the sync Stop handler from a thread
+        await asyncio.wait_for(task, 30)
+        return chats[-1]
+
+    SENT.clear()
+    final = run_sync(scenario())
+    assert SENT == [] and state["pending"] == []
+    assert any("Run stopped." in str(m.content) for m in final)

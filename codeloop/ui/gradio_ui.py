@@ -88,6 +88,11 @@ def session_agent(agent: Any) -> Any:
 _DENIED = "the person clicked Deny in the chat"
 
 
+def _settle(future: asyncio.Future[Any], verdict: Any) -> None:
+    if not future.done():
+        future.set_result(verdict)
+
+
 def _approval_future(session_state: dict[str, Any], call_id: str) -> asyncio.Future[Any]:
     """The decision for ``call_id``: made by whichever side (run or click) gets there first."""
     futures = session_state.setdefault("futures", {})
@@ -196,9 +201,7 @@ class GradioUI:
         )
         agent = self._session_agent(session_state)
         if getattr(agent, "store", None) is None:
-            future = _approval_future(session_state, request["call_id"])
-            if not future.done():
-                future.set_result(verdict)
+            _settle(_approval_future(session_state, request["call_id"]), verdict)
             session_state["futures"].pop(request["call_id"], None)
             yield gr.skip()  # the running stream owns the chat; it shows what follows
             return
@@ -252,6 +255,11 @@ class GradioUI:
         agent = session_state.get("agent")
         if agent is not None:
             agent.interrupt()
+            if getattr(agent, "store", None) is None:
+                # A call waiting for a click would wait forever: it is denied, and the run then stops.
+                session_state.get("pending", []).clear()
+                for future in session_state.pop("futures", {}).values():
+                    future.get_loop().call_soon_threadsafe(_settle, future, "the run was stopped")
 
     def upload_file(
         self, file: Any, file_uploads_log: list[str], allowed_file_types: list[str] | None = None
