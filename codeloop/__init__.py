@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "ToolValidationError": "codeloop.errors",
     "ModelConfigurationError": "codeloop.errors",
     "ModelRequestError": "codeloop.errors",
+    "ModelContextOverflowError": "codeloop.errors",
     # tools
     "Tool": "codeloop.tools",
     "tool": "codeloop.tools",
@@ -69,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "AnthropicModel": "codeloop.models",
     "AmazonBedrockModel": "codeloop.models",
     "AmazonBedrockServerModel": "codeloop.models",
+    "LlamaCppModel": "codeloop.models",
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",

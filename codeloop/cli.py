@@ -137,7 +137,7 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
         "--model-id",
         "--model",
         dest="model_id",
-        help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1",
+        help="model name, e.g. gpt-4o-mini, or provider:model such as ollama:llama3.1 or llamacpp:model.gguf",
     )
     parser.add_argument(
         "--api-base", help="base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"
@@ -163,6 +163,12 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
         choices=["code", "tool_calling"],
         default="code",
         help="code: CodeAgent (default); tool_calling: ToolCallingAgent",
+    )
+    parser.add_argument(
+        "--structured-outputs",
+        action="store_true",
+        help="CodeAgent replies as JSON {thought, code} (use_structured_outputs_internally; grammar-"
+        "constrained on llama.cpp)",
     )
     parser.add_argument("--max-steps", type=int, default=20, help="most action steps (default 20)")
     parser.add_argument(
@@ -445,6 +451,8 @@ def make_agent(agent_cls: Any, args: argparse.Namespace, model: Any, tools: list
     code_options: dict[str, Any] = {}
     if args.action_type == "code":
         code_options = {"additional_authorized_imports": _split(args.imports), "executor_type": args.executor}
+        if getattr(args, "structured_outputs", False):
+            code_options["use_structured_outputs_internally"] = True
     from .cli_runs import agent_run_kwargs
 
     return agent_cls(

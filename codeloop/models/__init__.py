@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIModel": "codeloop.models.openai",
     "OpenAIServerModel": "codeloop.models.openai",
     "AzureOpenAIModel": "codeloop.models.openai",
+    "LlamaCppModel": "codeloop.models.llamacpp",
     "ModelProfile": "codeloop.models.profiles",
     "resolve_profile": "codeloop.models.profiles",
     "register_profile": "codeloop.models.profiles",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from .from_env import model_from_env  # noqa: F401
     from .hf_inference import HfApiModel, InferenceClientModel  # noqa: F401
     from .litellm import LiteLLMModel, LiteLLMRouterModel  # noqa: F401
+    from .llamacpp import LlamaCppModel  # noqa: F401
     from .mlx import MLXModel  # noqa: F401
     from .openai import AzureOpenAIModel, AzureOpenAIServerModel, OpenAIModel, OpenAIServerModel  # noqa: F401
     from .profiles import ModelProfile, register_profile, resolve_profile  # noqa: F401

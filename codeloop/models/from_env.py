@@ -5,6 +5,7 @@ Resolution order:
 1. ``model_id`` argument, else ``CODELOOP_MODEL``: ``"provider:model"`` (providers: openai, anthropic, hf,
    gemini, groq, mistral, deepseek, openrouter, together, xai, azure, ollama, llamacpp, vllm, lmstudio, and
    the SDK-backed bedrock, litellm, transformers, mlx, vllm-engine; see ``providers.py``) or a bare model id;
+   ``llamacpp:/path/model.gguf`` (or ``llamacpp:smollm2``) loads the file in-process;
 2. ``CODELOOP_API_BASE`` (+ optional ``CODELOOP_API_KEY``): any OpenAI-compatible server;
 3. API keys: ``OPENAI_API_KEY`` (OpenAI), ``ANTHROPIC_API_KEY`` (Anthropic's OpenAI-compatible endpoint),
    ``HF_TOKEN`` (Hugging Face router). A bare id picks the provider it belongs to when that key is set
@@ -79,11 +80,14 @@ CONFIG_HELP = """No model is configured. Set one of:
   CODELOOP_MODEL=anthropic:claude-sonnet-4-5  with ANTHROPIC_API_KEY=sk-ant-...
   CODELOOP_MODEL=hf:Qwen/Qwen2.5-Coder-32B-Instruct  with HF_TOKEN=hf_...
   CODELOOP_MODEL=ollama:llama3.1         (Ollama on localhost:11434; also llamacpp:, vllm:, lmstudio:)
+  CODELOOP_MODEL=llamacpp:/path/model.gguf  (llama.cpp in this process: pip install 'codeloop[llamacpp]')
   CODELOOP_MODEL=gemini:gemini-2.5-flash with GEMINI_API_KEY (also groq:, mistral:, deepseek:, openrouter:,
                                          together:, xai: with GROQ_API_KEY, MISTRAL_API_KEY, ...)
   CODELOOP_API_BASE=http://host:port/v1  (any OpenAI-compatible server; CODELOOP_API_KEY if it needs one)
 or just OPENAI_API_KEY, ANTHROPIC_API_KEY or HF_TOKEN, or start a local server (Ollama, llama.cpp,
-vLLM, LM Studio) on its default port."""
+vLLM, LM Studio) on its default port.
+No model at all? Watch the loop run offline on a tiny bundled model: ./run.sh --local "task"
+(it installs llama.cpp and a 135M model into .venv; that model shows the mechanics, not good answers)."""
 
 
 def probe_local_server(base_url: str, timeout: float = 0.3) -> list[str] | None:
@@ -99,6 +103,13 @@ def probe_local_server(base_url: str, timeout: float = 0.3) -> list[str] | None:
     if not isinstance(items, list):
         return None
     return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+
+
+def _is_gguf(name: str) -> bool:
+    """``llamacpp:<name>`` names a model file to load (not a model on a running server)."""
+    from .llamacpp import BUNDLED_MODELS
+
+    return name.lower().endswith(".gguf") or name.lower() in BUNDLED_MODELS
 
 
 def _with_profile(provider: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +174,10 @@ def model_from_env(
             api_version=env.get("OPENAI_API_VERSION"),
             **model_kwargs,
         )
+    if provider == "llamacpp" and _is_gguf(name):  # a GGUF file (or bundled model) run in this process
+        from .llamacpp import LlamaCppModel
+
+        return LlamaCppModel(name, **model_kwargs)
     if provider:  # a local server named explicitly
         port = ports.get(provider, dict(LOCAL_SERVERS).get(provider))
         base = env.get("OLLAMA_HOST") if provider == "ollama" else None
