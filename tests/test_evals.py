@@ -227,8 +227,21 @@ def test_ray_backend_matches_local_backend(server, ray_cluster, tmp_path):
     # The command on the same cluster (already initialised in this process).
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text("\n".join(json.dumps(t) for t in TASKS[:2]) + "\n")
-    argv = ["eval", str(tasks), "--api-base", server.base_url, "--model", "loopback-model",
-            "--executor", "inprocess", "--backend", "ray", "--output", str(tmp_path / "r"), "--no-progress"]
+    argv = [
+        "eval",
+        str(tasks),
+        "--api-base",
+        server.base_url,
+        "--model",
+        "loopback-model",
+        "--executor",
+        "inprocess",
+        "--backend",
+        "ray",
+        "--output",
+        str(tmp_path / "r"),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == "ray"
     with pytest.raises(TypeError, match="picklable function"):
@@ -238,3 +251,32 @@ def test_ray_backend_matches_local_backend(server, ray_cluster, tmp_path):
             verbosity_level=LogLevel.OFF,
         )
         run_eval(TASKS[:1], agent, backend="ray")
+
+
+def test_store_keeps_every_eval_run_under_its_run_id(server, tmp_path):
+    from codeloop.runs import SQLiteStore
+
+    prices = {"input": 1.0, "output": 2.0}
+    model = OpenAIModel("loopback-model", api_base=server.base_url, api_key="k", max_retries=0, prices=prices)
+    agent = CodeAgent(tools=[], model=model, executor_type="inprocess", verbosity_level=LogLevel.OFF)
+    path = tmp_path / "runs.sqlite"
+    tasks = [
+        {"id": "a", "task": "compute: 6*7", "answer": 42},
+        {"id": "b", "task": "compute: 2+2", "answer": 5},
+    ]
+    report = run_eval(tasks, agent, store=str(path), concurrency=2)
+    assert agent.store is None and agent.last_run is None  # the configured agent itself is untouched
+    ids = [r.run_id for r in report.records]
+    assert all(ids) and len(set(ids)) == 2
+    with SQLiteStore(str(path)) as store:
+        for record in report.records:
+            stored = store.get_run(record.run_id)
+            assert stored is not None and stored.state == "success" and stored.output == record.output
+            assert stored.task == record.task
+    # An agent that cannot store runs gets one clear error, before anything runs.
+    with pytest.raises(TypeError, match="store= needs an agent"):
+        run_eval(
+            tasks,
+            lambda: object.__new__(type("Plain", (), {"astream": lambda self, t: None})),
+            store=str(path),
+        )

@@ -5,6 +5,7 @@ The test keeps a screenshot (in pytest's temp dir; CODELOOP_UPDATE_DOCS=1 also c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -71,9 +72,30 @@ def _user_text(request: dict) -> str:
     return "\n".join(parts)
 
 
+SENT: list[int] = []
+
+
+@tool
+def send_coins(amount: int) -> str:
+    """Send coins (needs a person's approval).
+
+    Args:
+        amount: how many
+    """
+    SENT.append(amount)
+    return f"{amount} coins sent"
+
+
 def handler(request: dict):
     text = _user_text(request)
     task = text.split("New task:")[-1]
+    last = str(request["messages"][-1]["content"])
+    if "send coins" in task:
+        if "denied by a person" in last:
+            return _code("final_answer('the model saw the denial')")
+        if "coins sent" in last:
+            return _code("final_answer('done: ' + r)")
+        return _code("r = send_coins(amount=5)\nprint(r)")
     files = re.search(r"helpful or not: \['([^']+)'\]", task)
     if "broken" in task:
         return Reply.error(400, "the model refuses")
@@ -98,17 +120,22 @@ def server():
         yield server
 
 
-def make_agent(server) -> CodeAgent:
+def make_agent(server, **options) -> CodeAgent:
     model = OpenAIModel(
-        "loopback-model", api_base=server.base_url, api_key="k", max_retries=0, prices={"input": 1.0, "output": 2.0}
+        "loopback-model",
+        api_base=server.base_url,
+        api_key="k",
+        max_retries=0,
+        prices={"input": 1.0, "output": 2.0},
     )
     return CodeAgent(
-        tools=[lookup, read_upload, make_image],
+        tools=[lookup, read_upload, make_image, send_coins],
         model=model,
         executor_type="inprocess",
         verbosity_level=LogLevel.OFF,
         stream_outputs=True,
         max_steps=4,
+        **options,
     )
 
 
@@ -288,8 +315,20 @@ def test_codeloop_ui_command_serves_the_chat_on_localhost(server):
 
     port = _free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    command = [sys.executable, "-m", "codeloop.cli", "ui", "--api-base", server.base_url, "--model-id",
-               "loopback-model", "--executor", "inprocess", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "codeloop.cli",
+        "ui",
+        "--api-base",
+        server.base_url,
+        "--model-id",
+        "loopback-model",
+        "--executor",
+        "inprocess",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -340,3 +379,77 @@ def test_renderer_shows_compaction_and_hides_code_being_streamed():
     renderer.render(ModelDelta(delta=ChatMessageStreamDelta(content="Thought: go.\n<code>\nx = ")))
     (draft,) = renderer.render(ModelDelta(delta=ChatMessageStreamDelta(content="1")))
     assert draft == "Thought: go."
+
+
+async def _never_called(request):  # the UI gives each session its own handler
+    raise AssertionError("the configured agent's handler was called")
+
+
+@pytest.mark.parametrize("with_store", [False, True], ids=["handler", "store"])
+def test_approval_buttons_approve_and_deny(server, browser, tmp_path, with_store):
+    options: dict = {"approval": ["send_coins"]}
+    if with_store:
+        options["store"] = str(tmp_path / "runs.sqlite")
+    else:
+        options["approval_handler"] = _never_called
+    ui = GradioUI(make_agent(server, **options))
+    _, url, _ = ui.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
+    contexts = []
+    try:
+        SENT.clear()
+        pages = []
+        for _ in range(2):  # two browser sessions, one approves, one denies
+            context, page = _open(browser, url)
+            contexts.append(context)
+            pages.append(page)
+            _ask(page, "please send coins")
+        for page in pages:
+            chat = _chat(page)
+            chat.get_by_text("Approval needed: send_coins").wait_for(timeout=30_000)
+            page.locator("#approve-btn").wait_for(state="visible", timeout=10_000)
+            chat.get_by_text("Approval needed: send_coins").click()
+            chat.get_by_text("Arguments: {'amount': 5}").wait_for(timeout=5_000)
+        assert SENT == []  # nothing runs before a person says yes
+        approver, denier = pages
+        approver.locator("#approve-btn").click()
+        _chat(approver).get_by_text("done: 5 coins sent").wait_for(timeout=30_000)
+        assert SENT == [5]
+        approver.locator("#approve-btn").wait_for(state="hidden", timeout=10_000)
+        denier.locator("#deny-btn").click()
+        _chat(denier).get_by_text("the model saw the denial").wait_for(timeout=30_000)
+        assert SENT == [5]  # the denied call never ran
+        assert _chat(denier).get_by_text("coins sent").count() == 0
+        if with_store:  # each session's run was stored, paused for approval, then resumed to the end
+            runs = ui.agent.store.list_runs()
+            assert len(runs) == 2 and {r.state for r in runs} == {"success"}
+            assert sorted(str(r.output) for r in runs) == ["done: 5 coins sent", "the model saw the denial"]
+    finally:
+        for context in contexts:
+            context.close()
+        ui.close()
+
+
+def test_stop_while_a_call_waits_for_approval_denies_it_and_ends_the_run(server):
+    from codeloop._sync import run_sync  # works beside Playwright's loop in this thread
+
+    ui = GradioUI(make_agent(server, approval=["send_coins"], approval_handler=_never_called))
+    state: dict = {}
+
+    async def scenario() -> list:
+        chats = []
+
+        async def chat() -> None:
+            async for c in ui.interact_with_agent("please send coins", [], state):
+                chats.append(list(c))
+
+        task = asyncio.create_task(chat())
+        while not state.get("pending"):
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(ui.stop, state)  # Gradio calls the sync Stop handler from a thread
+        await asyncio.wait_for(task, 30)
+        return chats[-1]
+
+    SENT.clear()
+    final = run_sync(scenario())
+    assert SENT == [] and state["pending"] == []
+    assert any("Run stopped." in str(m.content) for m in final)

@@ -21,13 +21,14 @@ class EvalActor:
     """One Ray actor: an agent built from ``factory`` and the runs given to it."""
 
     def __init__(self, factory: Callable[[], Any], store: Any = None):
-        self.agent = factory()
-        self.store = store
+        from .runner import with_store
+
+        self.agent = with_store(factory(), store)
 
     async def run(self, task: dict[str, Any]) -> dict[str, Any]:
         from .runner import EvalTask, run_task
 
-        return await run_task(self.agent, EvalTask(**task), self.store)
+        return await run_task(self.agent, EvalTask(**task))
 
 
 def _require_ray() -> Any:

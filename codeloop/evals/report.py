@@ -33,6 +33,7 @@ class EvalRecord:
     cost: float | None = None
     duration: float = 0.0
     error: str | None = None
+    run_id: str | None = None
 
     @classmethod
     def from_outcome(cls, task: Any, outcome: dict[str, Any], score: float) -> EvalRecord:
@@ -58,6 +59,7 @@ class EvalRecord:
             input_tokens=outcome.get("input_tokens") or 0,
             output_tokens=outcome.get("output_tokens") or 0,
             cost=outcome.get("cost"),
+            run_id=outcome.get("run_id"),
             duration=outcome.get("duration") or 0.0,
             error=outcome.get("error"),
         )

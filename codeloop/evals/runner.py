@@ -11,9 +11,10 @@ already there (resume after a crash or Ctrl-C).
 from __future__ import annotations
 
 import asyncio
-import inspect
+import copy
 import json
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,8 +97,9 @@ def load_tasks(source: str | Path | Iterable[Any]) -> list[EvalTask]:
     return tasks
 
 
-async def run_task(agent: Any, task: EvalTask, store: Any = None) -> dict[str, Any]:
-    """Run one task; returns its outcome as a plain dict (what crosses from a Ray worker)."""
+async def run_task(agent: Any, task: EvalTask) -> dict[str, Any]:
+    """Run one task; returns its outcome as a plain dict (what crosses from a Ray worker), with the
+    run's id (the id to load or resume it by when the agent has a run store)."""
     from ..memory import jsonable
 
     kwargs: dict[str, Any] = {}
@@ -105,8 +107,6 @@ async def run_task(agent: Any, task: EvalTask, store: Any = None) -> dict[str, A
         kwargs["additional_args"] = task.additional_args
     if task.max_steps:
         kwargs["max_steps"] = task.max_steps
-    if store is not None:
-        kwargs["store"] = store
     outcome: dict[str, Any] = {"id": task.id, "state": "failed", "output": None, "steps": 0}
     start = time.perf_counter()
     end: Any = None
@@ -121,6 +121,7 @@ async def run_task(agent: Any, task: EvalTask, store: Any = None) -> dict[str, A
     elif type(end) is RunFailed and "error_type" not in outcome:
         outcome.update(error_type=end.error_type, error=end.error[:2000])
     if end is not None:
+        outcome["run_id"] = end.run_id or None
         usage = end.usage
         outcome["steps"] = end.steps
         if usage is not None:
@@ -131,14 +132,24 @@ async def run_task(agent: Any, task: EvalTask, store: Any = None) -> dict[str, A
     return outcome
 
 
-def _check_store(agent: Any, store: Any) -> None:
-    if store is None or agent is None:
-        return
-    if "store" not in inspect.signature(agent.astream).parameters:
+def with_store(agent: Any, store: Any) -> Any:
+    """``agent``, or with ``store`` given a copy of it whose runs go to that store (path, DSN or
+    RunStore; codeloop.runs): the agent's approval rule and handler stay."""
+    if store is None:
+        return agent
+    if not hasattr(agent, "aresume"):
         raise TypeError(
-            "store= needs an agent whose runs can be stored (codeloop's run store); this agent's astream() "
-            "takes no store. Use output_dir= to keep every result and resume."
+            "store= needs an agent whose runs can be stored (codeloop's run store); this agent has no "
+            "aresume(). Use output_dir= to keep every result and resume."
         )
+    from ..runs.resume import configure_agent
+
+    clone = copy.copy(agent)
+    # The run bookkeeping is per instance: the copy's runs are its own.
+    clone._last_run = None
+    clone._active_runs = weakref.WeakSet()
+    configure_agent(clone, store, agent.approval, agent.approval_handler)
+    return clone
 
 
 def _score(scorer: Callable[..., Any], task: EvalTask, outcome: dict[str, Any]) -> EvalRecord:
@@ -221,12 +232,12 @@ async def arun_eval(
         else:
             if instance is None:
                 instance = factory()  # type: ignore[misc]
-            _check_store(instance, store)
+            instance = with_store(instance, store)
             limit = asyncio.Semaphore(concurrency)
 
             async def one(task: EvalTask) -> None:
                 async with limit:
-                    outcome = await run_task(instance, task, store)
+                    outcome = await run_task(instance, task)
                 landed(task, outcome)
 
             await asyncio.gather(*(one(t) for t in todo))
@@ -257,7 +268,8 @@ def run_eval(tasks: str | Path | Iterable[Any], agent: Any, **kwargs: Any) -> Ev
         output_dir: write results.jsonl (as runs land), summary.json and chart.png (with matplotlib) there;
             with ``resume`` (default) tasks already in results.jsonl are not run again.
         progress: show a progress bar on stderr.
-        store: passed to each run as ``store=`` (the run store, when the agent supports it).
+        store: a run store (path, DSN or RunStore; codeloop.runs) for every run: the agent (or each one the
+            factory builds) runs with ``store=`` set, and each record's ``run_id`` loads the stored run.
     """
     from .._sync import run_sync
 

@@ -8,11 +8,15 @@ runs, and the Stop button interrupts only that session's run. Files uploaded go 
 ``file_upload_folder`` and their paths are handed to the agent with the task. ``launch()`` binds
 127.0.0.1 and opens no share link unless you pass ``share=True``; Gradio analytics are off.
 
-Approval buttons (for agents with an approval policy) come with the run store; they are not here yet.
+Agents with an approval policy (``approval=``) get Approve / Deny buttons under the chat when a tool call
+waits for a person. Without a run store the session's run waits in an ``approval_handler`` of its own
+until the click; with a store (``store=``) the run pauses as ``awaiting_approval`` and the click resumes
+it with ``agent.aresume(run_id, approvals=...)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import inspect
 import os
@@ -24,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..events import ApprovalRequested
 from .render import ChatRenderer, _gr
 
 __all__ = ["GradioUI", "stream_to_gradio", "astream_to_gradio"]
@@ -80,6 +85,22 @@ def session_agent(agent: Any) -> Any:
     return clone
 
 
+_DENIED = "the person clicked Deny in the chat"
+
+
+def _settle(future: asyncio.Future[Any], verdict: Any) -> None:
+    if not future.done():
+        future.set_result(verdict)
+
+
+def _approval_future(session_state: dict[str, Any], call_id: str) -> asyncio.Future[Any]:
+    """The decision for ``call_id``: made by whichever side (run or click) gets there first."""
+    futures = session_state.setdefault("futures", {})
+    if call_id not in futures:
+        futures[call_id] = asyncio.get_running_loop().create_future()
+    return futures[call_id]
+
+
 class GradioUI:
     """A Gradio chat for an agent (smolagents' ``GradioUI``).
 
@@ -105,17 +126,25 @@ class GradioUI:
     async def interact_with_agent(self, prompt: str, messages: list[Any], session_state: dict[str, Any]):
         """Run the prompt in this session; yields the whole chat after each change."""
         gr = _gr()
-        agent = session_state.get("agent")
-        if agent is None:
-            agent = session_state["agent"] = session_agent(self.agent)
+        agent = self._session_agent(session_state)
         messages = list(messages or [])
         messages.append(gr.ChatMessage(role="user", content=prompt, metadata={"status": "done"}))
         yield messages
         streaming = False
+        renderer = ChatRenderer(self.image_dir)
+        pending = session_state.setdefault("pending", [])
+
+        async def items() -> AsyncIterator[Any]:
+            async for event in agent.astream(prompt, reset=self.reset_agent_memory):
+                if isinstance(event, ApprovalRequested):
+                    pending.append(
+                        {"run_id": event.run_id, "call_id": event.call_id, "tool": event.tool_name}
+                    )
+                for item in renderer.render(event):
+                    yield item
+
         try:
-            async for item in astream_to_gradio(
-                agent, prompt, reset_agent_memory=self.reset_agent_memory, image_dir=self.image_dir
-            ):
+            async for item in items():
                 if isinstance(item, str):
                     if streaming:
                         messages[-1].content = item
@@ -141,11 +170,96 @@ class GradioUI:
                 )
             yield messages
 
+    def _session_agent(self, session_state: dict[str, Any]) -> Any:
+        agent = session_state.get("agent")
+        if agent is None:
+            agent = session_state["agent"] = session_agent(self.agent)
+            if getattr(agent, "approval", None) is not None and getattr(agent, "store", None) is None:
+                # This session's calls that need approval wait for this session's buttons.
+                async def ask(request: Any) -> Any:
+                    return await _approval_future(session_state, request.call_id)
+
+                agent.approval_handler = ask
+        return agent
+
+    async def decide(self, approved: bool, messages: list[Any], session_state: dict[str, Any]):
+        """Approve or deny this session's oldest pending tool call; yields the chat after each change.
+        Without a store the waiting run goes on by itself; with one, once every pending call of the
+        run is decided, the run is resumed here."""
+        gr = _gr()
+        messages = list(messages or [])
+        pending = session_state.setdefault("pending", [])
+        if not pending:
+            return
+        request = pending.pop(0)
+        verdict: Any = True if approved else _DENIED
+        note = "Approved" if approved else "Denied"
+        messages.append(
+            gr.ChatMessage(
+                role="assistant", content=f"{note}: {request['tool']}", metadata={"status": "done"}
+            )
+        )
+        agent = self._session_agent(session_state)
+        if getattr(agent, "store", None) is None:
+            _settle(_approval_future(session_state, request["call_id"]), verdict)
+            session_state["futures"].pop(request["call_id"], None)
+            yield gr.skip()  # the running stream owns the chat; it shows what follows
+            return
+        decisions = session_state.setdefault("decisions", {}).setdefault(request["run_id"], {})
+        decisions[request["call_id"]] = verdict
+        yield messages
+        if any(p["run_id"] == request["run_id"] for p in pending):
+            return
+        session_state["decisions"].pop(request["run_id"])
+        renderer = ChatRenderer(self.image_dir)
+        try:
+            result = await agent.aresume(request["run_id"], approvals=decisions)
+        except Exception as e:
+            text = f"{type(e).__name__}: {e}"
+            messages.append(
+                gr.ChatMessage(
+                    role="assistant", content=text, metadata={"status": "done", "title": "Run failed"}
+                )
+            )
+            yield messages
+            return
+        if result.state == "awaiting_approval":
+            for p in result.pending_approvals:
+                pending.append({"run_id": request["run_id"], "call_id": p["call_id"], "tool": p["tool"]})
+                messages.append(renderer.approval_request(p["tool"], p.get("arguments"), p.get("reason")))
+        elif result.state == "success":
+            messages.extend(renderer._final(result.output))
+        else:
+            messages.append(
+                gr.ChatMessage(role="assistant", content=f"Run {result.state}.", metadata={"status": "done"})
+            )
+        yield messages
+
+    async def _interact_with_buttons(self, prompt: str, messages: list[Any], session_state: dict[str, Any]):
+        async for chat in self.interact_with_agent(prompt, messages, session_state):
+            yield chat, self._buttons(session_state)
+
+    def _buttons(self, session_state: dict[str, Any]) -> Any:
+        return _gr().Row(visible=bool(session_state.get("pending")))
+
+    async def approve(self, messages: list[Any], session_state: dict[str, Any]):
+        async for chat in self.decide(True, messages, session_state):
+            yield chat
+
+    async def deny(self, messages: list[Any], session_state: dict[str, Any]):
+        async for chat in self.decide(False, messages, session_state):
+            yield chat
+
     def stop(self, session_state: dict[str, Any]) -> None:
         """Interrupt this session's run (it ends with state "interrupted")."""
         agent = session_state.get("agent")
         if agent is not None:
             agent.interrupt()
+            if getattr(agent, "store", None) is None:
+                # A call waiting for a click would wait forever: it is denied, and the run then stops.
+                session_state.get("pending", []).clear()
+                for future in session_state.pop("futures", {}).values():
+                    future.get_loop().call_soon_threadsafe(_settle, future, "the run was stopped")
 
     def upload_file(
         self, file: Any, file_uploads_log: list[str], allowed_file_types: list[str] | None = None
@@ -216,6 +330,15 @@ class GradioUI:
                 avatar_images=(None, None),
                 buttons=["copy"],
             )
+            with gr.Row(visible=False, elem_id="approval-row") as approval_row:
+                approve_btn = gr.Button("Approve", variant="primary", elem_id="approve-btn")
+                deny_btn = gr.Button("Deny", variant="stop", elem_id="deny-btn")
+            approve_btn.click(self.approve, [chatbot, session_state], [chatbot], concurrency_limit=None).then(
+                self._buttons, [session_state], [approval_row]
+            )
+            deny_btn.click(self.deny, [chatbot, session_state], [chatbot], concurrency_limit=None).then(
+                self._buttons, [session_state], [approval_row]
+            )
 
             def unlock() -> tuple[Any, Any]:
                 return gr.Textbox(interactive=True, placeholder="Enter your task"), gr.Button(
@@ -227,9 +350,13 @@ class GradioUI:
                     self.log_user_message,
                     [text_input, file_uploads_log],
                     [stored_messages, text_input, submit_btn],
-                ).then(self.interact_with_agent, [stored_messages, chatbot, session_state], [chatbot]).then(
-                    unlock, None, [text_input, submit_btn]
-                )
+                ).then(
+                    self._interact_with_buttons,
+                    [stored_messages, chatbot, session_state],
+                    [chatbot, approval_row],
+                    # One session's run waiting for a click must not queue the other sessions' runs.
+                    concurrency_limit=None,
+                ).then(unlock, None, [text_input, submit_btn])
             stop_btn.click(self.stop, [session_state], None)
         return demo
 

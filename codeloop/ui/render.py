@@ -16,6 +16,7 @@ from typing import Any
 
 from ..events import (
     ActionParsed,
+    ApprovalRequested,
     CodeOutputEvent,
     ContextCompacted,
     Event,
@@ -164,7 +165,16 @@ class ChatRenderer:
             return out
         if kind is RunFailed:
             return [self._msg(_cut(f"{event.error_type}: {event.error}"), "Run failed")]
+        if kind is ApprovalRequested:
+            return [self.approval_request(event.tool_name, event.arguments, event.reason)]
         return []
+
+    def approval_request(self, tool_name: str, arguments: Any, reason: str | None = None) -> Any:
+        body = f"Arguments: `{_cut(repr(arguments))}`"
+        if reason:
+            body += f"\n\n{_cut(reason)}"
+        body += "\n\nApprove or Deny below."
+        return self._msg(body, f"Approval needed: {tool_name}")
 
     def _tool_finished(self, event: ToolCallFinished) -> list[Any]:
         if event.tool_name == "final_answer":
