@@ -43,9 +43,10 @@ def _threads() -> int:
 
 
 def _settled_threads(baseline: int, wait: float = 5.0) -> int:
-    """The native thread count once it is back at ``baseline`` (threads take a moment to exit), or after ``wait``."""
+    """The native thread count once it is back at or under ``baseline`` (threads take a moment to exit; native
+    threads that earlier tests left, of other libraries, may end meanwhile), or after ``wait``."""
     deadline = time.monotonic() + wait
-    while (count := _threads()) != baseline and time.monotonic() < deadline:
+    while (count := _threads()) > baseline and time.monotonic() < deadline:
         time.sleep(0.05)
     return count
 
@@ -244,14 +245,14 @@ async def test_close_stops_server_threads_and_port():
     async with LlamaCppModel("smollm2", n_ctx=512, n_threads=1) as m:
         url = m.server_url
         assert _port_open(url) and _threads() > baseline
-    assert not _port_open(url) and _settled_threads(baseline) == baseline
+    assert not _port_open(url) and _settled_threads(baseline) <= baseline
     # Used again after close(): the model starts its server again (on a new port).
     reply = await m.agenerate(POEM, max_tokens=2)
     assert reply.token_usage.output_tokens == 2 and m.server_url
     second = m.server_url
     del m, reply
     gc.collect()  # collected without close(): the finalizer stops the server
-    assert not _port_open(second) and _settled_threads(baseline) == baseline
+    assert not _port_open(second) and _settled_threads(baseline) <= baseline
 
 
 def test_process_exit_stops_server():
