@@ -1,7 +1,8 @@
 """Executors: run agent code under one policy, in-process or in an isolated worker process.
 
 Layer 3. ``create_executor("local")`` gives the isolated worker (the default for agents),
-``create_executor("inprocess")`` the faster in-process executor for trusted code.
+``create_executor("inprocess")`` the faster in-process executor for trusted code, and "docker", "wasm",
+"e2b", "modal", "blaxel" the remote sandboxes of ``executors.remote`` (imported only when asked for).
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ def __getattr__(name: str) -> Any:
 
 
 def create_executor(executor_type: str = "local", **kwargs: Any) -> PythonExecutor:
-    """Build an executor by name: "local" (isolated worker process) or "inprocess"."""
+    """Build an executor by name: "local" (isolated worker process), "inprocess", or a remote sandbox
+    ("docker", "wasm", "e2b", "modal", "blaxel"; see ``codeloop.executors.remote``)."""
     if executor_type == "local":
         return __getattr__("LocalPythonExecutor")(**kwargs)
     if executor_type in ("inprocess", "in_process", "in-process"):
         return InProcessExecutor(**kwargs)
-    raise ValueError(f"Unknown executor_type {executor_type!r}: use 'local' or 'inprocess'")
+    remote = importlib.import_module(".remote", __name__)
+    if executor_type in remote.BACKENDS:
+        return remote.load(executor_type)(**kwargs)
+    names = ", ".join(repr(n) for n in ["local", "inprocess", *remote.BACKENDS])
+    raise ValueError(f"Unknown executor_type {executor_type!r}: use one of {names}")
