@@ -80,6 +80,9 @@ _EXPORTS: dict[str, str] = {
     # executors
     "LocalPythonExecutor": "codeloop.executors",
     "InProcessExecutor": "codeloop.executors",
+    "E2BExecutor": "codeloop.executors.remote",
+    "ModalExecutor": "codeloop.executors.remote",
+    "BlaxelExecutor": "codeloop.executors.remote",
     "PythonExecutor": "codeloop.executors",
     "CodeOutput": "codeloop.executors",
     "create_executor": "codeloop.executors",
