@@ -25,7 +25,7 @@ import pytest
 from codeloop.agents import CodeAgent, LogLevel
 from codeloop.errors import InterpreterError
 from codeloop.executors.remote.cloud import SandboxConfigurationError, pip_requirements
-from codeloop.executors.remote.textpipe import LineDecoder
+from codeloop.executors.remote.textpipe import MARKER, LineDecoder
 from codeloop.models.scripted import ScriptedModel
 from codeloop.testing.blaxel_standin import BlaxelCloud
 from codeloop.testing.e2b_standin import E2BCloud
@@ -414,15 +414,36 @@ def test_line_decoder_restores_bytes_drops_repeats_and_refuses_gaps():
     import base64
 
     lines = [f"{i:x} {base64.b64encode(bytes([i]) * 5).decode()}\n" for i in range(4)]
-    text = "".join(lines)
+    text = "Welcome to the sandbox!\n" + MARKER + "\n" + "".join(lines)
     d = LineDecoder()
     got = b"".join(d.feed(text[i : i + 7]) for i in range(0, len(text), 7))  # split anywhere
     assert got == b"".join(bytes([i]) * 5 for i in range(4))
-    assert d.feed(lines[3]) == b""  # sent again: dropped
+    assert d.preamble == ["Welcome to the sandbox!"]  # before the marker: not the worker's
+    assert d.feed(lines[3] + MARKER + "\n") == b""  # sent again: dropped
     with pytest.raises(ValueError, match="skipped lines 4..5"):
         d.feed(f"6 {base64.b64encode(b'x').decode()}\n")
+    d = LineDecoder()
+    d.line(MARKER)
     with pytest.raises(ValueError, match="not the worker relay's"):
-        LineDecoder().feed("Traceback (most recent call last):\n")
+        d.feed("Traceback (most recent call last):\n")
+
+
+def test_a_login_greeting_is_skipped_and_a_sandbox_without_python_fails_at_construction(monkeypatch, tmp_path):
+    _env(monkeypatch, "e2b", CREDENTIALS["e2b"])
+    missing = tmp_path / "no-python"
+    missing.write_text("#!/bin/sh\necho 'bash: python3: command not found' >&2\nexit 127\n")
+    missing.chmod(0o755)
+    c = E2BCloud(greeting="Welcome to the sandbox!")
+    with c.patch():
+        ex = executor_class("e2b")(timeout_seconds=5)
+        try:
+            assert ex("6 * 7").output == 42
+        finally:
+            ex.close()
+    c = E2BCloud(python=str(missing))
+    with c.patch(), pytest.raises(SandboxConfigurationError, match="could not run codeloop's worker.*command not found"):
+        executor_class("e2b")(timeout_seconds=5)
+    assert c.sandboxes and c.running() == []
 
 
 def test_pip_requirements_from_authorized_imports():

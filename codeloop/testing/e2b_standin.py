@@ -6,7 +6,8 @@ exception and result classes are used as they are) with a class whose ``create``
 return the real shapes (a ``CommandHandle``-like object iterating ``(stdout, stderr, pty)`` tuples of
 text decoded like the SDK does, ``e2b.CommandResult``, ``e2b.CommandExitException``) and run each
 command as a local process (sandbox_standin.py). API keys: ``api_key=`` or ``E2B_API_KEY`` must be
-one of ``api_keys``, else ``e2b.AuthenticationException`` as the SDK raises it.
+one of ``api_keys``, else ``e2b.AuthenticationException`` as the SDK raises it. ``greeting``: a line
+the login shell prints before each command; ``python``: another program as the sandbox's python3.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ _IDS = itertools.count(1)
 class E2BCloud:
     """The fake E2B service: accepted keys, the sandboxes created, the log of every call."""
 
-    def __init__(self, api_keys: tuple[str, ...] = ("e2b_test_key",), pip_failure: str | None = None):
+    def __init__(
+        self,
+        api_keys: tuple[str, ...] = ("e2b_test_key",),
+        pip_failure: str | None = None,
+        python: str | None = None,
+        greeting: str = "",
+    ):
         self.api_keys = api_keys
+        self.greeting = greeting
         self.pip_failure = pip_failure
+        self.python = python
         self.log = CallLog()
         self.sandboxes: list[Any] = []
         self.Sandbox = _sandbox_class(self)
@@ -166,7 +175,9 @@ class _Commands:
             if code:
                 raise e2b.CommandExitException(stdout=out, stderr=err, exit_code=code, error=None)
             return e2b.CommandResult(stderr=err, stdout=out, exit_code=code, error=None)
-        proc = local.start(["bash", "-c", cmd], env=envs, cwd=cwd, command=cmd)
+        # (E2B runs `bash -l -c cmd`: a login shell may greet first, on stdout)
+        greet = f"printf '%s\\n' {shlex.quote(sb._cloud.greeting)}; " if sb._cloud.greeting else ""
+        proc = local.start(["bash", "-c", greet + cmd], env=envs, cwd=cwd, command=cmd)
         if not stdin:
             proc.close_stdin()
         self._procs[proc.pid] = proc
@@ -232,7 +243,7 @@ def _sandbox_class(cloud: E2BCloud) -> type:
 
         def __init__(self, sandbox_id: str, envs: dict[str, str] | None):
             self.sandbox_id = sandbox_id
-            self._local = LocalSandbox(cloud.log, envs, cloud.pip_failure)
+            self._local = LocalSandbox(cloud.log, envs, cloud.pip_failure, cloud.python)
             self.commands = _Commands(self)
             self.files = _Files(self)
 

@@ -6,7 +6,7 @@ return shapes (``e2b_standin``, ``modal_standin``, ``blaxel_standin``). Behind t
 runs each command as a local process: ``python3`` is this interpreter (so the worker really runs), the
 environment holds only what the SDK call passed (never the test's own variables), and ``kill`` ends
 every process of the sandbox and deletes the ``/tmp/codeloop-*`` directories its commands named.
-``python3 -m pip install ...`` is not run (no network in tests): it is recorded and answered as the
+(``python`` picks another program to be the sandbox's ``python3``.) ``python3 -m pip install ...`` is not run (no network in tests): it is recorded and answered as the
 cloud would (success, or the failure set in ``pip_failure``).
 
 Every SDK call is recorded in ``CallLog`` with its arguments, so a test can assert what crossed the
@@ -78,20 +78,20 @@ class CallLog:
         return b"\n".join(out)
 
 
-def _python_shim() -> str:
-    """A bin directory whose ``python3`` runs this interpreter (with its installed packages)."""
-    global _SHIM
-    if _SHIM is None:
+def _python_shim(python: str | None = None) -> str:
+    """A bin directory whose ``python3`` runs ``python`` (default: this interpreter, with its packages)."""
+    python = python or sys.executable
+    if python not in _SHIMS:
         d = tempfile.mkdtemp(prefix="codeloop-standin-bin-")
         path = os.path.join(d, "python3")
         with open(path, "w") as f:
-            f.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+            f.write(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
         os.chmod(path, 0o755)
-        _SHIM = d
-    return _SHIM
+        _SHIMS[python] = d
+    return _SHIMS[python]
 
 
-_SHIM: str | None = None
+_SHIMS: dict[str, str] = {}
 
 
 class LocalProcess:
@@ -151,17 +151,24 @@ class LocalProcess:
 class LocalSandbox:
     """One stand-in cloud sandbox: its environment, its processes, alive until ``kill``."""
 
-    def __init__(self, log: CallLog, env: dict[str, str] | None = None, pip_failure: str | None = None):
+    def __init__(
+        self,
+        log: CallLog,
+        env: dict[str, str] | None = None,
+        pip_failure: str | None = None,
+        python: str | None = None,
+    ):
         self.log = log
         self.env = dict(env or {})
         self.pip_failure = pip_failure
+        self.python = python
         self.alive = True
         self.processes: list[LocalProcess] = []
         self.commands: list[str] = []
         self._lock = threading.Lock()
 
     def _env(self, extra: dict[str, Any] | None) -> dict[str, str]:
-        env = {"PATH": f"{_python_shim()}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+        env = {"PATH": f"{_python_shim(self.python)}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
         env.update(self.env)
         env.update({k: str(v) for k, v in (extra or {}).items() if v is not None})
         return env

@@ -164,6 +164,9 @@ class StreamedSandbox(Sandbox):
             self._err.append(f"\n[{self.name}: {error}]\n")
         if self._stream.error:
             self._err.append(f"\n[{self.name}: {self._stream.error}]\n")
+        preamble = self._stream.decoder.preamble
+        if preamble and not self._stream.decoder.started:
+            self._err.append(f"\n[{self.name}: its output before the worker started: {' | '.join(preamble)}]\n")
         if self.returncode is None:
             self.returncode = code if code is not None else -9
         self._stream.end()
@@ -255,6 +258,13 @@ class CloudExecutor(RemoteExecutor):
         except BaseException:
             self._delete(self._ready)
             raise
+        # Wait for the first worker's hello: a sandbox that cannot run it (no Python 3.11, a broken
+        # image) fails here, once, rather than at every step of a run.
+        try:
+            self.isolation  # noqa: B018 - the property waits for the worker
+        except CodeloopError as exc:
+            self.close()
+            raise SandboxConfigurationError(f"the {self.backend} sandbox could not run codeloop's worker: {exc}") from None
 
     def _create(self) -> Any:
         raise NotImplementedError
@@ -277,6 +287,17 @@ class CloudExecutor(RemoteExecutor):
             raise
         try:
             streamed.write(bundle())  # the worker modules, for UNPACK
+        except Exception as exc:  # noqa: BLE001 - most likely the process ended at once: say why
+            try:
+                streamed.wait(3)
+            except subprocess.TimeoutExpired:
+                pass
+            streamed.kill()
+            tail = streamed.stderr_tail().strip()[-1500:]
+            raise RuntimeError(
+                f"the worker process ended before it started ({describe(exc)})"
+                + (f"; its error output: {tail}" if tail else "")
+            ) from None
         except BaseException:
             streamed.kill()
             raise

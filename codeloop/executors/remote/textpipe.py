@@ -5,10 +5,10 @@ UTF-8 (undecodable bytes become U+FFFD) and Blaxel's streams it as log lines, so
 survive the trip. Stdin is no problem (both send bytes verbatim). So, inside the sandbox, a small
 stdlib relay process (``RELAY``, codeloop's own code, passed with ``python3 -c``) starts the worker with
 stdin inherited and stdout on a pipe, and writes what the worker sends as numbered base64 lines:
-``<seq hex> <base64>\\n``. On the host, ``LineDecoder`` turns those lines back into bytes: it drops a
+``<seq hex> <base64>\\n``, after a first line ``MARKER``. On the host, ``LineDecoder`` turns those
+lines back into bytes: it skips whatever came before the marker (a login shell's greeting), drops a
 line it has already seen (an SDK that reconnects a log stream may send lines again) and refuses a gap
-or a line that is not one of ours, which ends the connection (the executor then reports the sandbox
-lost). ``TextStream`` is the byte stream the shared relay (``relay.py``) pumps: ``read`` gives the
+or any other line, which ends the connection (the executor then reports the sandbox lost). ``TextStream`` is the byte stream the shared relay (``relay.py``) pumps: ``read`` gives the
 decoded bytes, ``write`` sends bytes to the process's stdin through the SDK.
 
 The cost is a third more bytes out of the sandbox and one more small Python process in it.
@@ -22,20 +22,19 @@ import queue
 import threading
 from collections.abc import Callable
 
-__all__ = ["RELAY", "relay_argv", "LineDecoder", "TextStream", "LINE_BYTES"]
+__all__ = ["RELAY", "MARKER", "relay_argv", "LineDecoder", "TextStream", "LINE_BYTES"]
+
+#: the relay's first line: what comes before it is not the worker's
+MARKER = "codeloop-relay-v1"
 
 #: raw bytes per output line (base64 makes 4/3 of that): small enough for SDKs that cut long lines
 LINE_BYTES = 3072
 
-# The sandbox side. argv: [chunk, worker argv...]. A Python older than the worker needs is told
-# plainly (exit 3), before anything else runs.
+# The sandbox side. argv: [bytes per line, worker argv...]; its exit status is the worker's.
 RELAY = (
-    "import os,sys,base64,subprocess\n"
-    "if sys.version_info<(3,11):\n"
-    " sys.stderr.write('codeloop: the sandbox python3 is %d.%d; the worker needs Python 3.11 or newer\\n'"
-    "%sys.version_info[:2]);sys.exit(3)\n"
+    "import sys,base64,subprocess\n"
     "n=int(sys.argv[1]);p=subprocess.Popen(sys.argv[2:],stdout=subprocess.PIPE,bufsize=0)\n"
-    "o=sys.stdout.buffer;s=0\n"
+    "o=sys.stdout.buffer;o.write(b'codeloop-relay-v1\\n');o.flush();s=0\n"
     "while True:\n"
     " b=p.stdout.read(n)\n"
     " if not b:break\n"
@@ -55,6 +54,12 @@ class LineDecoder:
     def __init__(self) -> None:
         self._partial = ""
         self._next = 0
+        self._started = False
+        self.preamble: list[str] = []  # lines before the marker (kept for error messages, at most 20)
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     def feed(self, text: str) -> bytes:
         """Decode every complete line in ``text`` (plus what was left over); raise ValueError on a
@@ -69,7 +74,15 @@ class LineDecoder:
         return self._line(line) if line else b""
 
     def _line(self, line: str) -> bytes:
-        seq_text, _, payload = line.strip("\r").partition(" ")
+        line = line.strip("\r")
+        if line == MARKER:
+            self._started = True
+            return b""
+        if not self._started:
+            if len(self.preamble) < 20:
+                self.preamble.append(line[:200])
+            return b""
+        seq_text, _, payload = line.partition(" ")
         try:
             seq = int(seq_text, 16)
             data = base64.b64decode(payload, validate=True)
@@ -93,7 +106,7 @@ class TextStream:
     def __init__(self, send: Callable[[bytes], None], on_close: Callable[[], None] | None = None):
         self._send = send
         self._on_close = on_close
-        self._decoder = LineDecoder()
+        self.decoder = LineDecoder()
         self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # SDK callbacks may come from more than one thread
         self._ended = False
@@ -101,10 +114,10 @@ class TextStream:
 
     # -- fed by the SDK's reader --
     def feed_text(self, text: str) -> None:
-        self._feed(self._decoder.feed, text)
+        self._feed(self.decoder.feed, text)
 
     def feed_line(self, line: str) -> None:
-        self._feed(self._decoder.line, line)
+        self._feed(self.decoder.line, line)
 
     def _feed(self, decode: Callable[[str], bytes], text: str) -> None:
         with self._lock:
