@@ -282,6 +282,8 @@ class DockerExecutor(RemoteExecutor):
                 "PYTHONDONTWRITEBYTECODE": "1",
             },
             "auto_remove": True,
+            # the stream is the attach socket; a log driver would copy a stderr flood to the host's disk
+            "log_config": {"type": "none"},
         }
         if memory_mb:
             run["mem_limit"] = run["memswap_limit"] = f"{memory_mb}m"

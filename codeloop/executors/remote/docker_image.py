@@ -94,6 +94,8 @@ def _install_packages(packages: list[str], info: dict[str, Any], target: Path) -
     cmd += ["--implementation", "cp", "--abi", f"cp{major}{minor}"]
     for tag in _pip_platforms(info):
         cmd += ["--platform", tag]
+    if all(os.path.isfile(p) for p in packages):  # local wheels only: no index is asked
+        cmd += ["--no-index"]
     proc = subprocess.run([*cmd, *packages], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(
