@@ -87,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "CodeOutput": "codeloop.executors",
     "create_executor": "codeloop.executors",
     "evaluate_python_code": "codeloop.executors",
+    "DockerExecutor": "codeloop.executors.remote",
     # agents and memory
     "MultiStepAgent": "codeloop.agents",
     "CodeAgent": "codeloop.agents",

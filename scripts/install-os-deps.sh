@@ -7,6 +7,8 @@ set -u
 
 # PostgreSQL for the run-store tests (its own script, also idempotent).
 "$(dirname "$0")/install-postgres.sh"
+# Docker engine + the sandbox base image of DockerExecutor (its own script, also idempotent).
+"$(dirname "$0")/install-docker-sandbox.sh"
 
 missing=""
 command -v bwrap >/dev/null 2>&1 || missing="bubblewrap"

@@ -27,12 +27,33 @@ from codeloop.executors.worker.host import LocalPythonExecutor
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-codeloop-test-secret-0123456789"
+# Where an attack can run in a Docker container as well, it does (tests/docker_engine.py's engine).
+KINDS = ["local", "docker"]
+
+
+def executor_of(kind, *args, **kwargs):
+    """A LocalPythonExecutor, or a DockerExecutor with the same arguments."""
+    if kind == "local":
+        return LocalPythonExecutor(*args, **kwargs)
+    import docker_engine
+
+    from codeloop.executors.remote.docker import DockerExecutor
+
+    engine = docker_engine.shared()
+    return DockerExecutor(*args, image_name=docker_engine.BASE_IMAGE, docker_host=engine.host, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def star():
-    """One worker allowing every import (most attacks do not kill it)."""
-    with LocalPythonExecutor(["*"], timeout_seconds=2) as executor:
+def star(request):
+    """One worker allowing every import (most attacks do not kill it); a test parametrized with
+    ``indirect=True`` gets the one in a Docker container as well."""
+    with executor_of(getattr(request, "param", "local"), ["*"], timeout_seconds=2) as executor:
+        yield executor
+
+
+@pytest.fixture(scope="module")
+def star_docker():
+    with executor_of("docker", ["*"], timeout_seconds=2) as executor:
         yield executor
 
 
@@ -63,7 +84,7 @@ def digest(path):
 # -- file system -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["star", "star_self"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
 def test_cannot_read_or_write_etc_passwd(which, request):
     executor = request.getfixturevalue(which)
     before = digest("/etc/passwd")
@@ -77,7 +98,7 @@ def test_cannot_read_or_write_etc_passwd(which, request):
     assert_healthy(executor)
 
 
-@pytest.mark.parametrize("which", ["star", "star_self"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
 def test_cannot_read_the_repository_or_write_host_files(which, request, tmp_path):
     executor = request.getfixturevalue(which)
     target = tmp_path / "planted.txt"
@@ -98,6 +119,7 @@ def test_cannot_read_the_repository_or_write_host_files(which, request, tmp_path
     assert not (Path.cwd() / "note.txt").exists()
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_filesystem_view_holds_only_python_and_scratch(star):
     if star.isolation["sandbox"] == "bubblewrap":
         top = set(star("import os\nos.listdir('/')").output)
@@ -111,6 +133,7 @@ def test_filesystem_view_holds_only_python_and_scratch(star):
         assert err is not None and "Permission" in str(err)
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_symlink_escape_does_not_reach_host_files(star, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("host secret")
@@ -165,7 +188,7 @@ def test_numpy_cannot_write_host_files(np_worker, tmp_path):
 # -- network -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["star", "star_self"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
 def test_no_network_even_to_loopback(which, request):
     executor = request.getfixturevalue(which)
     server = socket.socket()
@@ -193,6 +216,7 @@ def test_no_network_even_to_loopback(which, request):
         server.close()
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_urllib_cannot_reach_a_loopback_http_server(star):
     hits = []
     server = socket.socket()
@@ -224,6 +248,7 @@ def test_urllib_cannot_reach_a_loopback_http_server(star):
 # -- host values and host-side dunders -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_returned_objects_never_run_code_on_the_host(star, tmp_path):
     marker = tmp_path / "dunder-ran"
     code = f"""
@@ -251,6 +276,7 @@ final_answer([e, {{'k': e}}])
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_forged_pickle_in_result_is_not_unpickled(star, tmp_path):
     marker = tmp_path / "unpickled"
 
@@ -264,7 +290,8 @@ def test_forged_pickle_in_result_is_not_unpickled(star, tmp_path):
     assert not marker.exists()
 
 
-def test_forged_frames_on_the_raw_pipe_are_not_trusted(tmp_path):
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_forged_frames_on_the_raw_pipe_are_not_trusted(tmp_path, sandbox):
     marker = tmp_path / "unpickled"
 
     class Boom:
@@ -272,7 +299,7 @@ def test_forged_frames_on_the_raw_pipe_are_not_trusted(tmp_path):
             return (open, (str(marker), "w"))
 
     blob = base64.b64encode(pickle.dumps(Boom())).decode()
-    with LocalPythonExecutor(["*"], timeout_seconds=2) as executor:
+    with executor_of(sandbox, ["*"], timeout_seconds=2) as executor:
         code = f"""
 import json, os, struct, sys
 fd = json.loads(sys.argv[1])['fds'][1]
@@ -289,6 +316,7 @@ os.write(fd, struct.pack('>I', 2**31))
         assert_healthy(executor)
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_host_variables_sent_in_are_copies(star):
     host_list = [1, 2, 3]
     star.send_variables({"shared": host_list})
@@ -296,6 +324,7 @@ def test_host_variables_sent_in_are_copies(star):
     assert host_list == [1, 2, 3]
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_cannot_signal_the_host_process(star):
     got = []
     previous = signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
@@ -308,10 +337,11 @@ def test_cannot_signal_the_host_process(star):
         signal.signal(signal.SIGUSR1, previous)
 
 
-def test_environment_is_scrubbed(monkeypatch):
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_environment_is_scrubbed(monkeypatch, sandbox):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    with LocalPythonExecutor(["*"], timeout_seconds=2) as executor:
+    with executor_of(sandbox, ["*"], timeout_seconds=2) as executor:
         out = executor("import os\ndict(os.environ)").output
         assert SECRET not in json.dumps(out)
         assert "OPENAI_API_KEY" not in out
@@ -335,8 +365,9 @@ def test_environment_is_scrubbed(monkeypatch):
 # -- resource exhaustion ---------------------------------------------------------------------------
 
 
-def test_memory_bomb_is_stopped_cleanly():
-    with LocalPythonExecutor(["*"], timeout_seconds=5, memory_mb=1024) as executor:
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_memory_bomb_is_stopped_cleanly(sandbox):
+    with executor_of(sandbox, ["*"], timeout_seconds=5, memory_mb=1024) as executor:
         executor("keep = 1")
         for code in ("'a' * 10**10", "x = bytearray(4 * 10**9)", "[0] * 10**9"):
             out, err, seconds = run(executor, code)
@@ -354,8 +385,9 @@ def test_memory_bomb_is_stopped_cleanly():
     ],
     ids=["cpu-in-c", "catastrophic-regex", "blocking-select"],
 )
-def test_long_runs_in_c_are_killed_at_the_timeout(code):
-    with LocalPythonExecutor(["*"], timeout_seconds=1) as executor:
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_long_runs_in_c_are_killed_at_the_timeout(code, sandbox):
+    with executor_of(sandbox, ["*"], timeout_seconds=1) as executor:
         executor("a = 1\nb = 2")
         start = time.perf_counter()
         with pytest.raises(InterpreterError) as info:
@@ -378,6 +410,7 @@ def test_sleep_past_timeout_is_stopped_and_keeps_the_worker():
         assert executor("a").output == 1  # stopped by the policy's deadline, not a kill
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_deep_recursion_is_a_clean_error(star):
     out, err, seconds = run(star, "def f(n):\n    return f(n + 1)\nf(0)")
     assert err is not None and "Recursion" in str(err)
@@ -391,6 +424,7 @@ def test_deep_recursion_is_a_clean_error(star):
     assert_healthy(star)
 
 
+@pytest.mark.parametrize("star", KINDS, indirect=True)
 def test_output_flood_is_contained(star):
     out, err, seconds = run(star, "import os\nfor i in range(200):\n    os.write(1, b'x' * 100000)\n'done'")
     assert out == "done" and seconds < 2
@@ -399,8 +433,9 @@ def test_output_flood_is_contained(star):
     assert_healthy(star)
 
 
-def test_file_size_and_open_file_limits():
-    with LocalPythonExecutor(["*"], timeout_seconds=5, file_size_mb=2, open_files=64) as executor:
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_file_size_and_open_file_limits(sandbox):
+    with executor_of(sandbox, ["*"], timeout_seconds=5, file_size_mb=2, open_files=64) as executor:
         out, err, _ = run(
             executor, "import pathlib\npathlib.Path('big.bin').write_bytes(b'0' * (5 * 1024 * 1024))"
         )
@@ -412,8 +447,9 @@ def test_file_size_and_open_file_limits():
         assert_healthy(executor)
 
 
-def test_fork_bomb_is_contained(star):
-    with LocalPythonExecutor(["*"], timeout_seconds=2, max_processes=32) as executor:
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_fork_bomb_is_contained(sandbox):
+    with executor_of(sandbox, ["*"], timeout_seconds=2, max_processes=32) as executor:
         uid = executor.worker.plan.uid
         code = "import os\nfor i in range(200):\n    os.fork()\n"
         start = time.perf_counter()
@@ -441,14 +477,15 @@ def _running_as(uid):
     return found
 
 
-def test_threads_cannot_outlive_their_limit(star):
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_threads_cannot_outlive_their_limit(sandbox):
     code = (
         "import threading, time\n"
         "def spin():\n    while True:\n        time.sleep(0.01)\n"
         "ts = []\nfor i in range(500):\n    t = threading.Thread(target=spin, daemon=True)\n    t.start()\n    ts.append(t)\n"
         "len(ts)"
     )
-    with LocalPythonExecutor(["*"], timeout_seconds=2, max_processes=64) as executor:
+    with executor_of(sandbox, ["*"], timeout_seconds=2, max_processes=64) as executor:
         out, err, seconds = run(executor, code)
         assert err is not None and "thread" in str(err).lower()
         assert seconds < 4
@@ -479,8 +516,9 @@ def test_threads_cannot_outlive_their_limit(star):
         "self-kill",
     ],
 )
-def test_exits_and_crashes_never_harm_the_host(code, kind):
-    with LocalPythonExecutor(["*"], timeout_seconds=2) as executor:
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_exits_and_crashes_never_harm_the_host(code, kind, sandbox):
+    with executor_of(sandbox, ["*"], timeout_seconds=2) as executor:
         executor("v = 1")
         out, err, seconds = run(executor, code)
         assert err is not None and seconds < 2
@@ -490,9 +528,10 @@ def test_exits_and_crashes_never_harm_the_host(code, kind):
     assert threading.main_thread().is_alive()
 
 
-def test_cpu_rlimit_backs_up_the_timeout():
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_cpu_rlimit_backs_up_the_timeout(sandbox):
     # No host timeout at all: the CPU time limit still ends a C-level spin.
-    with LocalPythonExecutor(["*"], timeout_seconds=None, cpu_seconds=1) as executor:
+    with executor_of(sandbox, ["*"], timeout_seconds=None, cpu_seconds=1) as executor:
         start = time.perf_counter()
         with pytest.raises(InterpreterError) as info:
             executor("sum(range(10**13))")
@@ -501,7 +540,7 @@ def test_cpu_rlimit_backs_up_the_timeout():
         assert_healthy(executor)
 
 
-@pytest.mark.parametrize("which", ["star", "star_self"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
 def test_kernel_escape_surface_is_closed(which, request, tmp_path):
     """New user namespaces (the usual first step of a container escape), mounts and ptrace are refused."""
     executor = request.getfixturevalue(which)
@@ -531,7 +570,8 @@ results
     assert_healthy(executor)
 
 
-def test_disk_filling_is_capped_and_cleaned_up():
+@pytest.mark.parametrize("sandbox", KINDS)
+def test_disk_filling_is_capped_and_cleaned_up(sandbox):
     code = (
         "import pathlib\nwritten = 0\n"
         "try:\n"
@@ -542,10 +582,10 @@ def test_disk_filling_is_capped_and_cleaned_up():
         "    print(type(e).__name__, e.errno)\n"
         "written"
     )
-    with LocalPythonExecutor(["*"], timeout_seconds=5, scratch_mb=8) as executor:
+    with executor_of(sandbox, ["*"], timeout_seconds=5, scratch_mb=8) as executor:
         out = executor(code)
         scratch = executor.worker.plan.scratch
-        if executor.isolation["sandbox"] == "bubblewrap":  # tmpfs capped at scratch_mb
+        if executor.isolation["sandbox"] in ("bubblewrap", "docker"):  # tmpfs capped at scratch_mb
             assert out.output <= 8 and "OSError 28" in out.logs
         else:  # self-confined: a host directory, removed at close
             assert out.output == 24 and os.path.isdir(scratch)

@@ -18,6 +18,7 @@ from .._sync import run_in_code_thread
 from ..errors import AgentExecutionError, AgentParsingError, InterpreterError
 from ..events import ActionParsed, CodeOutputEvent
 from ..executors.policy import check_installed
+from ..executors.remote import BACKENDS as REMOTE_BACKENDS
 from ..memory import ActionStep, ToolCall, set_model_inputs_ref
 from ..messages import ChatMessage
 from .base import MultiStepAgent
@@ -98,7 +99,8 @@ class CodeAgent(MultiStepAgent):
         **kwargs: Any,
     ):
         self.additional_authorized_imports = list(additional_authorized_imports or [])
-        check_installed(self.additional_authorized_imports)  # as smolagents: fail now, not mid-run
+        if executor_type not in REMOTE_BACKENDS:  # (a remote sandbox installs them itself)
+            check_installed(self.additional_authorized_imports)  # as smolagents: fail now, not mid-run
         self.authorized_imports = sorted(_default_imports() | set(self.additional_authorized_imports))
         self.max_print_outputs_length = max_print_outputs_length
         self._use_structured_outputs_internally = use_structured_outputs_internally

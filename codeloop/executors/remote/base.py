@@ -142,6 +142,7 @@ class _SandboxSource:
         self._next: concurrent.futures.Future | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.armed = False  # the executor is fully built: sandboxes may be opened in the background
 
     def flavor(self, sandbox: str, limits: Limits, timeout: float | None, policy: dict[str, Any]) -> _Flavor:
         return _Flavor(limits, timeout, policy)
@@ -166,7 +167,7 @@ class _SandboxSource:
 
     def try_checkout(self, flavor: _Flavor) -> RemoteWorker | None:
         with self._lock:
-            if self._closed:
+            if self._closed or not self.armed:
                 return None
             if self._next is None:
                 self._next = _OPENERS.submit(self._open, flavor)
@@ -235,8 +236,16 @@ class RemoteExecutor(LocalPythonExecutor):
         self.allow_pickle = False
         imports = sorted({*(additional_imports or ()), *(additional_authorized_imports or ())})
         self._source = _SandboxSource(weakref.WeakMethod(self._open_worker))
-        super().__init__(imports, pool=self._source, sandbox="none", **kwargs)  # type: ignore[arg-type]
+        # The policy is built without the imports first: Policy.from_args checks that they are
+        # installed on the host, but they only need to be in the sandbox (the backend sees to it).
+        super().__init__((), pool=self._source, sandbox="none", **kwargs)  # type: ignore[arg-type]
         self.sandbox = self.backend
+        self.additional_authorized_imports = imports
+        self.policy = self.policy.with_imports(*imports)
+        self._policy_data = self.policy.to_dict()
+        self._flavor = self._source.flavor(self.sandbox, self.limits, self.timeout_seconds, self._policy_data)
+        self._source.armed = True
+        self._spawn()  # the first sandbox starts opening now
 
     @property
     def additional_imports(self) -> list[str]:

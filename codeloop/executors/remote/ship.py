@@ -30,9 +30,19 @@ _PKG_ROOT = Path(__file__).resolve().parents[2]  # .../codeloop
 SANDBOX_ROOT = "/opt/codeloop"
 
 # Moves the frame stream off fds 0/1 before the worker boots (see the module docstring); with
-# c['site'], also the sandbox's site-packages on sys.path (-S keeps them off; -I the user's).
+# c['site'], also the sandbox's site-packages on sys.path (-S keeps them off; -I the user's). As pid 1
+# of its namespace (a container), it stays behind as a minimal init: it reaps orphans and exits with
+# the worker's status (a pid 1 ignores signals it has no handler for, even SIGKILL from inside).
 _REMOTE_BOOT = (
     "import os,sys,json\n"
+    "K=os.fork() if os.getpid()==1 else 0\n"
+    "while K:\n"
+    " try:\n"
+    "  p,s=os.wait()\n"
+    " except ChildProcessError:\n"
+    "  os._exit(0)\n"
+    " if p==K:\n"
+    "  c=os.waitstatus_to_exitcode(s);os._exit(c if c>=0 else 128-c)\n"
     "R=os.dup(0);W=os.dup(1);N=os.open('/dev/null',os.O_RDONLY);os.dup2(N,0);os.dup2(2,1);os.close(N)\n"
     "c=json.loads(sys.argv[1]);c['fds']=[R,W]\n"
     "if c.get('site'):\n"
