@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from codeloop.errors import CodeloopError
-from codeloop.executors.policy import DEFAULT_AUTHORIZED_IMPORTS, PIP_NAMES
+from codeloop.executors.policy import PIP_NAMES
 
 from .base import RemoteExecutor, Sandbox
 from .ship import SANDBOX_ROOT, worker_tar
@@ -250,11 +250,7 @@ class CloudExecutor(RemoteExecutor):
         self._ready_lock = threading.Lock()
         self._ready: Any = self._create()
         try:
-            # The packages are installed in the sandbox, not here: authorize them without the host-side
-            # "is it installed?" check of Policy.from_args (which additional imports would get).
-            kwargs["base_imports"] = DEFAULT_AUTHORIZED_IMPORTS | set(imports)
-            RemoteExecutor.__init__(self, [], logger, allow_pickle, **kwargs)
-            self.additional_authorized_imports = sorted(set(imports))
+            RemoteExecutor.__init__(self, imports, logger, allow_pickle, **kwargs)
         except BaseException:
             self._delete(self._ready)
             raise
