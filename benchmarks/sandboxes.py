@@ -54,6 +54,34 @@ def docker(stack: contextlib.ExitStack) -> Factory | str:
     return lambda: DockerExecutor(image_name=image, docker_host=host, timeout_seconds=30)
 
 
+def cloud_standin(backend: str) -> Callable[[contextlib.ExitStack], Factory | str]:
+    """E2B/Modal/Blaxel through the test stand-ins (codeloop/testing/*_standin.py): the sandbox is a
+    local process, so this is codeloop's own transport cost (SDK objects, relay, line encoding),
+    without the cloud's network round trips, which a real sandbox adds to every figure."""
+
+    def setup(stack: contextlib.ExitStack) -> Factory | str:
+        from codeloop.executors.remote import load
+
+        try:
+            cls = load(backend)
+            module = __import__(f"codeloop.testing.{backend}_standin", fromlist=["_"])
+        except ImportError as exc:
+            return str(exc)
+        cloud = {"e2b": "E2BCloud", "modal": "ModalCloud", "blaxel": "BlaxelCloud"}[backend]
+        stack.enter_context(getattr(module, cloud)().patch())
+        for name, value in {
+            "E2B_API_KEY": "e2b_test_key",
+            "MODAL_TOKEN_ID": "ak-test",
+            "MODAL_TOKEN_SECRET": "as-test",
+            "BL_API_KEY": "bl_test_key",
+            "BL_WORKSPACE": "bench",
+        }.items():
+            os.environ.setdefault(name, value)
+        return lambda: cls(timeout_seconds=30)
+
+    return setup
+
+
 @dataclass
 class Backend:
     name: str
@@ -65,6 +93,9 @@ class Backend:
 BACKENDS = [
     Backend("local worker", local),
     Backend("docker", docker, cold_target_s=1.0, warm_target_ms=5.0),
+    Backend("e2b stand-in", cloud_standin("e2b")),
+    Backend("modal stand-in", cloud_standin("modal")),
+    Backend("blaxel stand-in", cloud_standin("blaxel")),
 ]
 
 

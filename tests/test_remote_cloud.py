@@ -453,3 +453,13 @@ def test_pip_requirements_from_authorized_imports():
         "pillow",
         "scikit-learn",
     ]
+
+
+def test_the_readme_stand_in_example_runs_as_written():
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    start = readme.index("```python\nimport os\nfrom codeloop import CodeAgent, ScriptedModel")
+    block = readme[start + len("```python\n") : readme.index("```\n", start + 10)]
+    env = {**os.environ, **OFFLINE}
+    proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-2:] == ["42", "['Sandbox.create', 'commands.run', 'commands.send_stdin']"]
