@@ -228,3 +228,10 @@ def test_create_executor_and_exports(engine):
 def test_unreachable_engine_is_one_clear_error():
     with pytest.raises(RuntimeError, match="Could not connect to the Docker engine at unix:///nonexistent"):
         DockerExecutor(docker_host="unix:///nonexistent/docker.sock")
+
+
+def test_loosened_container_settings_are_reported_missing(engine):
+    with make(engine, container_run_kwargs={"network_mode": "host", "read_only": False, "user": "0"}) as ex:
+        missing = " | ".join(ex.isolation["missing"])
+        assert "network_mode='host'" in missing and "read-only root" in missing and "non-root user" in missing
+        assert ex("1 + 1").output == 2
