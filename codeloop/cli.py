@@ -157,9 +157,10 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--executor",
-        choices=["local", "inprocess"],
+        choices=["local", "inprocess", "docker", "wasm", "e2b", "modal", "blaxel"],
         default="local",
-        help="local: isolated worker process (default); inprocess: same policy, in this process (trusted code)",
+        help="local: isolated worker process (default); inprocess: same policy, in this process (trusted "
+        "code); docker, wasm, e2b, modal, blaxel: a remote sandbox (README: Choosing an executor)",
     )
     parser.add_argument(
         "--action-type",

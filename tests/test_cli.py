@@ -253,7 +253,7 @@ def test_help_version_and_no_command(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["run", "--help"]) == 0
     assert "--planning-interval" in capsys.readouterr().out
     assert main([]) == EXIT_CONFIG
-    assert main(["run", "t", "--executor", "docker"]) == 2  # argparse's own usage error
+    assert main(["run", "t", "--executor", "podman"]) == 2  # argparse's own usage error
 
 
 def test_tools_option_resolves_builtin_and_module_specs(tmp_path: Path) -> None:

@@ -228,3 +228,26 @@ def test_create_executor_and_exports(engine):
 def test_unreachable_engine_is_one_clear_error():
     with pytest.raises(RuntimeError, match="Could not connect to the Docker engine at unix:///nonexistent"):
         DockerExecutor(docker_host="unix:///nonexistent/docker.sock")
+
+
+def test_loosened_container_settings_are_reported_missing(engine):
+    with make(engine, container_run_kwargs={"network_mode": "host", "read_only": False, "user": "0"}) as ex:
+        missing = " | ".join(ex.isolation["missing"])
+        assert "network_mode='host'" in missing and "read-only root" in missing and "non-root user" in missing
+        assert ex("1 + 1").output == 2
+
+
+async def test_async_runs_and_concurrent_async_tools(engine):
+    import asyncio
+
+    async def fetch(n: int) -> int:
+        await asyncio.sleep(0.2)
+        return n * n
+
+    with make(engine, additional_authorized_imports=["asyncio"]) as ex:
+        ex.send_tools({"fetch": fetch})
+        t0 = time.perf_counter()
+        out = await ex.aexecute(
+            "import asyncio\nvals = await asyncio.gather(*[fetch.acall(i) for i in range(5)])\nsum(vals)"
+        )
+        assert out.output == 30 and time.perf_counter() - t0 < 0.9  # the five calls ran at once on the host

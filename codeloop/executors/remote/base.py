@@ -23,9 +23,12 @@ The contract for a backend (docker.py is the worked example):
    e.g. {"sandbox": "docker", "network": "none", ...}, with a "missing" list), then call
    ``super().__init__``; implement ``_open_sandbox(cfg)``: start the sandbox, run
    ``ship.boot_argv(cfg)`` in it (the worker modules from ``ship.worker_files()``/``worker_tar()``
-   placed under ``ship.SANDBOX_ROOT``, or another root given to ``_worker_config``), and return
-   the ``Sandbox``. It runs on a background thread; raise an exception with a clear message on failure.
-   Override ``_worker_config`` to change where the modules live, or to turn off seccomp/site.
+   placed under ``ship.SANDBOX_ROOT``, or another root given to ``_worker_config``; a runtime that
+   cannot run that command, such as Pyodide, boots ``child.main(cfg)`` its own way with ``cfg["fds"]``
+   set to its frame stream), and return the ``Sandbox``. It runs on a background thread; raise an
+   exception with a clear message on failure. Override ``_worker_config`` to change where the
+   modules live, or to turn off seccomp/site/Landlock (confine.py reports what it could not apply).
+   Tests: tests/remote_standin.py is a minimal backend (a local process) to copy from.
 3. Optionally ``close`` (release the client), calling ``super().close()``.
 
 A sandbox is opened in the background when the executor is created and again right after one is lost

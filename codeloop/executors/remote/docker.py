@@ -328,9 +328,6 @@ class DockerExecutor(RemoteExecutor):
     def _open_sandbox(self, cfg: dict[str, Any]) -> Sandbox:
         return DockerSandbox(self.client, self.image, boot_argv(cfg), self.run_kwargs)
 
-    def close(self) -> None:
-        super().close()
-
     @property
     def containers(self) -> list[Any]:
         """The containers this process has running now (for inspection)."""
