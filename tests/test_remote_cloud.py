@@ -441,7 +441,7 @@ def test_a_login_greeting_is_skipped_and_a_sandbox_without_python_fails_at_const
         finally:
             ex.close()
     c = E2BCloud(python=str(missing))
-    with c.patch(), pytest.raises(SandboxConfigurationError, match="could not run codeloop's worker.*command not found"):
+    with c.patch(), pytest.raises(SandboxConfigurationError, match="(?s)could not run codeloop's worker.*command not found"):
         executor_class("e2b")(timeout_seconds=5)
     assert c.sandboxes and c.running() == []
 
