@@ -190,7 +190,9 @@ def test_timeout_kills_and_replaces_the_sandbox_and_names_lost_variables(cloud):
 def test_a_sandbox_the_cloud_ended_is_replaced(cloud, executor):
     executor("y = 5")
     cloud.cloud.sandboxes[-1]._local.kill()  # the cloud ended it (lifetime over), not codeloop
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while executor._worker.proc.poll() is None and time.monotonic() < deadline:  # the SDK's stream ends
+        time.sleep(0.02)
     out = executor("2 + 2")
     assert out.output == 4 and "Variables lost: y" in out.logs
     assert cloud.creates() == 2
@@ -463,3 +465,33 @@ def test_the_readme_stand_in_example_runs_as_written():
     proc = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-2:] == ["42", "['Sandbox.create', 'commands.run', 'commands.send_stdin']"]
+
+
+def test_every_sandbox_has_a_bounded_life_should_the_host_die(cloud, executor):
+    """After a SIGKILL of the host nothing deletes the sandbox but the cloud: each one is created with
+    a lifetime (E2B, Modal) or an idle rule (Blaxel) that ends it."""
+    create = cloud.log.named(CREATE[cloud.backend])[0]
+    if cloud.backend == "blaxel":
+        assert create[0][0]["lifecycle"] == {
+            "expiration_policies": [{"type": "ttl-idle", "value": "15m", "action": "delete"}]
+        }
+        assert create[0][0]["labels"] == {"created-by": "codeloop"}
+    else:
+        assert create[1]["timeout"] == 900
+
+
+def test_egress_that_cannot_be_closed_is_reported(monkeypatch):
+    _env(monkeypatch, "e2b", CREDENTIALS["e2b"])
+    c = E2BCloud()
+
+    def refuse(self, network, **opts):
+        raise RuntimeError("network updates are not available on this plan")
+
+    monkeypatch.setattr(c.Sandbox, "update_network", refuse)
+    with c.patch():
+        ex = executor_class("e2b")(["numpy"], timeout_seconds=5)
+        try:
+            missing = ex.isolation["missing"]
+            assert any("egress: still open" in m and "not available on this plan" in m for m in missing)
+        finally:
+            ex.close()
