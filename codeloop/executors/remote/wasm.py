@@ -288,6 +288,7 @@ class WasmExecutor(RemoteExecutor):
     def _worker_config(self, flavor: Any) -> dict[str, Any]:
         cfg = worker_config(flavor.limits, flavor.timeout, flavor.policy, seccomp=False, site=False)
         cfg["rlimits"] = {}  # none in Wasm (reported in sandbox_isolation)
+        cfg["lazy"] = []  # Pyodide has imported asyncio at its own start: a lazy stand-in would shadow it
         return cfg
 
     def _env(self) -> dict[str, str]:
@@ -347,6 +348,9 @@ def _make_snapshot(argv: list[str], env: dict[str, str], path: Path) -> Path | N
     with os.fdopen(fd, "wb") as f:
         f.write(done.stdout)
     os.replace(tmp, path)
+    for old in path.parent.glob("pyodide-*.bin"):  # made for another Pyodide or runner
+        if old != path:
+            old.unlink(missing_ok=True)
     return path
 
 

@@ -40,7 +40,9 @@ function writeAll(file, data) {
 }
 
 const { loadPyodide } = await import(new URL("pyodide.mjs", "file://" + indexURL).href);
-const options = { indexURL, env: { HOME: "/home/pyodide" }, stdout: () => {}, stderr: () => {} };
+// (Emscripten would put this script's host path in $_)
+const env = { HOME: "/home/pyodide", _: "/usr/bin/python3" };
+const options = { indexURL, env, stdout: () => {}, stderr: () => {} };
 
 if (snapshot === "--make-snapshot") {
   // The host keeps this memory image of a booted Pyodide and starts later sandboxes from it.

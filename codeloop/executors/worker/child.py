@@ -35,6 +35,10 @@ def main(cfg: dict[str, Any]) -> None:
 
         forkserver.serve_forks(cfg)
         os._exit(0)
+    if sys.platform == "emscripten":  # WebAssembly (Pyodide): an event loop that can block
+        from codeloop.executors.worker import wasmloop
+
+        wasmloop.install()
     box = shm.attach(cfg.get("shm"), host=False)
     if cfg.get("shm") is not None:
         _close_fds(int(cfg["shm"]))  # the mapping stays
