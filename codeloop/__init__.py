@@ -88,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "create_executor": "codeloop.executors",
     "evaluate_python_code": "codeloop.executors",
     "DockerExecutor": "codeloop.executors.remote",
+    "WasmExecutor": "codeloop.executors.remote",
     # agents and memory
     "MultiStepAgent": "codeloop.agents",
     "CodeAgent": "codeloop.agents",

@@ -9,6 +9,8 @@ set -u
 "$(dirname "$0")/install-postgres.sh"
 # Docker engine + the sandbox base image of DockerExecutor (its own script, also idempotent).
 "$(dirname "$0")/install-docker-sandbox.sh"
+# Deno + Pyodide (npm packages) for WasmExecutor (its own script, also idempotent).
+"$(dirname "$0")/install-wasm-sandbox.sh"
 
 missing=""
 command -v bwrap >/dev/null 2>&1 || missing="bubblewrap"

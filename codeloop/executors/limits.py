@@ -237,10 +237,12 @@ class _Watchdog:
         with self._lock:
             heapq.heappush(self._heap, entry)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="codeloop-executor-watchdog", daemon=True
-                )
-                self._thread.start()
+                thread = threading.Thread(target=self._loop, name="codeloop-executor-watchdog", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no threads here (WebAssembly): the per-chunk check stays, and
+                    return entry  # the host kills code that blocks past the deadline
+                self._thread = thread
             elif deadline < self._wakes_at:
                 self._wakes_at = deadline
                 self._cond.notify()

@@ -146,6 +146,7 @@ class _SandboxSource:
         self._lock = threading.Lock()
         self._closed = False
         self.armed = False  # the executor is fully built: sandboxes may be opened in the background
+        self.spare = False  # keep the next sandbox opening while one is in use (slow-starting backends)
 
     def flavor(self, sandbox: str, limits: Limits, timeout: float | None, policy: dict[str, Any]) -> _Flavor:
         return _Flavor(limits, timeout, policy)
@@ -166,7 +167,11 @@ class _SandboxSource:
             if self._closed:
                 raise WorkerDied("the executor is closed")
             fut, self._next = self._next, None
-            return fut if fut is not None else _OPENERS.submit(self._open, flavor)
+            if fut is None:
+                fut = _OPENERS.submit(self._open, flavor)
+            if self.spare and self.armed:
+                self._next = _OPENERS.submit(self._open, flavor)
+            return fut
 
     def try_checkout(self, flavor: _Flavor) -> RemoteWorker | None:
         with self._lock:
@@ -177,7 +182,7 @@ class _SandboxSource:
             fut = self._next
             if not fut.done() or fut.exception() is not None:
                 return None
-            self._next = None
+            self._next = _OPENERS.submit(self._open, flavor) if self.spare else None
             return fut.result()
 
     def checkout(self, flavor: _Flavor, timeout: float | None = None) -> RemoteWorker:
@@ -215,6 +220,8 @@ class RemoteExecutor(LocalPythonExecutor):
 
     backend = "remote"
     sandbox_isolation: dict[str, Any] = {}
+    #: keep a spare sandbox starting while one is in use, so a lost one is replaced at once
+    keep_spare = False
 
     def __init__(
         self,
@@ -239,6 +246,7 @@ class RemoteExecutor(LocalPythonExecutor):
         self.allow_pickle = False
         imports = sorted({*(additional_imports or ()), *(additional_authorized_imports or ())})
         self._source = _SandboxSource(weakref.WeakMethod(self._open_worker))
+        self._source.spare = self.keep_spare
         # The policy is built without the imports first: Policy.from_args checks that they are
         # installed on the host, but they only need to be in the sandbox (the backend sees to it).
         super().__init__((), pool=self._source, sandbox="none", **kwargs)  # type: ignore[arg-type]

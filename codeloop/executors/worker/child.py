@@ -12,13 +12,17 @@ as fatal and the worker exits; the host then starts a fresh one.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 from typing import Any
 
 from codeloop.executors.worker import codec, confine, shm
 from codeloop.executors.worker.protocol import MAX_FRAME, pack, pack_logged, write_frame
 from codeloop.executors.worker.rpc import Channel, HostGone, ToolProxy
+
+try:
+    import resource
+except ModuleNotFoundError:  # WebAssembly (Pyodide): no resource limits; confine.py reports them missing
+    resource = None  # type: ignore[assignment]
 
 # A result frame bigger than this is refused with a clear error (the host would kill the worker).
 MAX_RESULT = MAX_FRAME // 2
@@ -31,6 +35,10 @@ def main(cfg: dict[str, Any]) -> None:
 
         forkserver.serve_forks(cfg)
         os._exit(0)
+    if sys.platform == "emscripten":  # WebAssembly (Pyodide): an event loop that can block
+        from codeloop.executors.worker import wasmloop
+
+        wasmloop.install()
     box = shm.attach(cfg.get("shm"), host=False)
     if cfg.get("shm") is not None:
         _close_fds(int(cfg["shm"]))  # the mapping stays
@@ -112,7 +120,7 @@ def _close_fds(*fds: int) -> None:
 
 def _set_cpu_budget(per_run: int | None) -> None:
     # RLIMIT_CPU counts the whole life of the process: give each run its own budget on top of what was used.
-    if not per_run:
+    if not per_run or resource is None:
         return
     try:
         usage = resource.getrusage(resource.RUSAGE_SELF)

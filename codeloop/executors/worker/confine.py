@@ -23,9 +23,13 @@ Standard library only (ctypes for the syscalls); imported by the child with no p
 from __future__ import annotations
 
 import os
-import resource
 import struct
 from typing import Any
+
+try:
+    import resource
+except ModuleNotFoundError:  # WebAssembly (Pyodide): no resource limits, reported below
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["apply"]
 
@@ -98,7 +102,7 @@ def apply(cfg: dict[str, Any]) -> dict[str, Any]:
         else:
             missing.append("uid drop: worker did not start as root")
     # (a fork server keeps them: each forked worker drops to its own uid, see forkserver.py)
-    if os.geteuid() == 0 and cfg.get("seccomp") and not cfg.get("keep_caps"):
+    if cfg.get("seccomp") and not cfg.get("keep_caps") and os.geteuid() == 0:
         _drop_capabilities(report, missing)
     if cfg.get("landlock"):
         _landlock(cfg["landlock"], report, missing)
@@ -130,6 +134,12 @@ def _drop_capabilities(report: dict[str, Any], missing: list[str]) -> None:
 
 
 def _rlimits(limits: dict[str, int], report: dict[str, Any], missing: list[str]) -> None:
+    if resource is None:
+        asked = sorted(k for k, v in limits.items() if v is not None and k != "cpu_lifetime")
+        if asked:
+            missing.append(f"rlimits ({', '.join(asked)}): this runtime has no resource limits")
+        report["rlimits"] = {}
+        return
     names = {
         "as": resource.RLIMIT_AS,
         "cpu": resource.RLIMIT_CPU,
