@@ -350,3 +350,44 @@ def test_the_fork_server_keeps_only_the_capabilities_it_needs(pool):
     wanted = (1 << 0) | (1 << 1) | (1 << 5) | (1 << 6) | (1 << 7)  # chown, dac_override, kill, setgid, setuid
     assert caps["CapEff"] == caps["CapPrm"] == wanted and caps["CapBnd"] == wanted
     assert report["fork_server_capabilities"].startswith("chown")
+
+
+def test_the_fork_server_stays_single_threaded(pool):
+    # A fork copies every lock as it is at that moment but only the forking thread: a lock that another
+    # thread of the fork server held (the run watchdog's, after a warm-up run with a time limit) stayed
+    # held in the worker forever, and its first run hung (seen once under load).
+    ex = LocalPythonExecutor(["time"], pool=pool, timeout_seconds=5)
+    assert ex("import time\ntime.sleep(0.01)\n1").output == 1
+    if os.geteuid() != 0:
+        pytest.skip("the workers share the fork server's uid when the host is not root")
+    server = next(iter(pool._servers.values()))
+    fork_server = [
+        pid
+        for pid in _processes_started_by(os.getpid())
+        if pid != server.proc.pid
+        and open(f"/proc/{pid}/comm").read().startswith("python")
+        and os.stat(f"/proc/{pid}").st_uid == 0  # (its workers run under their own uids)
+    ]
+    assert fork_server, "the fork server process was not found"
+    assert [len(os.listdir(f"/proc/{pid}/task")) for pid in fork_server] == [1] * len(fork_server)
+    ex.close()
+
+
+def test_a_fork_while_the_run_watchdog_holds_its_lock_leaves_the_child_a_free_one():
+    from codeloop.executors import limits
+
+    r, w = os.pipe()
+    with limits._WATCHDOG._lock:  # as its thread does while it looks at the deadlines
+        pid = os.fork()
+        if pid == 0:  # the child: register a run's deadline, as a worker's first run does
+            try:
+                ok = limits._WATCHDOG._lock.acquire(timeout=5)
+                os.write(w, b"free" if ok else b"held")
+            finally:
+                os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 10) == b"free"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)

@@ -91,7 +91,9 @@ def serve_forks(cfg: dict[str, Any]) -> None:
     spare = None
     try:
         session_cls, policy_cls, interp_error = child._load_core()
-        warm = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)
+        # (no time limit here: a deadline would start the watchdog thread, and this process must
+        # stay single-threaded, since a fork copies a lock some other thread holds as held)
+        warm = session_cls(policy_cls.from_dict({**cfg["policy"], "timeout_seconds": None}), own_process=True)
         for code in ("x = 1\nprint(x)", "final_answer(x)"):
             reply, _ = child._run(warm, {"code": code}, interp_error)
             child.pack_logged(reply, str(reply.pop("logs", "")))

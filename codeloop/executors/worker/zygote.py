@@ -14,7 +14,7 @@ import array
 import functools
 import json
 import os
-import random
+import secrets
 import shutil
 import signal
 import socket
@@ -141,7 +141,7 @@ class ForkServer:
         err = tempfile.TemporaryFile(prefix="codeloop-worker-err-")
         shm_fd = shm.create()
         passed = [c_read, c_write, err.fileno()] + ([shm_fd] if shm_fd is not None else [])
-        uid = random.randrange(1_000_000_000, 2_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
+        uid = 1_000_000_000 + secrets.randbelow(1_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
         with self._lock:
             self._next += 1
             rid = self._next
