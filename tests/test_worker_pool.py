@@ -391,3 +391,14 @@ def test_a_fork_while_the_run_watchdog_holds_its_lock_leaves_the_child_a_free_on
     finally:
         os.close(r)
         os.waitpid(pid, 0)
+
+
+def test_what_forked_workers_share_is_said_and_their_random_streams_differ(pool):
+    a = LocalPythonExecutor(["random"], pool=pool)
+    b = LocalPythonExecutor(["random"], pool=pool)
+    draw = "import random\n[random.random() for _ in range(4)]"
+    assert a(draw).output != b(draw).output  # reseeded in each fork, not the fork server's stream
+    shared = a.isolation["shared_by_forked_workers"]
+    assert "hash secret" in shared and "scratch tmpfs" in shared
+    a.close()
+    b.close()

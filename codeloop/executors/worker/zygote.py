@@ -70,6 +70,13 @@ class ForkServer:
                 "scratch (shared by the fork server's workers), in it a 0700 directory "
                 "per worker as cwd, HOME and TMPDIR; /tmp not writable",
             )
+        # Said plainly: what forked workers still share (not "missing": each is bounded, see README).
+        self.plan.host_report["shared_by_forked_workers"] = (
+            f"the fork server's str hash secret (set when an interpreter starts; a running one cannot change "
+            f"it: random is reseeded in each worker) and its {scratch_mb} MB scratch tmpfs (each file is capped "
+            "by file_size_mb, but not a worker's total: one worker filling it makes the others' writes fail "
+            "until it ends)"
+        )
         self._stderr = tempfile.TemporaryFile(prefix="codeloop-forkserver-err-")
         try:
             popen = functools.partial(
