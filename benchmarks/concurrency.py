@@ -11,7 +11,13 @@ bare ``AsyncOpenAI`` client sending the same requests (the very bodies codeloop 
 recorded them) with the same concurrency (each of ``--runs`` tasks sends its ``--steps`` requests in
 sequence) to the same server in the same process. The ratio codeloop / bare client is the price of the
 agent loop under load (target <= 1.3x wall, <= 1.5x CPU per run for the default executor). Best of
-``--rounds`` alternating rounds. ``--also`` N then runs N more concurrent runs on the default executor and
+``--rounds`` alternating rounds.
+
+What "CPU" counts: this process (the client, codeloop's host side, and the loopback server's thread,
+which is on both sides of the ratio), printed first as the issue's figure; then the same plus the CPU
+of the child processes (bubblewrap, the fork server and every worker, ended ones included through the
+fork server's reaped-children time), which is what a user's machine really pays for the default
+executor. The load average is printed with the figures: on a shared machine wall times move with it. ``--also`` N then runs N more concurrent runs on the default executor and
 counts the correct ones (correctness, not time).
 """
 

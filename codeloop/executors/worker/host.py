@@ -294,7 +294,7 @@ class LocalPythonExecutor(PythonExecutor):
         worker = getattr(self, "_worker", None)
         if worker is not None:
             try:
-                worker.close(graceful=False)
+                worker.close(graceful=False, wait=False)  # (never wait inside the garbage collector)
             except Exception:  # noqa: BLE001
                 pass
 
