@@ -189,9 +189,11 @@ class CodeAgent(MultiStepAgent):
         if run.executor is None:
             if self._user_executor is not None:
                 run.executor, run.owns_executor = self._user_executor, False
-            elif self.executor_type == "inprocess":
+            elif self.executor_type in ("inprocess", "local"):
+                # (a local executor only takes an idle worker from its pool, or none yet: its first
+                # run checks one out without blocking the loop)
                 run.executor, run.owns_executor = self.create_python_executor(), True
-            else:  # starting a worker process may block: keep the loop free
+            else:  # starting a sandbox may block: keep the loop free
                 run.executor, run.owns_executor = await run_in_code_thread(self.create_python_executor), True
         if not run.executor_bound:
             self._bind_executor(run)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -275,5 +276,12 @@ class _Watchdog:
                 self._wakes_at = heap[0][0] if heap else float("inf")
                 self._cond.wait(None if not heap else self._wakes_at - now)
 
+    def _after_fork(self) -> None:
+        # A fork copies this object but not its thread, and its lock as it was at that moment (held,
+        # if the thread was inside it): the child starts afresh, or its first run would wait forever.
+        self.__init__()  # type: ignore[misc]
+
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._after_fork)

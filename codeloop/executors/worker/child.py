@@ -45,15 +45,17 @@ def main(cfg: dict[str, Any]) -> None:
     serve(cfg, box, confine.apply(cfg))
 
 
-def serve(cfg: dict[str, Any], box: Any, report: dict[str, Any]) -> None:
-    """Greet the host, then serve its frames until it says exit or goes away (never returns)."""
+def serve(cfg: dict[str, Any], box: Any, report: dict[str, Any], session: Any = None) -> None:
+    """Greet the host, then serve its frames until it says exit or goes away (never returns).
+    ``session``: a fresh, never used session for ``cfg["policy"]`` (the fork server's spare)."""
     rfd, wfd = cfg["fds"]
     channel = Channel(rfd, wfd, box)
     # A forked copy of the worker must not talk on the host's pipe.
     os.register_at_fork(after_in_child=lambda: _close_fds(rfd, wfd))
     session_cls, policy_cls, interp_error = _load_core()
     # own_process: the worker owns its recursion limit
-    session = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)
+    if session is None:
+        session = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)
     channel.send({"op": "hello", "isolation": report, "pid": os.getpid()})
     cpu = (cfg.get("rlimits") or {}).get("cpu")
     _set_cpu_budget(cpu)  # for the first run (what starting up used is not counted against it)

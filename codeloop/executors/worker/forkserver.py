@@ -30,6 +30,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -54,6 +55,7 @@ _PRELOAD = (
     "re",
     "statistics",
     "string",
+    "tempfile",  # (every worker points it at its own TMPDIR)
     "time",
     "unicodedata",
 )
@@ -84,10 +86,21 @@ def serve_forks(cfg: dict[str, Any]) -> None:
             __import__(name)
         except Exception:  # noqa: BLE001 - a module missing here is simply imported later by code
             pass
-    # Warm the code paths every worker runs at its start (no agent code: a constant policy and "1").
+    # Warm the code paths every worker runs (no agent code: a constant policy and constant code), so
+    # what they set up lazily is shared by every fork instead of built again in each one.
+    spare = None
     try:
-        session_cls, policy_cls, _ = child._load_core()
-        session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True).run("1")
+        session_cls, policy_cls, interp_error = child._load_core()
+        # (no time limit here: a deadline would start the watchdog thread, and this process must
+        # stay single-threaded, since a fork copies a lock some other thread holds as held)
+        warm = session_cls(policy_cls.from_dict({**cfg["policy"], "timeout_seconds": None}), own_process=True)
+        for code in ("x = 1\nprint(x)", "final_answer(x)"):
+            reply, _ = child._run(warm, {"code": code}, interp_error)
+            child.pack_logged(reply, str(reply.pop("logs", "")))
+        del warm
+        # A fresh session for the policy most requests carry: a worker forked with that policy uses
+        # its copy of it (never used here: this process runs no code in it) instead of building one.
+        spare = session_cls(policy_cls.from_dict(cfg["policy"]), own_process=True)
     except Exception:  # noqa: BLE001
         pass
     # Everything loaded so far stays put: a worker's garbage collector never walks (and so never
@@ -165,7 +178,8 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 _close(wake_r, wake_w, sock.detach())
-                _become_worker(cfg, req, list(fds), scratch, report)
+                fresh = spare if spare is not None and req.get("policy") == cfg["policy"] else None
+                _become_worker(cfg, req, list(fds), scratch, report, fresh)
             finally:
                 os._exit(70)
         scratches[pid] = scratch
@@ -226,7 +240,7 @@ def _reap(
 
 
 def _become_worker(
-    cfg: dict[str, Any], req: dict[str, Any], fds: list[int], scratch: str, report: dict
+    cfg: dict[str, Any], req: dict[str, Any], fds: list[int], scratch: str, report: dict, session: Any = None
 ) -> None:
     """In the forked child: take this worker's descriptors, scratch, limits and uid, then serve."""
     libc = confine._libc()
@@ -246,8 +260,6 @@ def _become_worker(
     os.umask(0o077)
     os.environ["HOME"] = scratch
     os.environ["TMPDIR"] = os.path.join(scratch, "tmp")
-    import tempfile
-
     tempfile.tempdir = None
     random = sys.modules.get("random")
     if random is not None:  # the fork server's state must not repeat in every worker
@@ -271,7 +283,7 @@ def _become_worker(
     own_cfg = {**cfg, "fds": [rfd, wfd], "policy": req["policy"], "rlimits": req.get("rlimits"), "uid": uid}
     own_cfg.pop("zygote", None)
     sys.argv[1:] = [json.dumps(own_cfg)]  # what a directly started worker sees there too
-    child.serve(own_cfg, box, merged)
+    child.serve(own_cfg, box, merged, session)
 
 
 def _kill_uids(uids: set[int]) -> None:

@@ -268,6 +268,14 @@ class LocalPythonExecutor(PythonExecutor):
         if worker is not None:
             worker.close()
 
+    async def aclose(self) -> None:
+        """``close`` without waiting for the worker process to end (it is killed; the pool frees its
+        place once its end is reported), so the event loop is not held up."""
+        self._closed = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close(graceful=False, wait=False)
+
     cleanup = close  # smolagents' name for it on sandbox executors
 
     def __enter__(self) -> LocalPythonExecutor:
@@ -280,13 +288,13 @@ class LocalPythonExecutor(PythonExecutor):
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(_DRIVERS, self.close)
+        await self.aclose()
 
     def __del__(self) -> None:
         worker = getattr(self, "_worker", None)
         if worker is not None:
             try:
-                worker.close(graceful=False)
+                worker.close(graceful=False, wait=False)  # (never wait inside the garbage collector)
             except Exception:  # noqa: BLE001
                 pass
 

@@ -380,8 +380,8 @@ class WorkerPool:
 
 
 def _close_later(worker: WorkerProcess) -> None:
-    # (called under the pool lock: closing waits for the process, and its on_close takes the lock)
-    _FORKERS.submit(worker.close, False)
+    # (called under the pool lock: closing may wait for the process, and its on_close takes the lock)
+    _FORKERS.submit(worker.close, False, False)
 
 
 _FORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="codeloop-worker-fork")

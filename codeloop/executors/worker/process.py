@@ -267,23 +267,49 @@ class WorkerProcess:
             if forked:
                 self.proc.sweep()
 
-    def close(self, graceful: bool = True) -> None:
+    def close(self, graceful: bool = True, wait: bool = True) -> None:
+        """End the worker and free what it holds. A forked worker still running is asked to die (a
+        message to its fork server); the rest happens when its end is reported, on the fork
+        server's reader thread. ``wait=False``: return at once (a run's end need not wait for the
+        kill's round trip; the pool frees the worker's place only once it is gone)."""
         if self.closed:
             return
+        forked = not isinstance(self.proc, subprocess.Popen)
         # (a forked worker is simply killed: it holds nothing that needs an orderly exit)
-        if graceful and self.proc.poll() is None and isinstance(self.proc, subprocess.Popen):
+        if graceful and not forked and self.proc.poll() is None:
             try:
                 self.send({"op": "exit"})
                 self.proc.wait(timeout=0.5)
             except (WorkerDied, subprocess.TimeoutExpired):
                 pass
+        if forked and self.proc.poll() is None:
+            self.closed = True
+            self._close_pipes()
+            gone = threading.Event()
+
+            def then(code: int) -> None:
+                self.proc.returncode = code
+                gone.set()
+                self._closed()
+
+            self.proc.kill(then=then)
+            if wait and not gone.wait(5):
+                self.proc.sweep()  # the fork server did not report it: the host's own sweep
+            return
         self.kill()
         self.closed = True
+        self._close_pipes()
+        self._closed()
+
+    def _close_pipes(self) -> None:
         for fd in (self.rfd, self.wfd):
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+    def _closed(self) -> None:
+        """The process is gone: drop its error output and scratch, tell the pool."""
         self._stderr.close()
         if self.plan.scratch:
             shutil.rmtree(self.plan.scratch, ignore_errors=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import random
+import secrets
 import shutil
 import site
 import subprocess
@@ -207,7 +207,7 @@ def plan_sandbox(
         and is_root
         and (bwrap or all(_world_traversable(p) for p in [*ro_dirs, *sites, _PKG_ROOT]))
     ):
-        uid = random.randrange(1_000_000_000, 2_000_000_000)  # a fresh uid no other process has
+        uid = 1_000_000_000 + secrets.randbelow(1_000_000_000)  # a fresh uid no other process has
     scratch = ""  # with bubblewrap the scratch is a size-capped tmpfs that lives and dies with the sandbox
     if not bwrap:
         scratch = tempfile.mkdtemp(prefix="codeloop-worker-")

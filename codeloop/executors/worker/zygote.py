@@ -14,7 +14,7 @@ import array
 import functools
 import json
 import os
-import random
+import secrets
 import shutil
 import signal
 import socket
@@ -45,6 +45,7 @@ class ForkServer:
         self._cond = threading.Condition()
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
+        self._on_exit: dict[int, Any] = {}  # pid -> called once that worker's end is reported
         self._next = 0
         self.dead = False
         self.hello: dict[str, Any] | None = None
@@ -69,6 +70,13 @@ class ForkServer:
                 "scratch (shared by the fork server's workers), in it a 0700 directory "
                 "per worker as cwd, HOME and TMPDIR; /tmp not writable",
             )
+        # Said plainly: what forked workers still share (not "missing": each is bounded, see README).
+        self.plan.host_report["shared_by_forked_workers"] = (
+            f"the fork server's str hash secret (set when an interpreter starts; a running one cannot change "
+            f"it: random is reseeded in each worker) and its {scratch_mb} MB scratch tmpfs (each file is capped "
+            "by file_size_mb, but not a worker's total: one worker filling it makes the others' writes fail "
+            "until it ends)"
+        )
         self._stderr = tempfile.TemporaryFile(prefix="codeloop-forkserver-err-")
         try:
             popen = functools.partial(
@@ -108,6 +116,7 @@ class ForkServer:
                 msg = json.loads(data)
             except ValueError:
                 continue  # the fork server runs no agent code, but a bad message is still only dropped
+            then = None
             with self._cond:
                 op = msg.get("op")
                 if op == "hello":
@@ -115,11 +124,19 @@ class ForkServer:
                 elif op == "forked":
                     self._replies[int(msg["id"])] = msg
                 elif op == "exit":
-                    self._exits[int(msg["pid"])] = int(msg["code"])
+                    pid = int(msg["pid"])
+                    then = self._on_exit.pop(pid, None)
+                    if then is None:  # (a worker closed with a callback is forgotten at once)
+                        self._exits[pid] = int(msg["code"])
                 self._cond.notify_all()
+            if then is not None:
+                _call(then, int(msg["code"]))
         with self._cond:
             self.dead = True
+            pending, self._on_exit = list(self._on_exit.values()), {}
             self._cond.notify_all()
+        for then in pending:  # its workers died with it
+            _call(then, -signal.SIGKILL)
 
     # -- forking -----------------------------------------------------------------------------
     def fork(self, limits: Limits, timeout: float | None, policy: dict[str, Any]) -> WorkerProcess:
@@ -131,7 +148,7 @@ class ForkServer:
         err = tempfile.TemporaryFile(prefix="codeloop-worker-err-")
         shm_fd = shm.create()
         passed = [c_read, c_write, err.fileno()] + ([shm_fd] if shm_fd is not None else [])
-        uid = random.randrange(1_000_000_000, 2_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
+        uid = 1_000_000_000 + secrets.randbelow(1_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
         with self._lock:
             self._next += 1
             rid = self._next
@@ -191,7 +208,17 @@ class ForkServer:
         with self._cond:
             self._exits.pop(pid, None)
 
-    def kill_child(self, pid: int) -> None:
+    def kill_child(self, pid: int, then: Any = None) -> None:
+        """Ask the fork server to SIGKILL a worker; ``then(exit code)`` is called (on the reader
+        thread, or here if it is already gone) once its end is reported."""
+        if then is not None:
+            with self._cond:
+                code = self._exits.pop(pid, -signal.SIGKILL if self.dead else None)
+                if code is None:
+                    self._on_exit[pid] = then
+            if code is not None:
+                _call(then, code)
+                return
         try:
             with self._lock:
                 self._sock.send(json.dumps({"op": "kill", "pid": pid}).encode())
@@ -230,6 +257,13 @@ class ForkServer:
             return ""
 
 
+def _call(then: Any, code: int) -> None:
+    try:
+        then(code)
+    except Exception:  # noqa: BLE001 - the reader thread must go on (closing a worker cannot fail)
+        pass
+
+
 class ForkedProc:
     """What WorkerProcess needs of a Popen (poll, wait, kill, returncode) for a forked worker."""
 
@@ -250,9 +284,12 @@ class ForkedProc:
         self.server.forget(self.pid)
         return self.returncode
 
-    def kill(self) -> None:
-        """Ask the fork server to kill the worker and its uid's processes (see WorkerProcess.kill)."""
-        if self.poll() is None:
+    def kill(self, then: Any = None) -> None:
+        """Ask the fork server to kill the worker and its uid's processes (see WorkerProcess.kill);
+        ``then``: called once its end is reported (see ForkServer.kill_child)."""
+        if then is not None:
+            self.server.kill_child(self.pid, then)
+        elif self.poll() is None:
             self.server.kill_child(self.pid)
 
     def sweep(self) -> None:
