@@ -167,3 +167,13 @@ def test_agent_runs_pause_and_resume_on_each_store(store_factory):
     assert (result.state, result.output) == ("success", "X|sent to bob")
     assert EFFECTS == ["lookup:x", "send:bob"]
     assert store_factory().get_run("s").state == "success"
+
+
+def test_runs_stored_as_interrupted_read_back_as_cancelled(store):
+    store.create_run("old", agent="a", task="t")
+    store.update_run("old", state="interrupted")  # what earlier versions wrote for a stopped run
+    store.create_run("new", agent="a", task="t")
+    store.update_run("new", state="cancelled")
+    assert store.get_run("old").state == "cancelled"
+    assert sorted(r.run_id for r in store.list_runs(state="cancelled")) == ["new", "old"]
+    assert {r.state for r in store.list_runs()} == {"cancelled"}

@@ -157,6 +157,8 @@ _SCHEMA = (
 )
 
 _RUN_COLUMNS = "run_id, agent, task, state, created, updated, parent_id, fork_step, data"
+# states stored by earlier versions, read back under their current names
+_OLD_STATES = {"interrupted": "cancelled"}
 
 
 class SQLStore(RunStore):
@@ -283,7 +285,7 @@ class SQLStore(RunStore):
             run_id=row[0],
             agent=row[1],
             task=row[2],
-            state=row[3],
+            state=_OLD_STATES.get(row[3], row[3]),
             created=float(row[4]),
             updated=float(row[5]),
             parent_id=row[6],
@@ -317,7 +319,9 @@ class SQLStore(RunStore):
             return run
 
     def list_runs(self, *, state: str | None = None, limit: int = 50) -> list[StoredRun]:
-        where, params = ("WHERE state = ?", (state,)) if state else ("", ())
+        names = (state, *[old for old, new in _OLD_STATES.items() if new == state]) if state else ()
+        where = f"WHERE state IN ({', '.join('?' * len(names))})" if names else ""
+        params = names
         with self._transaction() as cur:
             self._execute(
                 cur,
