@@ -81,6 +81,44 @@ def _commit_cost(tmp: str, n: int = 300) -> float:
     return (time.perf_counter() - start) / n
 
 
+def _store_writes(tmp: str, steps: int, executor: str) -> Any:
+    """The store's share of the overhead: record a run's writes, then time them alone on fresh stores."""
+    from codeloop.runs import SQLiteStore
+
+    log: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    class Recording(SQLiteStore):
+        def create_run(self, *a: Any, **k: Any) -> None:
+            log.append(("create_run", a, k))
+            super().create_run(*a, **k)
+
+        def update_run(self, *a: Any, **k: Any) -> None:
+            log.append(("update_run", a, k))
+            super().update_run(*a, **k)
+
+        def append_step(self, *a: Any, **k: Any) -> None:
+            log.append(("append_step", a, k))
+            super().append_step(*a, **k)
+
+        def record_call(self, *a: Any, **k: Any) -> None:
+            log.append(("record_call", a, k))
+            super().record_call(*a, **k)
+
+    _timed_run(steps, executor, Recording(os.path.join(tmp, "recorded.db")), "recorded")
+    count = iter(range(1_000_000))
+
+    def replay() -> float:
+        store = SQLiteStore(os.path.join(tmp, f"replay{next(count)}.db"))
+        start = time.perf_counter()
+        for name, a, k in log:
+            getattr(store, name)(*a, **k)
+        elapsed = time.perf_counter() - start
+        store.close()
+        return elapsed
+
+    return replay
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
@@ -114,6 +152,11 @@ def main() -> int:
             "a tool call writes 3 (call started + model reply, call result, step + events)"
         )
         print(f"store bytes per step: {size / steps:.0f} B of database file ({rows / steps:.0f} B of row data)")
+        writes = _store_writes(tmp, steps, executor)
+        print(
+            f"store writes alone (this run's writes replayed on a fresh store, best of {args.repeat}): "
+            f"{min(writes() for _ in range(args.repeat)) / steps * 1e3:.3f} ms per step"
+        )
 
         # Resume: a run stopped before its last model call, resumed by a fresh agent up to that call.
         db = os.path.join(tmp, "resume.db")

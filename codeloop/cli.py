@@ -5,7 +5,7 @@ Layer 7 (faces). ``codeloop run "task"`` builds a model (from the options, else 
 event stream live on stderr: thoughts, code, printed logs, tool calls, plans, then usage and time. The
 final answer alone goes to stdout, so ``codeloop run "..." > answer.txt`` captures just the answer.
 
-Exit codes: 0 success, 1 the run failed (error, max steps reached, interrupted), 2 configuration error
+Exit codes: 0 success, 1 the run failed (error, max steps reached, cancelled), 2 configuration error
 (no model configured, unknown tool, bad option), 130 interrupted with Ctrl-C.
 """
 

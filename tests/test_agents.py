@@ -270,7 +270,7 @@ def test_interrupt_from_callback_ends_cleanly():
 
     agent = make_agent(ScriptedModel(lambda m: code("print(1)")), step_callbacks=[stop])
     result = agent.run("t", return_full_result=True)
-    assert result.state == "interrupted" and result.output is None
+    assert result.state == "cancelled" and result.output is None
     assert len([s for s in agent.memory.steps if isinstance(s, ActionStep)]) == 1
     with pytest.raises(AgentError, match="Agent interrupted"):  # as in smolagents
         agent.run("t2")
@@ -286,7 +286,7 @@ def test_interrupt_cancels_model_call_in_flight():
         return await asyncio.wait_for(task, 2)
 
     result = asyncio.run(main())
-    assert result.state == "interrupted"
+    assert result.state == "cancelled"
 
 
 def test_cancelling_arun_propagates_and_closes_executor():
@@ -478,13 +478,13 @@ def test_interrupt_from_astream_consumer_and_from_other_thread():
         return seen
 
     seen = asyncio.run(consume())
-    assert seen[-1].state == "interrupted"
+    assert seen[-1].state == "cancelled"
     assert sum(isinstance(e, Finished) for e in seen) == 1
 
     slow = make_agent(ScriptedModel(lambda m: code("print(1)"), latency=0.05))
     threading.Timer(0.2, slow.interrupt).start()
     items = list(slow.run("t", stream=True))
-    assert slow.last_run.status == "interrupted"
+    assert slow.last_run.status == "cancelled"
     assert 1 <= len([i for i in items if isinstance(i, ActionStep)]) < 10
     assert slow.monitor.total_input_token_count > 0 and len(slow.monitor.step_durations) >= 1
 

@@ -335,3 +335,22 @@ def test_a_run_stopped_by_a_usage_limit_resumes_with_a_higher_limit(tmp_path):
         agent.resume("limited")
     result = agent.resume("limited", usage_limits=UsageLimits(max_model_calls=4))
     assert result.output == 30 and result.state == "success"
+
+
+def test_an_interrupted_run_is_stored_as_cancelled_and_resumes(tmp_path):
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    def stop(step, agent):
+        if step.step_number == 1:
+            agent.interrupt()
+
+    script = by_step([code("x = 20"), code("final_answer(x + 1)")])
+    agent = CodeAgent(tools=[], model=ScriptedModel(script), store=store, step_callbacks=[stop], verbosity_level=0)
+    result = agent.run("t", run_id="c1", return_full_result=True)
+    assert result.state == "cancelled"
+    assert store.get_run("c1").state == "cancelled"
+    assert [r.run_id for r in store.list_runs(state="cancelled")] == ["c1"]
+    fresh = CodeAgent(tools=[], model=ScriptedModel(script), store=store, verbosity_level=0)
+    resumed = fresh.resume("c1")
+    assert (resumed.state, resumed.output) == ("success", 21)
+    store.close()

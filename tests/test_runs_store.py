@@ -167,3 +167,32 @@ def test_agent_runs_pause_and_resume_on_each_store(store_factory):
     assert (result.state, result.output) == ("success", "X|sent to bob")
     assert EFFECTS == ["lookup:x", "send:bob"]
     assert store_factory().get_run("s").state == "success"
+
+
+def test_runs_stored_as_interrupted_read_back_as_cancelled(store):
+    store.create_run("old", agent="a", task="t")
+    store.update_run("old", state="interrupted")  # what earlier versions wrote for a stopped run
+    store.create_run("new", agent="a", task="t")
+    store.update_run("new", state="cancelled")
+    assert store.get_run("old").state == "cancelled"
+    assert sorted(r.run_id for r in store.list_runs(state="cancelled")) == ["new", "old"]
+    assert {r.state for r in store.list_runs()} == {"cancelled"}
+
+
+def test_merges_see_writes_of_other_connections(store_factory):
+    # a store keeps its last write of a run's data to skip reading it back; another writer must not be lost
+    one, two = store_factory(), store_factory()
+    one.create_run("m", agent="a", task="t", data={"a": 1})
+    one.update_run("m", data={"b": 2})
+    two.update_run("m", data={"c": 3})
+    one.update_run("m", data={"d": 4})
+    two.update_run("m", state="success")
+    one.update_run("m", data={"e": 5})
+    run = two.get_run("m")
+    assert {k: run.data[k] for k in "abcde"} == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    assert run.state == "success"
+    one.record_call("m", CallRecord("1:t#1", 1, "t", {"x": [1]}, "started"), data={"pending_step": {"s": 1}})
+    one.record_call("m", CallRecord("1:t#1", 1, "t", {"x": [1]}, "done", result={"ok": True}))
+    call = two.get_run("m").calls["1:t#1"]
+    assert (call.status, call.arguments, call.result) == ("done", {"x": [1]}, {"ok": True})
+    assert two.get_run("m").data["pending_step"] == {"s": 1}

@@ -254,7 +254,7 @@ def test_interrupt_makes_run_raise_agent_error():
     )
     with pytest.raises(AgentError, match="Agent interrupted"):
         agent.run("t")
-    assert agent.run("t", return_full_result=True).state == "interrupted"
+    assert agent.run("t", return_full_result=True).state == "cancelled"
 
 
 def test_tool_calling_agent_process_and_execute_tool_calls():

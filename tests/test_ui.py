@@ -268,7 +268,7 @@ def test_upload_image_and_stop(app, browser, tmp_path):
         page.wait_for_timeout(500)
         page.locator("#stop-btn").click()
         chat.get_by_text("Run stopped").wait_for(timeout=10_000)
-        chat.get_by_text("Run interrupted").wait_for(timeout=5_000)
+        chat.get_by_text("Run cancelled").wait_for(timeout=5_000)
         assert chat.get_by_text("too late").count() == 0
         page.locator("#submit-btn:not([disabled])").wait_for(timeout=10_000)
     finally:

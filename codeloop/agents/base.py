@@ -6,7 +6,7 @@ Layer 5 (agents). An agent holds configuration only; each call to ``run``/``arun
 current context (inside a callback or tool) or else the most recent run, as smolagents users expect.
 
 Cancellation: ``agent.interrupt()`` (or ``run.interrupt()``) ends every active run cleanly with state
-"interrupted" (``run()`` then raises ``AgentError("Agent interrupted.")`` as in smolagents, or returns a
+"cancelled" (``run()`` then raises ``AgentError("Agent interrupted.")`` as in smolagents, or returns a
 RunResult with that state when ``return_full_result``). Cancelling the task that
 awaits ``arun`` propagates ``asyncio.CancelledError`` after the executor has been closed.
 """
@@ -376,7 +376,7 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         full = return_full_result if return_full_result is not None else self.return_full_result
         if full:
             return run.result()
-        if run.status == "interrupted":
+        if run.status == "cancelled":
             raise AgentError("Agent interrupted.")
         return handle_agent_output_types(run.output)  # text comes back as AgentText, as in smolagents
 
@@ -446,7 +446,7 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         return iterate_sync(self.astream(task, **kwargs))
 
     def interrupt(self) -> None:
-        """Stop every active run of this agent; each ends with state "interrupted"."""
+        """Stop every active run of this agent; each ends with state "cancelled"."""
         for run in list(self._active_runs):
             run.interrupt()
 
@@ -502,7 +502,7 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
             full_task, additional_args=additional_args, return_full_result=True, reset=True, **kwargs
         )
         output = result.output
-        if result.state == "interrupted":
+        if result.state == "cancelled":
             raise AgentError(f"Team member '{self.name}' was interrupted before it answered.")
         if output is None or (isinstance(output, str) and not output.strip()):
             output = f"(team member '{self.name}' gave no answer; its run ended with state {result.state!r})"

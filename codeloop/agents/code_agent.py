@@ -278,6 +278,9 @@ class CodeAgent(MultiStepAgent):
         yield call
 
         executor = run.executor
+        journal = run.journal
+        if journal is not None:  # a stored run records the clock and random values the code reads
+            journal.before_code(executor)
         try:
             if any(name in code for name in run.tool_names):
                 result = None
@@ -305,6 +308,9 @@ class CodeAgent(MultiStepAgent):
                 )
             yield run.event(CodeOutputEvent, logs=logs, error=message_text)
             raise AgentExecutionError(message_text) from e
+        finally:
+            if journal is not None:
+                journal.after_code(executor)
         if run._pending:  # a call the name check could not foresee
             for item in run.pop_events():
                 yield item

@@ -219,8 +219,8 @@ class AgentLoop:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     task.uncancel()
-                run.status = "interrupted"
-            if run.status in ("interrupted", "awaiting_approval"):
+                run.status = "cancelled"
+            if run.status in ("cancelled", "awaiting_approval"):
                 run.output = None
             run.timing.stop()
             yield run.event(
@@ -270,7 +270,7 @@ class AgentLoop:
         step: ActionStep | None = None
         while run.step_number < run.max_steps:
             if run.interrupted:
-                run.status = "interrupted"
+                run.status = "cancelled"
                 return
             run.step_number += 1
             if self._planning_due(run):
@@ -310,7 +310,7 @@ class AgentLoop:
                 break
         if not final:
             if run.interrupted:
-                run.status = "interrupted"
+                run.status = "cancelled"
                 return
             async for item in self._ahandle_max_steps(run):
                 if isinstance(item, _Done):

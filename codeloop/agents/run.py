@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Run", "RunResult", "RunState"]
 
 RunState = Literal[
-    "success", "max_steps_error", "interrupted", "usage_limit_exceeded", "awaiting_approval", "failed"
+    "success", "max_steps_error", "cancelled", "usage_limit_exceeded", "awaiting_approval", "failed"
 ]
 
 _ids = itertools.count(1)
@@ -43,7 +43,8 @@ class RunResult:
     """What ``run(..., return_full_result=True)`` returns.
 
     ``state`` is "success", "max_steps_error" (the answer was asked for after max_steps) or
-    "interrupted" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None),
+    "cancelled" (``agent.interrupt()`` / ``run.interrupt()`` stopped it; ``output`` is None; runs stored
+    before this name was chosen said "interrupted" and read back as "cancelled"),
     "usage_limit_exceeded" (the partial result carried by UsageLimitExceeded), or "awaiting_approval" (a
     tool call waits for a person: ``pending_approvals`` lists them, each with its ``call_id``;
     ``agent.resume(run_id, approvals={call_id: True | False | "reason"})`` goes on). ``cost`` is in US
@@ -135,7 +136,7 @@ class Run:
         self.usage = TokenUsage()
         self.timing = Timing()
         self.output: Any = None
-        self.status: str = "created"  # created, running, success, max_steps_error, interrupted, failed
+        self.status: str = "created"  # created, running, success, max_steps_error, cancelled, failed
         self.output_retries = 0
         self.executor: Any = None
         self.owns_executor = False
@@ -197,7 +198,7 @@ class Run:
         return self._interrupted
 
     def interrupt(self) -> None:
-        """Stop the run: it ends with state "interrupted" (a model or tool call in flight is cancelled)."""
+        """Stop the run: it ends with state "cancelled" (a model or tool call in flight is cancelled)."""
         self._interrupted = True
         loop = self._loop
         if loop is None:
@@ -253,7 +254,7 @@ class Run:
         result = RunResult(
             output=self.output,
             state=self.status
-            if self.status in ("success", "max_steps_error", "interrupted")
+            if self.status in ("success", "max_steps_error", "cancelled")
             else self.status,
             token_usage=self.usage,
             timing=self.timing,

@@ -2,7 +2,7 @@
 
 Layer 7 (faces). The summary gives the mean score, steps, tokens, cost, time, and the failures by kind:
 ``wrong_answer`` (the run answered, the scorer said no), ``max_steps`` (no answer within the step limit),
-``interrupted``, or the error type that ended the run (``AgentGenerationError``, ``ScorerError``...).
+``cancelled``, or the error type that ended the run (``AgentGenerationError``, ``ScorerError``...).
 The chart needs matplotlib (the ``evals`` extra).
 """
 
@@ -25,7 +25,7 @@ class EvalRecord:
     expected: Any
     output: Any
     score: float
-    state: str  # success, max_steps_error, interrupted, failed
+    state: str  # success, max_steps_error, cancelled, failed
     failure: str | None
     steps: int = 0
     input_tokens: int = 0

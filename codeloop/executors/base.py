@@ -57,6 +57,15 @@ class PythonExecutor(ABC):
         """The code's variables, as far as this executor can see them."""
         return {}
 
+    def set_tape(self, spec: dict[str, Any] | None) -> None:  # noqa: B027 - optional hook
+        """Record the clock and random values the next run's code reads, or with ``spec["replay"]`` give
+        it those recorded by an earlier run (a stored run's replay; see ``executors/tape.py``).
+        Executors that cannot do this ignore it: their replays read live values."""
+
+    def take_tape(self) -> dict[str, Any] | None:
+        """What the last run recorded, ``{"values": [...], "diverged": bool}``, or None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release resources (processes, sandboxes). Safe to call twice."""
 

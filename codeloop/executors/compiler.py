@@ -10,7 +10,8 @@ Rewrites (every inserted node keeps the line number of the code it guards):
 * ``obj._x`` (load, store, del)      -> ``__codeloop_priv__(obj, '_x')._x``  (owner check)
 * ``obj.x = v`` / ``del obj.x``      -> ``__codeloop_store__(obj, 'x').x = v`` (no writes to classes
   the code did not define)
-* ``obj.format`` / ``obj.format_map`` -> ``__codeloop_attr__(obj, 'format')`` (format traversal)
+* ``obj.format`` / ``obj.format_map`` -> ``__codeloop_attr__(obj, 'format')`` (format traversal); also
+  ``obj.now`` / ``obj.today`` / ``obj.utcnow`` (datetime's clocks, recorded for replay: tape.py)
 * at module and class level, ``for x in it`` -> ``for x in __codeloop_loop__(it, __codeloop_ops__)``
   (``itertools.compress`` over the operation budget: each iteration counts one operation with no
   inserted statement; see limits.py); other loop bodies (``for`` in functions, ``while``, ``async
@@ -66,6 +67,7 @@ from .policy import (
     is_dunder,
     needs_owner_check,
 )
+from .tape import CLOCK_ATTRS
 
 __all__ = ["FILENAME", "StaticViolation", "compile_code", "check_expression_source"]
 
@@ -361,6 +363,8 @@ class _Rewriter(ast.NodeTransformer):
             # writes: refused on classes the code did not define (no monkeypatching host classes)
             self._guard_value(node, names.STORE)
             return node
+        if attr in CLOCK_ATTRS:  # datetime.now() & co: the time comes from the session's tape
+            return _call(names.ATTR, [node.value, _const(attr, node)], node)
         if attr in _FORMAT_ATTRS:
             if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 check = _check_format_literal(node.value.value)

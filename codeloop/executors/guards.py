@@ -37,6 +37,7 @@ from .policy import (
     is_dunder,
     needs_owner_check,
 )
+from .tape import CLOCK_ATTRS, clock_attr
 
 __all__ = [
     "ACTIVE_SESSION",
@@ -322,8 +323,11 @@ def attr_guard(obj: Any, name: str) -> Any:
     """``obj.format`` / ``obj.format_map`` loads.
 
     On a string the format string is checked once (cached) and, unless it reads private attributes,
-    the real bound method is returned, so checked formatting runs at C speed.
+    the real bound method is returned, so checked formatting runs at C speed. Also ``obj.now`` /
+    ``obj.today`` / ``obj.utcnow`` loads: datetime's clocks, recorded for replay (see tape.py).
     """
+    if name in CLOCK_ATTRS:
+        return clock_attr(obj, name)
     if isinstance(obj, str):
         fmt = obj if type(obj) is str else str.__str__(obj)
         needs_objects = _format_ok.get(fmt)
@@ -346,7 +350,7 @@ def safe_getattr(obj: Any, name: Any, *default: Any) -> Any:
     if len(default) > 1:
         raise TypeError(f"getattr expected at most 3 arguments, got {2 + len(default)}")
     name = _check_name(obj, name)
-    if name == "format" or name == "format_map":
+    if name == "format" or name == "format_map" or name in CLOCK_ATTRS:
         try:
             return attr_guard(obj, name)
         except AttributeError:

@@ -124,6 +124,12 @@ class InProcessExecutor(PythonExecutor):
     def state(self) -> dict[str, Any]:
         return self.session.state
 
+    def set_tape(self, spec: dict[str, Any] | None) -> None:
+        self.session.set_tape(spec)
+
+    def take_tape(self) -> dict[str, Any] | None:
+        return self.session.take_tape()
+
     @property
     def static_tools(self) -> dict[str, Any]:
         return self.session.tools

@@ -205,6 +205,13 @@ class ModuleGate:
         ):
             d["__getattr__"] = self._make_getattr(real, partial, p)
 
+    def refresh(self, name: str) -> None:
+        """Fill the proxy of module ``name`` again (its stand-ins changed), if code imported it already."""
+        p = self._proxies.get((name, False))
+        real = sys.modules.get(name)
+        if p is not None and real is not None and id(p) not in self._unfilled:
+            self._fill(p, real, False)
+
     def _bind_submodules(self, name: str) -> None:
         """After ``import a.b.c``: ``b`` in the proxy of ``a``, ``c`` in that of ``a.b`` (those made before
         the submodule was loaded; a proxy made later finds it in its snapshot)."""
@@ -333,7 +340,13 @@ class ModuleGate:
             private = safecopy.private_copy_module()
             return {"copy": private.copy, "deepcopy": private.deepcopy, "dispatch_table": _HIDDEN}
         if modname == "time":
-            return {"sleep": self.session.sleep}
+            return {"sleep": self.session.sleep, **self.session.tape.time_patches()}
+        if modname == "random":
+            return self.session.tape.random_patches()
+        if modname == "secrets":
+            return self.session.tape.secrets_patches()
+        if modname == "uuid":
+            return self.session.tape.uuid_patches()
         if modname == "importlib":
             return {"import_module": self._import_module}
         return {}

@@ -41,6 +41,7 @@ from .policy import (
     PolicyViolation,
     is_dunder,
 )
+from .tape import Tape
 
 __all__ = ["ExecutionSession", "FinalAnswerSignal"]
 
@@ -139,6 +140,10 @@ class ExecutionSession:
         self._builtins: dict[str, Any] = dict(_PLAIN_BUILTINS)
         self._builtins["print"] = self._capture.make_print()
         self._modules = ModuleGate(self.policy, self)
+        # clock and random values of a run, recorded for a stored run's replay (see tape.py)
+        self.tape = Tape(on_seed=lambda: self._modules.refresh("random"))
+        self._tape_spec: dict[str, Any] | None = None
+        self._last_tape: dict[str, Any] | None = None
         self._builtins["__import__"] = self._modules.import_
         self._builtins[names.RESULT] = self._set_result
         self._builtins[names.IMPORT_STAR] = self._import_star
@@ -218,6 +223,16 @@ class ExecutionSession:
         """What ``import builtins`` shows code (only when authorized): the guarded builtins."""
         return {k: v for k, v in self._builtins.items() if not k.startswith("_") and k not in self._tools}
 
+    def set_tape(self, spec: dict[str, Any] | None) -> None:
+        """Record (``spec["replay"]``: replay) the clock and random values of the next run; ``spec["seed"]``
+        seeds the session's random module once (see tape.py). None: the next run reads live values."""
+        self._tape_spec = spec
+
+    def take_tape(self) -> dict[str, Any] | None:
+        """What the last run recorded: {"values": [[kind, value]...], "diverged": bool}, or None."""
+        tape, self._last_tape = self._last_tape, None
+        return tape
+
     # ---- helpers called by compiled code --------------------------------------------------
     def _set_result(self, value: Any) -> Any:
         self._result = value
@@ -282,6 +297,10 @@ class ExecutionSession:
         self._capture.reset()
         self._result = None
         self._final = _UNSET
+        spec, self._tape_spec = self._tape_spec, None
+        self._last_tape = None
+        if spec is not None or self.tape.active:
+            self.tape.begin(spec)
         if self._own_process:
             depth = 0
             frame = sys._getframe()
@@ -294,6 +313,8 @@ class ExecutionSession:
 
     def _end(self) -> None:
         self._budget.stop()
+        if self.tape.active:
+            self._last_tape = self.tape.end()
         self._self_types[:] = _NO_SELF_TYPES
         if self._saved_recursion_limit is not None:
             sys.setrecursionlimit(self._saved_recursion_limit)

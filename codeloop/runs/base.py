@@ -22,10 +22,22 @@ from typing import Any
 __all__ = ["RunStore", "SQLStore", "StoredRun", "CallRecord", "dumps", "loads"]
 
 
-def dumps(value: Any) -> str:
+def _jsonable(value: Any) -> Any:
     from ..memory import jsonable
 
-    return json.dumps(jsonable(value), separators=(",", ":"), ensure_ascii=False)
+    return jsonable(value)
+
+
+# The C encoder does the walk; only values it does not know (objects with to_dict, sets...) go through
+# memory.jsonable, which turns them into JSON-safe data (the rest as repr).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_jsonable).encode
+
+
+def dumps(value: Any) -> str:
+    try:
+        return _encode(value)
+    except (TypeError, ValueError):  # e.g. a dict key JSON cannot take: the slow, thorough copy
+        return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text: str | None) -> Any:
@@ -157,6 +169,8 @@ _SCHEMA = (
 )
 
 _RUN_COLUMNS = "run_id, agent, task, state, created, updated, parent_id, fork_step, data"
+# states stored by earlier versions, read back under their current names
+_OLD_STATES = {"interrupted": "cancelled"}
 
 
 class SQLStore(RunStore):
@@ -169,6 +183,9 @@ class SQLStore(RunStore):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        # run id -> (updated, data) as this store last wrote them: the next merge skips reading the row
+        # back when no one else wrote it since (checked in the UPDATE itself, see _update)
+        self._written: dict[str, tuple[float, dict[str, Any]]] = {}
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -207,8 +224,29 @@ class SQLStore(RunStore):
                 f"INSERT INTO codeloop_runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, agent, task, "running", now, now, parent_id, fork_step, dumps(data or {})),
             )
+            self._remember(run_id, now, dict(data or {}))
+
+    def _remember(self, run_id: str, updated: float, data: dict[str, Any]) -> None:
+        if len(self._written) > 256 and run_id not in self._written:
+            self._written.clear()  # a long-lived store serving many runs keeps only recent ones
+        self._written[run_id] = (updated, data)
 
     def _update(self, cur: Any, run_id: str, state: str | None, data: dict[str, Any] | None) -> None:
+        written = self._written.get(run_id)
+        now = time.time()
+        if written is not None:
+            now = max(now, written[0] + 1e-6)  # each write moves ``updated`` on, so it identifies the write
+        if data and written is not None:
+            merged = {**written[1], **data}
+            self._execute(
+                cur,
+                "UPDATE codeloop_runs SET data = ?, updated = ?, state = COALESCE(?, state) "
+                "WHERE run_id = ? AND updated = ?",
+                (dumps(merged), now, state, run_id, written[0]),
+            )
+            if cur.rowcount == 1:  # nobody else wrote the run since our last write: our copy is current
+                self._written[run_id] = (now, merged)
+                return
         if data:
             self._execute(
                 cur, f"SELECT data FROM codeloop_runs WHERE run_id = ?{self._for_update}", (run_id,)
@@ -221,14 +259,15 @@ class SQLStore(RunStore):
             self._execute(
                 cur,
                 "UPDATE codeloop_runs SET data = ?, updated = ?, state = COALESCE(?, state) WHERE run_id = ?",
-                (dumps(merged), time.time(), state, run_id),
+                (dumps(merged), now, state, run_id),
             )
+            self._remember(run_id, now, merged)
         elif state is not None:
             self._execute(
-                cur,
-                "UPDATE codeloop_runs SET state = ?, updated = ? WHERE run_id = ?",
-                (state, time.time(), run_id),
+                cur, "UPDATE codeloop_runs SET state = ?, updated = ? WHERE run_id = ?", (state, now, run_id)
             )
+            if written is not None:
+                self._written[run_id] = (now, written[1])
 
     def update_run(
         self, run_id: str, *, state: str | None = None, data: dict[str, Any] | None = None
@@ -258,6 +297,15 @@ class SQLStore(RunStore):
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         with self._transaction() as cur:
             self._update(cur, run_id, None, data)
+            if call.status == "done" and call.decision is None:  # the usual result of a started call
+                self._execute(
+                    cur,
+                    "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
+                    "WHERE run_id = ? AND call_key = ? AND status = 'started'",
+                    (dumps(call.result), call.error, run_id, call.key),
+                )
+                if cur.rowcount == 1:
+                    return
             self._execute(
                 cur,
                 "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "
@@ -283,7 +331,7 @@ class SQLStore(RunStore):
             run_id=row[0],
             agent=row[1],
             task=row[2],
-            state=row[3],
+            state=_OLD_STATES.get(row[3], row[3]),
             created=float(row[4]),
             updated=float(row[5]),
             parent_id=row[6],
@@ -317,7 +365,9 @@ class SQLStore(RunStore):
             return run
 
     def list_runs(self, *, state: str | None = None, limit: int = 50) -> list[StoredRun]:
-        where, params = ("WHERE state = ?", (state,)) if state else ("", ())
+        names = (state, *[old for old, new in _OLD_STATES.items() if new == state]) if state else ()
+        where = f"WHERE state IN ({', '.join('?' * len(names))})" if names else ""
+        params = names
         with self._transaction() as cur:
             self._execute(
                 cur,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ class Journal:
         approvals: dict[str, Any] | None = None,
         pending_step: dict[str, Any] | None = None,
         resumed: bool = False,
+        seed: int | None = None,
     ):
         self.run = run
         self.store = store
@@ -81,7 +83,10 @@ class Journal:
         self.pending: list[dict[str, Any]] = []
         self.replaying = False
         self.diverged = False
-        self.replay_steps: list[tuple[int, str]] = []
+        self.replay_steps: list[tuple[int, str, list[Any] | None]] = []
+        # the run's random seed and each step's recorded clock/random values (executors/tape.py)
+        self.seed = seed
+        self._tapes: dict[int, list[Any]] = {}
         self.replay_errors: set[int] = set()
         self.replay_seconds = 0.0
         self.note: str | None = None
@@ -126,11 +131,12 @@ class Journal:
             self._stored_steps = len(steps)
             self.store.update_run(run.id, state="running", data={"pending_approvals": []})  # type: ignore[union-attr]
             return
+        self.seed = secrets.randbits(63)
         self.store.create_run(  # type: ignore[union-attr]
             run.id,
             agent=getattr(run.agent, "name", None) or type(run.agent).__name__,
             task=run.task,
-            data={"max_steps": run.max_steps, **self._extra()},
+            data={"max_steps": run.max_steps, "seed": self.seed, **self._extra()},
         )
         # The task step (and any steps of a reset=False predecessor) are the start of the record.
         for index, step in enumerate(steps):
@@ -146,7 +152,11 @@ class Journal:
             data = self._extra()
             data["pending_step"] = None
             self._reply = None
-            self.store.append_step(run.id, index, step_record(steps[index]), events, data=data)  # type: ignore[union-attr]
+            record = step_record(steps[index])
+            tape = self._tapes.pop(record.get("step_number", -1), None) if self._tapes else None
+            if tape:
+                record["tape"] = tape
+            self.store.append_step(run.id, index, record, events, data=data)  # type: ignore[union-attr]
             events = []
             self._stored_steps += 1
 
@@ -165,6 +175,29 @@ class Journal:
             data["pending_step"] = None
         self._reply = None
         self.store.update_run(run.id, state=state, data=data)  # type: ignore[union-attr]
+
+    # ---- clock and random values of code (executors/tape.py) ----
+    def before_code(self, executor: Any, replay: list[Any] | None = None) -> None:
+        """Ask the executor to record what the step's code reads from the clock and random sources (and,
+        when a finished step is replayed, to give it the recorded values)."""
+        if self.seed is None or self.store is None:
+            return
+        set_tape = getattr(executor, "set_tape", None)
+        if set_tape is not None:
+            set_tape({"seed": self.seed} if replay is None else {"seed": self.seed, "replay": replay})
+
+    def after_code(self, executor: Any) -> dict[str, Any] | None:
+        """What the executor recorded; kept for the step's record unless this is a replay."""
+        if self.seed is None or self.store is None:
+            return None
+        take = getattr(executor, "take_tape", None)
+        tape = take() if take is not None else None
+        if not isinstance(tape, dict):
+            return None
+        values = tape.get("values")
+        if not self.replaying and isinstance(values, list) and values:
+            self._tapes[self.run.step_number] = values
+        return tape
 
     # ---- model replies ----
     def replayed_model_output(self, run: Run) -> ChatMessage | None:

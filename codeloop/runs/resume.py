@@ -115,8 +115,12 @@ def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None, us
         approvals=decisions,
         pending_step=stored.data.get("pending_step"),
         resumed=True,
+        seed=stored.data.get("seed"),
     )
-    journal.replay_steps = [(s.step_number, s.code_action) for s in actions if s.code_action]
+    tapes = {d.get("step_number"): d.get("tape") or [] for d in stored.steps if "step_number" in d}
+    journal.replay_steps = [
+        (s.step_number, s.code_action, tapes.get(s.step_number, [])) for s in actions if s.code_action
+    ]
     journal.replay_errors = {s.step_number for s in actions if s.error is not None}
     run.journal = journal
     return run
@@ -197,17 +201,22 @@ async def restore_executor(run: Run) -> float:
     lost: set[str] = set()
     journal.replaying = True
     try:
-        for index, (number, code) in enumerate(steps):
+        for index, (number, code, tape) in enumerate(steps):
             run.step_number = number
             failed = False
+            journal.before_code(executor, tape)
             try:
                 await executor.aexecute(code)
             except ReplayDiverged:
                 failed = True
             except Exception:
                 failed = number not in journal.replay_errors
+            finally:
+                replayed = journal.after_code(executor)
+            if replayed is not None and replayed.get("diverged"):
+                failed = True  # the code read other clock/random values than the first time
             if failed or journal.diverged:
-                for _, later in steps[index:]:
+                for _, later, _tape in steps[index:]:
                     lost |= assigned_names(later)
                 break
     finally:

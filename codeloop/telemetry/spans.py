@@ -212,13 +212,13 @@ class SpanRecorder:
         if state is None:
             return
         end = _ns(event.timestamp)
-        self._close_open(state, end, None if event.state != "interrupted" else "interrupted")
+        self._close_open(state, end, None if event.state != "cancelled" else "cancelled")
         span = state.span
         span.set_attribute("codeloop.run.state", event.state)
         span.set_attribute("codeloop.run.steps", event.steps)
         self._usage(span, event.usage)
-        if event.state == "interrupted":
-            span.set_status(Status(StatusCode.ERROR, "interrupted"))
+        if event.state == "cancelled":
+            span.set_status(Status(StatusCode.ERROR, "cancelled"))
         span.end(end_time=end)
 
     def _run_failed(self, event: RunFailed) -> None:

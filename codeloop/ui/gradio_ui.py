@@ -251,7 +251,7 @@ class GradioUI:
             yield chat
 
     def stop(self, session_state: dict[str, Any]) -> None:
-        """Interrupt this session's run (it ends with state "interrupted")."""
+        """Interrupt this session's run (it ends with state "cancelled")."""
         agent = session_state.get("agent")
         if agent is not None:
             agent.interrupt()

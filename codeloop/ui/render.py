@@ -159,7 +159,7 @@ class ChatRenderer:
                 None, event.usage, event.duration, f"Run {event.state}, {event.steps} steps"
             )
             out = []
-            if event.state == "interrupted":
+            if event.state == "cancelled":
                 out.append(self._msg("Run stopped."))
             out.append(self._msg(f'<span style="color: #8a8a95; font-size: 12px;">{summary}</span>'))
             return out

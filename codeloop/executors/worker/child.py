@@ -143,6 +143,8 @@ def _user_vars(session: Any) -> dict[str, Any]:
 
 def _run(session: Any, msg: dict[str, Any], interp_error: type) -> tuple[dict[str, Any], bool]:
     fatal = False
+    if "tape" in msg:  # a stored run records (or replays) the clock and random values: see tape.py
+        session.set_tape(msg["tape"])
     try:
         out = session.run(msg["code"])
         reply = {
@@ -175,6 +177,9 @@ def _run(session: Any, msg: dict[str, Any], interp_error: type) -> tuple[dict[st
     names = sorted(k for k in session.namespace_keys() if type(k) is str and not k.startswith("_"))
     reply["vars"] = names[:MAX_VAR_NAMES]
     reply["fatal"] = fatal
+    tape = session.take_tape()
+    if tape is not None:
+        reply["tape"] = tape
     return reply, fatal
 
 

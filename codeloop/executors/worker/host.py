@@ -160,6 +160,8 @@ class LocalPythonExecutor(PythonExecutor):
         self._variables: dict[str, Any] = {}
         self._known_vars: list[str] = []
         self._note: str | None = None  # told to the next run after the worker was lost
+        self._tape: dict[str, Any] | None = None  # for the next run (see set_tape)
+        self._last_tape: dict[str, Any] | None = None
         self._run_lock = threading.Lock()
         self._worker: WorkerProcess | None = None
         self._synced = False  # tools/variables sent to the current worker
@@ -191,6 +193,15 @@ class LocalPythonExecutor(PythonExecutor):
             raise InterpreterError(f"send_variables: {exc}") from None
         self._variables.update(variables)
         self._push({"op": "vars", "vars": encoded})
+
+    def set_tape(self, spec: dict[str, Any] | None) -> None:
+        """Record (or replay) the clock and random values of the next run; they come back with its
+        result (see ``codeloop/executors/tape.py``)."""
+        self._tape = spec
+
+    def take_tape(self) -> dict[str, Any] | None:
+        tape, self._last_tape = self._last_tape, None
+        return tape
 
     def _push(self, message: dict[str, Any]) -> None:
         # A worker not yet greeted gets everything at its first run; a dead one is replaced and re-sent all.
@@ -365,7 +376,11 @@ class LocalPythonExecutor(PythonExecutor):
             with _ACTIVE_LOCK:
                 _ACTIVE[0] += 1
             try:
-                worker.send({"op": "run", "id": run.rid, "code": code})
+                message: dict[str, Any] = {"op": "run", "id": run.rid, "code": code}
+                tape, self._tape, self._last_tape = self._tape, None, None
+                if tape is not None:
+                    message["tape"] = tape
+                worker.send(message)
                 frame = self._drive(run)
                 if frame is None:  # code called a plain function: a thread drives the rest
                     frame = self._drive_from_thread(run)
@@ -476,6 +491,9 @@ class LocalPythonExecutor(PythonExecutor):
     def _finish(self, frame: dict[str, Any]) -> CodeOutput:
         names = frame.get("vars")
         self._known_vars = [str(n) for n in names[:2000]] if type(names) is list else []
+        tape = frame.get("tape")
+        if type(tape) is dict:  # plain JSON from the worker: checked for its shape by the journal
+            self._last_tape = tape
         note, self._note = self._note, None
         if not frame.get("ok"):
             error = frame.get("error")
