@@ -9,6 +9,7 @@ start their own.
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import json
 import os
@@ -23,6 +24,7 @@ import pytest
 
 from codeloop import CodeAgent, ToolCallingAgent, tool
 from codeloop.agents import CODEAGENT_RESPONSE_FORMAT
+from codeloop.agents.final_reply import answer_from_final_reply
 from codeloop.errors import (
     AgentGenerationError,
     AgentParsingError,
@@ -174,6 +176,32 @@ def test_structured_code_agent_has_no_parse_errors(model):
         assert set(data) == {"thought", "code"}
 
 
+def test_structured_answer_now_reply_becomes_the_answer(model, monkeypatch):
+    """The closing "answer now" call after max_steps, answered in the structured action format by the real
+    model (held to ``final_answer(<number>)`` by a grammar here, so the test does not rest on the tiny
+    model's choices), gives the number as the answer, not the JSON text."""
+    closing_format = {"type": "json_schema", "json_schema": {"name": "action", "strict": True, "schema": {
+        "type": "object", "additionalProperties": False, "required": ["thought", "code"],
+        "properties": {"thought": {"type": "string", "maxLength": 40},
+                       "code": {"type": "string", "pattern": "^final_answer\\([1-9][0-9]{0,2}\\)$", "maxLength": 20}},
+    }}}
+    replies = []
+    generate = model.agenerate
+
+    async def closing_in_json(messages, *args, **kwargs):
+        kwargs.setdefault("response_format", closing_format)  # only the closing call comes without one
+        replies.append(await generate(messages, *args, **kwargs))
+        return replies[-1]
+
+    monkeypatch.setattr(model, "agenerate", closing_in_json)
+    agent = CodeAgent(tools=[], model=model, use_structured_outputs_internally=True, max_steps=1,
+                      executor_type="inprocess", verbosity_level=-1)
+    answer = agent.provide_final_answer("What is 12 plus 30?").content
+    data = json.loads(replies[-1].content)  # the server's reply was the JSON action
+    assert answer == data["code"].removeprefix("final_answer(").removesuffix(")") and answer.isdigit()
+    assert answer_from_final_reply(replies[-1].content) == int(answer)
+
+
 def test_tool_calls_validate_against_schema(model):
     reply = model.generate(
         [{"role": "user", "content": "What will the weather be in Paris for the next 3 days?"}],
@@ -211,12 +239,59 @@ def test_context_overflow_is_one_clear_error(model):
         agent.run("word " * 3000)
 
 
-async def test_sixteen_concurrent_requests_on_four_slots(model):
-    prompts = [[{"role": "user", "content": f"Say the number {i}."}] for i in range(16)]
-    replies = await asyncio.gather(*(model.agenerate(p, max_tokens=6, ignore_eos=True) for p in prompts))
-    assert [r.token_usage.output_tokens for r in replies] == [6] * 16
+async def test_sixteen_concurrent_agent_runs_share_four_slots(model, monkeypatch):
+    """16 structured CodeAgent runs at once on the module's model (4 slots): each run gets exactly the
+    replies to its own requests, its usage is the server's counts for them, and every slot is free after."""
+    markers = [f"[run {i:02d}]" for i in range(16)]
+    seen: dict[str, list] = {m: [] for m in markers}
+    in_flight = peak = 0
+    generate = model.agenerate
+
+    async def recording(messages, *args, **kwargs):
+        nonlocal in_flight, peak
+        text = json.dumps([str(m.content if hasattr(m, "content") else m["content"]) for m in messages])
+        owners = [m for m in markers if m in text]
+        assert len(owners) == 1, owners  # a request carries one run's conversation, never another's
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            reply = await generate(messages, *args, **kwargs)
+        finally:
+            in_flight -= 1
+        seen[owners[0]].append(reply)
+        return reply
+
+    monkeypatch.setattr(model, "agenerate", recording)
+    monkeypatch.setitem(model.kwargs, "max_tokens", 24)
+    # A short system prompt keeps the tier lean: the 16 runs' prompts are what the 4 slots process.
+    templates = copy.deepcopy(CodeAgent(tools=[], model=model).prompt_templates)
+    templates["system_prompt"] = (
+        'Solve the task with Python code. Reply with JSON: {"thought": "...", "code": "..."}; '
+        "end with final_answer(result)."
+    )
+    agents = [
+        CodeAgent(tools=[], model=model, use_structured_outputs_internally=True, max_steps=1,
+                  prompt_templates=templates, executor_type="inprocess", verbosity_level=-1)
+        for _ in markers
+    ]
+    tasks = [f"{marker} What is {i} plus {i}?" for i, marker in enumerate(markers)]
+    results = await asyncio.gather(*(a.arun(t, return_full_result=True) for a, t in zip(agents, tasks, strict=True)))
+
+    assert peak >= 4  # the runs really overlapped, at least as many as there are slots
+    for agent, marker, result in zip(agents, markers, results, strict=True):
+        replies = seen[marker]
+        assert result.state in ("success", "max_steps_error"), result.state
+        assert len(replies) == (1 if result.state == "success" else 2)
+        step = next(s for s in agent.memory.steps if type(s).__name__ == "ActionStep")
+        assert step.model_output == replies[0].content  # this run's reply, not a neighbour's
+        if result.state == "max_steps_error":
+            assert result.output == answer_from_final_reply(replies[1].content)
+        assert result.token_usage.input_tokens == sum(r.token_usage.input_tokens for r in replies)
+        assert result.token_usage.output_tokens == sum(r.token_usage.output_tokens for r in replies)
     slots = _get(model.server_url + "/slots")
-    assert len(slots) == 4 and not any(s.get("is_processing") for s in slots)
+    assert len(slots) == 4 and not any(s.get("is_processing") for s in slots)  # no slot leaked
+    reply = await generate([{"role": "user", "content": "Hi."}])  # served at once after
+    assert reply.token_usage.output_tokens <= 24
 
 
 async def test_cancelling_a_stream_frees_the_slot():

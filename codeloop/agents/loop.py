@@ -35,6 +35,7 @@ from ..memory import ActionStep, FinalAnswerStep, PlanningStep, TaskStep, ToolCa
 from ..messages import ChatMessage, ChatMessageStreamDelta, MessageRole, Timing, agglomerate_stream_deltas
 from ..usage_limits import UsageLimitExceeded
 from .context import after_model_call, before_model_call, compacted_messages
+from .final_reply import answer_from_final_reply
 from .prompts import populate_template
 
 if TYPE_CHECKING:
@@ -397,6 +398,7 @@ class AgentLoop:
             if message.token_usage is not None:
                 run.usage = run.usage + message.token_usage
             answer: Any = message.content if isinstance(message.content, str) else message.text
+            answer = answer_from_final_reply(answer)  # a structured reply carries the answer in JSON
             usage = message.token_usage
         except asyncio.CancelledError:
             raise
