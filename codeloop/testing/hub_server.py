@@ -1,7 +1,8 @@
 """``HubServer``: a small Hugging Face Hub-compatible server on 127.0.0.1, for tests of sharing.
 
 Layer 2 (testing). It serves the few endpoints ``huggingface_hub`` uses to share tools and agents: repo
-creation, README metadata validation, preupload + commit (regular uploads, base64 in the NDJSON commit body), repo info with its
+creation (a new Space gets a ``README.md`` card and ``.gitattributes``, as on the Hub, so
+``metadata_update`` can edit its tags), README metadata validation, preupload + commit (regular uploads, base64 in the NDJSON commit body), repo info with its
 file list (``snapshot_download``), file resolve (HEAD and GET) and collections. Repositories live in
 memory. Point the client at it with ``HF_ENDPOINT=server.endpoint`` (set before ``huggingface_hub`` is
 imported, or pass ``endpoint=``). Unknown routes answer 404 and are recorded in ``server.unknown``.
@@ -159,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool = False) -> None:
         path = unquote(urlsplit(self.path).path)
         self.server_ref.requests.append(f"{self.command} {path}")
-        if not self._authorized():
+        if not self._authorized() and path != "/api/validate-yaml":  # the Hub checks YAML without a token
             self._send(401, {"error": "Invalid credentials"})
             return
         parts = path.strip("/").split("/")
@@ -196,7 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.server_ref.endpoint}/{_PREFIX[kind]}{repo_id}"
         if (kind, repo_id) in self.server_ref.repos:
             return self._send(409, {"error": "You already created this repo", "url": url})
-        self.server_ref.repos[(kind, repo_id)] = HubRepo(repo_id, kind, bool(data.get("private")), sdk=data.get("sdk"))
+        repo = HubRepo(repo_id, kind, bool(data.get("private")), sdk=data.get("sdk"))
+        self.server_ref.repos[(kind, repo_id)] = repo
+        if kind == "space":  # the Hub's first commit of a Space: a card naming its SDK
+            title = repo_id.split("/")[-1]
+            card = f"---\ntitle: {title}\nemoji: \U0001f916\nsdk: {repo.sdk or 'static'}\npinned: false\n---\n\n"
+            self.server_ref.commit(repo, {"README.md": card.encode(), ".gitattributes": b"*.bin filter=lfs\n"})
         self._send(200, {"url": url, "name": repo_id})
 
     def _validate_yaml(self) -> None:
