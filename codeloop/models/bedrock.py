@@ -12,13 +12,14 @@ boto3 is synchronous: each call runs in a worker thread, the event stream is rea
 own retries are switched off; ``retry.py`` retries the service's throttling / unavailable / internal errors
 (botocore ``ClientError`` codes) and dropped connections. Credentials come from boto3's usual chain; none
 found gives one ``ModelConfigurationError`` before any request. Reasoning blocks of a reply that calls
-tools are kept and sent back with that turn, as the API requires for Claude's extended thinking.
+tools are kept and sent back with that turn, as the API requires for Claude's extended thinking. Images may
+be PIL images, bytes, data/http(s)/file URLs or paths (sent as bytes, format read from them) or ``s3://``
+URIs (sent as an S3 location).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
 from collections import OrderedDict
@@ -37,6 +38,7 @@ from ..messages import (
 )
 from .base import Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
+from .images import image_bytes, image_format, image_url_of
 from .ratelimit import RateLimiter
 from .retry import ErrorInfo, Retrier, RetryPolicy, classify_error
 from .toolcall_parsing import parse_arguments
@@ -52,8 +54,6 @@ _INFERENCE = {"max_tokens": "maxTokens", "max_completion_tokens": "maxTokens", "
 _CONVERSE_PARAMS = frozenset({"inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
                               "promptVariables", "additionalModelResponseFieldPaths", "requestMetadata",
                               "performanceConfig", "serviceTier", "outputConfig"})
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                  "image/webp": "webp"}
 _DONE = object()
 
 
@@ -76,14 +76,13 @@ def classify_bedrock_error(exc: BaseException) -> ErrorInfo:
 
 
 def _image(url: str) -> dict[str, Any]:
-    if not url.startswith("data:"):
-        raise ModelConfigurationError(
-            "Bedrock takes images as bytes only: pass a PIL image or bytes, not a URL "
-            f"({url[:60]!r})."
-        )
-    head, _, data = url.partition(",")
-    mime = head[5:].split(";")[0]
-    return {"image": {"format": _IMAGE_FORMATS.get(mime, "png"), "source": {"bytes": base64.b64decode(data)}}}
+    """A Converse image block: S3 URIs by reference, anything else (data/http(s)/file URL, path) as bytes."""
+    if url.startswith("s3://"):
+        suffix = url.rsplit(".", 1)[-1].lower()
+        fmt = {"jpg": "jpeg"}.get(suffix, suffix) if suffix in ("png", "jpg", "jpeg", "gif", "webp") else "png"
+        return {"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}}
+    data = image_bytes(url)
+    return {"image": {"format": image_format(data), "source": {"bytes": data}}}
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -97,8 +96,7 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
             if part.get("text"):
                 out.append({"text": part["text"]})
         elif part.get("type") == "image_url":
-            url = part["image_url"]["url"] if isinstance(part["image_url"], dict) else part["image_url"]
-            out.append(_image(url))
+            out.append(_image(image_url_of(part)))
         elif "type" not in part:  # already a Converse block
             out.append(part)
     return out
