@@ -3,8 +3,12 @@ trained for a few seconds to give known replies), loaded through the same code u
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 
+from codeloop.agents import CODEAGENT_RESPONSE_FORMAT
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import agglomerate_stream_deltas
 from codeloop.models import Model
@@ -58,8 +62,8 @@ def test_clear_errors(model, tmp_path, monkeypatch):
     image = {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image", "image": b"\x89PNG"}]}
     with pytest.raises(ModelConfigurationError, match="text model"):
         model.generate([image])
-    with pytest.raises(ModelConfigurationError, match="response_format"):
-        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})
+    with pytest.raises(ModelConfigurationError, match="response_format must be"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "text"})
     with pytest.raises(ModelConfigurationError, match="cannot load"):
         TransformersModel(str(tmp_path / "missing"))
     import sys
@@ -74,3 +78,41 @@ def test_dict_round_trip(model):
     assert data["class"] == "TransformersModel" and data["torch_dtype"] == "float32" and data["max_new_tokens"] == 40
     clone = Model.from_dict(data)
     assert clone.generate([{"role": "user", "content": "hello"}]).content == "Hi there, friend."
+
+
+STRICT = {  # enums, numbers, booleans, arrays and a nested object on top of CodeAgent's strings
+    "type": "object",
+    "properties": {
+        "mood": {"enum": ["happy", "sad"]},
+        "count": {"type": "integer", "minimum": 0, "maximum": 99},
+        "ok": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 2},
+        "inner": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"],
+                  "additionalProperties": False},
+    },
+    "required": ["mood", "count", "ok", "tags", "inner"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("schema", [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT],
+                         ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema):
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+    # "hello" was trained to answer prose: unconstrained it would never be JSON
+    reply = await model.agenerate([{"role": "user", "content": "hello"}], response_format=fmt, max_new_tokens=120)
+    jsonschema.validate(json.loads(reply.content), schema)
+    streamed = "".join([d.content or "" async for d in model.astream(
+        [{"role": "user", "content": "hello"}], response_format=fmt, max_new_tokens=120)])
+    assert streamed == reply.content
+    anything = await model.agenerate([{"role": "user", "content": "hello"}], response_format={"type": "json_object"},
+                                     max_new_tokens=60)
+    assert isinstance(json.loads(anything.content), dict)
+
+
+def test_response_format_without_llguidance_names_the_extra(model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llguidance", None)
+    with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})
