@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import sys
 
+import jsonschema
+import pytest
+from test_models_transformers import STRICT  # tests/ is on sys.path
+
+from codeloop.agents import CODEAGENT_RESPONSE_FORMAT
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import agglomerate_stream_deltas
 from codeloop.models import Model
@@ -43,15 +49,30 @@ async def test_stop_sequences_and_clear_errors(model, tmp_path, monkeypatch):
     text = "".join([d.content or "" async for d in model.astream([{"role": "user", "content": "hello"}],
                                                                   stop_sequences=[", fr"])])
     assert text == "Hi there"
-    with pytest.raises(ModelConfigurationError, match="response_format"):
-        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})
-    with pytest.raises(ModelConfigurationError, match="text model"):
+    with pytest.raises(ModelConfigurationError, match="response_format must be"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "text"})
+    with pytest.raises(ModelConfigurationError, match="text model.*mlx-vlm"):
         model.generate([{"role": "user", "content": [{"type": "image", "image": b"\x89PNG"}]}])
     data = model.to_dict()
     assert data == {"class": "MLXModel", "model_id": model.model_id, "max_tokens": 40}
     assert Model.from_dict(data).generate([{"role": "user", "content": "hello"}]).content == "Hi there, friend."
-    import sys
-
     monkeypatch.setitem(sys.modules, "mlx_lm", None)
     with pytest.raises(ModelConfigurationError, match=r"codeloop\[mlx\]"):
         MLXModel(str(tmp_path))
+
+
+@pytest.mark.parametrize("schema", [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT],
+                         ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema):
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+    # "hello" was trained to answer prose: unconstrained it would never be JSON
+    reply = await model.agenerate([{"role": "user", "content": "hello"}], response_format=fmt, max_tokens=120)
+    jsonschema.validate(json.loads(reply.content), schema)
+    streamed = "".join([d.content or "" async for d in model.astream(
+        [{"role": "user", "content": "hello"}], response_format=fmt, max_tokens=120)])
+    assert streamed == reply.content
+    monkeypatch = pytest.MonkeyPatch()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "llguidance", None)
+        with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
+            model.generate([{"role": "user", "content": "hi"}], response_format=fmt)

@@ -30,6 +30,7 @@ class LocalModel(Model):
     """Base of models that run in this process (see the module docstring)."""
 
     note_unknown_price = False  # local compute: no per-token price to look up
+    text_only_hint = "remove the image parts from the messages, or load a vision-language model."
 
     def __init__(
         self,
@@ -59,8 +60,7 @@ class LocalModel(Model):
             if not vision:
                 if any(p.get("type") in ("image", "image_url") for p in content):
                     raise ModelConfigurationError(
-                        f"{type(self).__name__}({self.model_id!r}) is a text model: remove the image parts from "
-                        "the messages, or load a vision-language model."
+                        f"{type(self).__name__}({self.model_id!r}) is a text model: {self.text_only_hint}"
                     )
                 message["content"] = "\n".join(p.get("text", "") for p in content)
                 continue
