@@ -41,7 +41,7 @@ class LocalModel(Model):
     ):
         if not model_id:
             raise ModelConfigurationError(f"{type(self).__name__} needs model_id: a Hub id or a local model folder.")
-        profile = kwargs.pop("profile", None) or {"supports_response_format": False, "supports_images": False}
+        profile = kwargs.pop("profile", None) or {"supports_images": False}  # a vision model turns it on
         super().__init__(model_id=model_id, profile=profile, **kwargs)
         self.apply_chat_template_kwargs = dict(apply_chat_template_kwargs or {})
         self.custom_role_conversions = custom_role_conversions
