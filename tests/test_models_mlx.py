@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-import jsonschema
 import pytest
-from test_models_transformers import STRICT  # tests/ is on sys.path
+from test_models_transformers import SCHEMAS, assert_replies_fit  # tests/ is on sys.path
 
-from codeloop.agents import CODEAGENT_RESPONSE_FORMAT
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import agglomerate_stream_deltas
 from codeloop.models import Model
@@ -61,18 +58,9 @@ async def test_stop_sequences_and_clear_errors(model, tmp_path, monkeypatch):
         MLXModel(str(tmp_path))
 
 
-@pytest.mark.parametrize("schema", [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT],
-                         ids=["codeagent", "strict"])
-async def test_response_format_constrains_decoding_to_the_schema(model, schema):
-    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
-    # "hello" was trained to answer prose: unconstrained it would never be JSON
-    reply = await model.agenerate([{"role": "user", "content": "hello"}], response_format=fmt, max_tokens=120)
-    jsonschema.validate(json.loads(reply.content), schema)
-    streamed = "".join([d.content or "" async for d in model.astream(
-        [{"role": "user", "content": "hello"}], response_format=fmt, max_tokens=120)])
-    assert streamed == reply.content
-    monkeypatch = pytest.MonkeyPatch()
-    with monkeypatch.context() as patch:
-        patch.setitem(sys.modules, "llguidance", None)
-        with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
-            model.generate([{"role": "user", "content": "hi"}], response_format=fmt)
+@pytest.mark.parametrize("schema", SCHEMAS, ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema, monkeypatch):
+    await assert_replies_fit(model, schema, max_tokens=120)
+    monkeypatch.setitem(sys.modules, "llguidance", None)
+    with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})

@@ -95,19 +95,24 @@ STRICT = {  # enums, numbers, booleans, arrays and a nested object on top of Cod
 }
 
 
-@pytest.mark.parametrize("schema", [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT],
-                         ids=["codeagent", "strict"])
-async def test_response_format_constrains_decoding_to_the_schema(model, schema):
+SCHEMAS = [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT]
+
+
+async def assert_replies_fit(model, schema, **limit):
+    """Greedy replies, plain and streamed, to a prompt trained to answer prose, are JSON valid for ``schema``."""
     fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
-    # "hello" was trained to answer prose: unconstrained it would never be JSON
-    reply = await model.agenerate([{"role": "user", "content": "hello"}], response_format=fmt, max_new_tokens=120)
+    hello = [{"role": "user", "content": "hello"}]
+    reply = await model.agenerate(hello, response_format=fmt, **limit)
     jsonschema.validate(json.loads(reply.content), schema)
-    streamed = "".join([d.content or "" async for d in model.astream(
-        [{"role": "user", "content": "hello"}], response_format=fmt, max_new_tokens=120)])
+    streamed = "".join([d.content or "" async for d in model.astream(hello, response_format=fmt, **limit)])
     assert streamed == reply.content
-    anything = await model.agenerate([{"role": "user", "content": "hello"}], response_format={"type": "json_object"},
-                                     max_new_tokens=60)
+    anything = await model.agenerate(hello, response_format={"type": "json_object"}, **limit)
     assert isinstance(json.loads(anything.content), dict)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema):
+    await assert_replies_fit(model, schema, max_new_tokens=120)
 
 
 def test_response_format_without_llguidance_names_the_extra(model, monkeypatch):

@@ -40,7 +40,7 @@ from .base import Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .images import image_bytes, image_format, image_url_of
 from .ratelimit import RateLimiter
-from .retry import ErrorInfo, Retrier, RetryPolicy, classify_error
+from .retry import ErrorInfo, RetryPolicy, classify_error, retry_call, stream_with_retries
 from .toolcall_parsing import parse_arguments
 
 __all__ = ["AmazonBedrockModel", "AmazonBedrockServerModel", "classify_bedrock_error"]
@@ -306,14 +306,8 @@ class AmazonBedrockModel(Model):
         request, client_stop = self.prepare_request(
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
         client = self.client
-        retrier = Retrier(self.retry_policy, self._what(), classify_bedrock_error)
-        while True:
-            await self.rate_limiter.acquire()
-            try:
-                response = await asyncio.to_thread(client.converse, **request)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified by the retrier
-                await retrier.failed(exc)
+        response = await retry_call(lambda: asyncio.to_thread(client.converse, **request), self.retry_policy,
+                                    self._what(), classify_bedrock_error, self.rate_limiter.acquire)
         return self._to_message(response, client_stop)
 
     async def astream(
@@ -328,36 +322,23 @@ class AmazonBedrockModel(Model):
         request, client_stop = self.prepare_request(
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
         client = self.client
-        retrier = Retrier(self.retry_policy, self._what(), classify_bedrock_error)
-        while True:
-            yielded = False
+
+        async def attempt() -> AsyncIterator[ChatMessageStreamDelta]:
             cutter = StopCutter(client_stop) if client_stop else None
-            await self.rate_limiter.acquire()
+            response = await asyncio.to_thread(client.converse_stream, **request)
+            stream = response["stream"]
             try:
-                response = await asyncio.to_thread(client.converse_stream, **request)
-                stream = response["stream"]
-                try:
-                    async for delta in self._deltas(iter(stream), cutter):
-                        yielded = True
-                        yield delta
-                finally:
-                    stream.close()
-                rest = cutter.flush() if cutter else ""
-                if rest:
-                    yield ChatMessageStreamDelta(content=rest)
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not yielded:
-                    await retrier.failed(exc)
-                    continue
-                info = classify_bedrock_error(exc)
-                if not info.is_request_error:
-                    raise
-                retrier.attempts += 1
-                raise retrier.give_up(
-                    info, exc, " (the stream broke after part of the reply was sent)",
-                    hint="Not retried, so the reply is not duplicated: call again to start a new reply.",
-                ) from exc
+                async for delta in self._deltas(iter(stream), cutter):
+                    yield delta
+            finally:
+                stream.close()
+            rest = cutter.flush() if cutter else ""
+            if rest:
+                yield ChatMessageStreamDelta(content=rest)
+
+        async for delta in stream_with_retries(attempt, self.retry_policy, self._what(), classify_bedrock_error,
+                                               self.rate_limiter.acquire):
+            yield delta
 
     async def _deltas(self, events: Any, cutter: StopCutter | None) -> AsyncIterator[ChatMessageStreamDelta]:
         tool_index: dict[int, int] = {}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .tiny_llm import train_tokenizer
+
 __all__ = ["build_tiny_llava", "VLM_CHAT_TEMPLATE", "IMAGE_SIZE"]
 
 IMAGE_SIZE = 28  # pixels a side; 14-pixel patches give 4 image tokens per image
@@ -30,14 +32,12 @@ _CORPUS = ["What is in this picture?", "A red square on a white page.", "Describ
 def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
     """Save a tiny random LLaVA model and its processor to ``folder`` (see the module docstring)."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
         LlavaProcessor,
-        PreTrainedTokenizerFast,
     )
 
     folder = Path(folder)
@@ -46,14 +46,7 @@ def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=_SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(_CORPUS * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=None, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", unk_token=None)
+    tokenizer = train_tokenizer(_CORPUS, 320, _SPECIAL)
     tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
     try:  # transformers >= 5 without torchvision: the PIL backend (the same preprocessing)
         from transformers import CLIPImageProcessorPil as ImageProcessor
