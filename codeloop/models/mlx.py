@@ -10,7 +10,8 @@ text. Generation runs ``mlx_lm.stream_generate`` in a worker thread, one at a ti
 sequences end it as soon as the text contains one and are cut from the reply. ``response_format`` constrains
 decoding to its JSON schema through an mlx-lm logits processor (``json_constraint.py``, the ``structured``
 extra). Text only, as in smolagents: ``mlx-lm`` runs language models; vision-language models need
-``mlx-vlm``, a different library and model format, so image parts give a clear error.
+``mlx-vlm``, a different library (its 0.7 releases pull opencv, pyarrow, datasets and audio libraries, and
+failed to process images with transformers 5 when tried), so image parts give a clear error.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ __all__ = ["MLXModel"]
 class MLXModel(LocalModel):
     """A language model run locally by ``mlx-lm`` (see the module docstring)."""
 
-    text_only_hint = ("remove the image parts from the messages. mlx-lm runs language models only; "
-                      "vision-language models need mlx-vlm, which MLXModel does not drive.")
+    text_only_hint = ("remove the image parts from the messages. MLXModel runs language models through mlx-lm "
+                      "and does not drive vision-language models (mlx-vlm); for images use TransformersModel "
+                      "with a vision-language model.")
 
     def __init__(
         self,
