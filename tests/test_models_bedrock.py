@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
+import http.server
+import threading
+
 import pytest
 
 from codeloop.errors import ModelConfigurationError, ModelRequestError
@@ -100,10 +106,49 @@ async def test_stop_sequences_images_and_response_format(server):
     assert structure["name"] == "answer" and structure["schema"] == '{"type": "object", "properties": {"a": {"type": "integer"}}}'
     png = b"\x89PNG\r\n\x1a\n"
     await make(server).agenerate([{"role": "user", "content": [{"type": "image", "image": png}]}])
-    import base64
-
     image = server.converse_requests[-1]["json"]["messages"][0]["content"][0]["image"]
     assert image == {"format": "png", "source": {"bytes": base64.b64encode(png).decode()}}
+
+
+async def test_images_from_pil_paths_urls_and_s3(server, tmp_path):
+    from PIL import Image
+
+    server.add("seen")
+    jpeg = tmp_path / "cat.jpg"
+    Image.new("RGB", (4, 4), "red").save(jpeg, format="JPEG")
+    gif = Image.new("RGB", (3, 3), "blue")
+    with _file_server(tmp_path) as base:  # an http server on 127.0.0.1 that serves the image
+        url = f"{base}/cat.jpg"
+        parts = [{"type": "image", "image": str(jpeg)}, {"type": "image", "image": jpeg.as_uri()},
+                 {"type": "image", "image": url}, {"type": "image", "image": gif},
+                 {"type": "image", "image": "s3://bucket/photos/dog.webp"}]
+        await make(server).agenerate([{"role": "user", "content": [{"type": "text", "text": "look"}, *parts]}])
+    blocks = server.converse_requests[-1]["json"]["messages"][0]["content"]
+    assert blocks[0] == {"text": "look"}
+    for block in blocks[1:4]:  # a path, a file:// URL and an http URL, each read into bytes: the JPEG itself
+        assert block["image"] == {"format": "jpeg", "source": {"bytes": base64.b64encode(jpeg.read_bytes()).decode()}}
+    assert blocks[4]["image"]["format"] == "png"  # a PIL image, encoded as PNG
+    assert blocks[5]["image"] == {"format": "webp", "source": {"s3Location": {"uri": "s3://bucket/photos/dog.webp"}}}
+    with pytest.raises(ModelConfigurationError, match="Cannot read the image"):
+        await make(server).agenerate([{"role": "user", "content": [{"type": "image", "image": "/no/such.png"}]}])
+
+
+@contextlib.contextmanager
+def _file_server(folder):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
 
 
 async def test_retries_throttling_unavailable_and_dropped_stream(server):

@@ -91,9 +91,9 @@ async def test_retries_on_hf_http_errors_and_dropped_streams(server):
     assert info.value.attempts == 1
 
 
-async def test_provider_routing_goes_to_the_router_path(server, monkeypatch):
-    """provider="auto" sends the request to router.huggingface.co/v1/chat/completions; a transport that
-    rewrites that host to the loopback server shows the real client's URL and body."""
+def _route_to_loopback(server, monkeypatch) -> list[str]:
+    """Rewrites the real client's requests to router.huggingface.co onto the loopback server (the transport
+    is the SDK boundary); returns the URLs the client asked for."""
     import httpx2
     from huggingface_hub.utils import _http
 
@@ -106,11 +106,45 @@ async def test_provider_routing_goes_to_the_router_path(server, monkeypatch):
             return await super().handle_async_request(request)
 
     monkeypatch.setattr(_http, "_GLOBAL_ASYNC_CLIENT_FACTORY", lambda: httpx2.AsyncClient(transport=ToLoopback()))
+    return seen
+
+
+async def test_provider_routing_goes_to_the_router_path(server, monkeypatch):
+    """provider="auto" sends the request to router.huggingface.co/v1/chat/completions."""
+    seen = _route_to_loopback(server, monkeypatch)
     server.add("routed")
     model = InferenceClientModel(MODEL, provider="auto", token="hf_test", retry_policy=FAST)
     assert (await model.agenerate(USER)).content == "routed"
     assert seen == ["https://router.huggingface.co/v1/chat/completions"]
     assert server.last_request["json"]["model"] == MODEL
+
+
+async def test_explicit_provider_uses_the_hub_mapping(server, monkeypatch):
+    """provider="together": the client asks the Hub (a loopback HubServer) for the model's Inference Providers
+    mapping, then sends the provider's own model id to router.huggingface.co/together; bill_to goes along."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import _common
+
+    from codeloop.testing.hub_server import HubServer
+
+    _common._fetch_inference_provider_mapping.cache_clear()  # the SDK caches mappings per process
+    seen = _route_to_loopback(server, monkeypatch)
+    with HubServer() as hub:
+        hub.provider_mappings[MODEL] = {
+            "together": {"status": "live", "providerId": "Qwen/Qwen2.5-Coder-32B-Instruct-Turbo",
+                         "task": "conversational"},
+        }
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        server.add("from together")
+        model = InferenceClientModel(MODEL, provider="together", token="hf_test", bill_to="my-org",
+                                     retry_policy=FAST)
+        assert (await model.agenerate(USER)).content == "from together"
+        assert f"GET /api/models/{MODEL}" in hub.requests
+        assert seen == ["https://router.huggingface.co/together/v1/chat/completions"]
+        assert server.last_request["json"]["model"] == "Qwen/Qwen2.5-Coder-32B-Instruct-Turbo"
+        assert server.last_request["headers"]["x-hf-bill-to"] == "my-org"
+        with pytest.raises(ValueError, match="not supported by provider groq"):  # the SDK's own message
+            await InferenceClientModel(MODEL, provider="groq", token="hf_test", retry_policy=FAST).agenerate(USER)
 
 
 def test_token_resolution_and_missing_extra(monkeypatch, tmp_path, server):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+from test_models_transformers import SCHEMAS, assert_replies_fit  # tests/ is on sys.path
 
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import agglomerate_stream_deltas
@@ -43,15 +46,21 @@ async def test_stop_sequences_and_clear_errors(model, tmp_path, monkeypatch):
     text = "".join([d.content or "" async for d in model.astream([{"role": "user", "content": "hello"}],
                                                                   stop_sequences=[", fr"])])
     assert text == "Hi there"
-    with pytest.raises(ModelConfigurationError, match="response_format"):
-        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})
-    with pytest.raises(ModelConfigurationError, match="text model"):
+    with pytest.raises(ModelConfigurationError, match="response_format must be"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "text"})
+    with pytest.raises(ModelConfigurationError, match="text model.*mlx-vlm"):
         model.generate([{"role": "user", "content": [{"type": "image", "image": b"\x89PNG"}]}])
     data = model.to_dict()
     assert data == {"class": "MLXModel", "model_id": model.model_id, "max_tokens": 40}
     assert Model.from_dict(data).generate([{"role": "user", "content": "hello"}]).content == "Hi there, friend."
-    import sys
-
     monkeypatch.setitem(sys.modules, "mlx_lm", None)
     with pytest.raises(ModelConfigurationError, match=r"codeloop\[mlx\]"):
         MLXModel(str(tmp_path))
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema, monkeypatch):
+    await assert_replies_fit(model, schema, max_tokens=120)
+    monkeypatch.setitem(sys.modules, "llguidance", None)
+    with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})

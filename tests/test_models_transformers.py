@@ -3,8 +3,12 @@ trained for a few seconds to give known replies), loaded through the same code u
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 
+from codeloop.agents import CODEAGENT_RESPONSE_FORMAT
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import agglomerate_stream_deltas
 from codeloop.models import Model
@@ -58,8 +62,8 @@ def test_clear_errors(model, tmp_path, monkeypatch):
     image = {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image", "image": b"\x89PNG"}]}
     with pytest.raises(ModelConfigurationError, match="text model"):
         model.generate([image])
-    with pytest.raises(ModelConfigurationError, match="response_format"):
-        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})
+    with pytest.raises(ModelConfigurationError, match="response_format must be"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "text"})
     with pytest.raises(ModelConfigurationError, match="cannot load"):
         TransformersModel(str(tmp_path / "missing"))
     import sys
@@ -74,3 +78,46 @@ def test_dict_round_trip(model):
     assert data["class"] == "TransformersModel" and data["torch_dtype"] == "float32" and data["max_new_tokens"] == 40
     clone = Model.from_dict(data)
     assert clone.generate([{"role": "user", "content": "hello"}]).content == "Hi there, friend."
+
+
+STRICT = {  # enums, numbers, booleans, arrays and a nested object on top of CodeAgent's strings
+    "type": "object",
+    "properties": {
+        "mood": {"enum": ["happy", "sad"]},
+        "count": {"type": "integer", "minimum": 0, "maximum": 99},
+        "ok": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 2},
+        "inner": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"],
+                  "additionalProperties": False},
+    },
+    "required": ["mood", "count", "ok", "tags", "inner"],
+    "additionalProperties": False,
+}
+
+
+SCHEMAS = [CODEAGENT_RESPONSE_FORMAT["json_schema"]["schema"], STRICT]
+
+
+async def assert_replies_fit(model, schema, **limit):
+    """Greedy replies, plain and streamed, to a prompt trained to answer prose, are JSON valid for ``schema``."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+    hello = [{"role": "user", "content": "hello"}]
+    reply = await model.agenerate(hello, response_format=fmt, **limit)
+    jsonschema.validate(json.loads(reply.content), schema)
+    streamed = "".join([d.content or "" async for d in model.astream(hello, response_format=fmt, **limit)])
+    assert streamed == reply.content
+    anything = await model.agenerate(hello, response_format={"type": "json_object"}, **limit)
+    assert isinstance(json.loads(anything.content), dict)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=["codeagent", "strict"])
+async def test_response_format_constrains_decoding_to_the_schema(model, schema):
+    await assert_replies_fit(model, schema, max_new_tokens=120)
+
+
+def test_response_format_without_llguidance_names_the_extra(model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llguidance", None)
+    with pytest.raises(ModelConfigurationError, match=r"codeloop\[structured\]"):
+        model.generate([{"role": "user", "content": "hi"}], response_format={"type": "json_object"})

@@ -69,3 +69,36 @@ def test_without_vllm_the_error_says_what_to_do(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(ModelConfigurationError, match=r"NVIDIA GPU.*codeloop\[vllm\].*vllm serve"):
         VLLMModel("Qwen/Qwen2.5-0.5B-Instruct")
+
+
+async def test_images_go_to_a_multimodal_engine_as_multi_modal_data(vllm, tmp_path_factory):
+    from PIL import Image
+
+    from codeloop.messages import image_to_data_url
+    from codeloop.testing.tiny_vlm import IMAGE_SIZE, build_tiny_llava
+
+    folder = str(build_tiny_llava(tmp_path_factory.getbasetemp() / "tiny-llava"))
+    model = VLLMModel(folder, max_tokens=6)
+    assert model.profile.supports_images
+    red = Image.new("RGB", (40, 30), "red")
+    blue = tmp_path_factory.getbasetemp() / "blue.png"
+    Image.new("RGB", (40, 30), "blue").save(blue)
+    message = {"role": "user", "content": [{"type": "text", "text": "What is in this picture?"},
+                                           {"type": "image", "image": red},
+                                           {"type": "image_url", "image_url": {"url": image_to_data_url(blue.read_bytes())}}]}
+    reply = await model.agenerate([message])
+    assert isinstance(reply.content, str) and 0 < reply.token_usage.output_tokens <= 6
+    sent = vllm.CALLS[-1]["prompts"]
+    assert sent["prompt"].count("<image>") == 2 and sent["prompt"].endswith("<|im_start|>assistant\n")
+    images = sent["multi_modal_data"]["image"]
+    assert [im.getpixel((0, 0)) for im in images] == [(255, 0, 0), (0, 0, 255)]  # both, in order
+    assert vllm.CALLS[-1]["pixel_values"][0].shape == (2, 3, IMAGE_SIZE, IMAGE_SIZE)  # reached the model
+    text = await model.agenerate([{"role": "user", "content": "hello there"}])
+    assert isinstance(vllm.CALLS[-1]["prompts"], str) and isinstance(text.content, str)
+
+
+def test_a_text_engine_rejects_images(vllm, folder):
+    model = VLLMModel(folder, max_tokens=4)
+    assert not model.profile.supports_images
+    with pytest.raises(ModelConfigurationError, match="text model.*multimodal"):
+        model.generate([{"role": "user", "content": [{"type": "image", "image": b"\x89PNG"}]}])

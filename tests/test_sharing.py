@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from codeloop import CodeAgent, Tool, ToolCallingAgent, load_tool
 from codeloop.agents import LogLevel
@@ -117,7 +118,15 @@ def test_hub_push_and_load_through_huggingface_hub(tmp_path):
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         assert hub.unknown == []
         space = hub.repos[("space", "me/shout")]
-        assert sorted(space.files) == ["README.md", "app.py", "requirements.txt", "tool.py"]
+        assert sorted(space.files) == [".gitattributes", "README.md", "app.py", "requirements.txt", "tool.py"]
+        # tags went through huggingface_hub.metadata_update: the Hub's card kept, tags added, checked by the server
+        card = yaml.safe_load(space.files["README.md"].decode().split("---")[1])
+        assert card["tags"] == ["smolagents", "codeloop", "tool"] and card["sdk"] == "gradio"
+        assert "POST /api/validate-yaml" in hub.requests
+        agent_card = yaml.safe_load(hub.repos[("space", "me/shouter")].files["README.md"].decode().split("---")[1])
+        assert agent_card["tags"] == ["smolagents", "codeloop", "agent"]
+        vowels_card = yaml.safe_load(hub.repos[("space", "me/vowels")].files["README.md"].decode().split("---")[1])
+        assert vowels_card["tags"] == ["mine", "smolagents", "codeloop", "tool"]  # a user's own tags are kept
         assert space.sdk == "gradio" and b"class SimpleTool(Tool)" in space.files["tool.py"]
         assert "trust_remote_code=True" in out["untrusted"]
         assert out["shout"] == "HEY HEY HEY" and out["vowels"] == 5

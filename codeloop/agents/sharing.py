@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..tools.base import Tool
-from ..tools.sharing import hub_api, require_trust, save_tool
+from ..tools.sharing import hub_api, require_trust, save_tool, tag_space
 
 __all__ = ["save_agent", "agent_from_folder", "push_agent_to_hub", "agent_from_hub", "agent_folder_dict"]
 
@@ -220,13 +220,9 @@ def push_agent_to_hub(
 ) -> str:
     api = hub_api(token)
     repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="space", space_sdk="gradio")
+    tag_space(repo.repo_id, ["smolagents", "codeloop", "agent"], token=token, create_pr=create_pr)
     with tempfile.TemporaryDirectory() as work_dir:
         save_agent(agent, work_dir)
-        card = (
-            "---\ntags:\n- smolagents\n- codeloop\n- agent\nsdk: gradio\napp_file: app.py\n---\n\n"
-            f"# {agent.name or type(agent).__name__}\n\n{agent.description or ''}\n"
-        )
-        Path(work_dir, "README.md").write_text(card, encoding="utf-8")
         info = api.upload_folder(
             repo_id=repo.repo_id, folder_path=work_dir, repo_type="space",
             commit_message=commit_message, create_pr=create_pr,

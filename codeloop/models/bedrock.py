@@ -12,13 +12,14 @@ boto3 is synchronous: each call runs in a worker thread, the event stream is rea
 own retries are switched off; ``retry.py`` retries the service's throttling / unavailable / internal errors
 (botocore ``ClientError`` codes) and dropped connections. Credentials come from boto3's usual chain; none
 found gives one ``ModelConfigurationError`` before any request. Reasoning blocks of a reply that calls
-tools are kept and sent back with that turn, as the API requires for Claude's extended thinking.
+tools are kept and sent back with that turn, as the API requires for Claude's extended thinking. Images may
+be PIL images, bytes, data/http(s)/file URLs or paths (sent as bytes, format read from them) or ``s3://``
+URIs (sent as an S3 location).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
 from collections import OrderedDict
@@ -37,8 +38,9 @@ from ..messages import (
 )
 from .base import Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
+from .images import image_bytes, image_format, image_url_of
 from .ratelimit import RateLimiter
-from .retry import ErrorInfo, Retrier, RetryPolicy, classify_error
+from .retry import ErrorInfo, RetryPolicy, classify_error, retry_call, stream_with_retries
 from .toolcall_parsing import parse_arguments
 
 __all__ = ["AmazonBedrockModel", "AmazonBedrockServerModel", "classify_bedrock_error"]
@@ -52,8 +54,6 @@ _INFERENCE = {"max_tokens": "maxTokens", "max_completion_tokens": "maxTokens", "
 _CONVERSE_PARAMS = frozenset({"inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
                               "promptVariables", "additionalModelResponseFieldPaths", "requestMetadata",
                               "performanceConfig", "serviceTier", "outputConfig"})
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                  "image/webp": "webp"}
 _DONE = object()
 
 
@@ -76,14 +76,13 @@ def classify_bedrock_error(exc: BaseException) -> ErrorInfo:
 
 
 def _image(url: str) -> dict[str, Any]:
-    if not url.startswith("data:"):
-        raise ModelConfigurationError(
-            "Bedrock takes images as bytes only: pass a PIL image or bytes, not a URL "
-            f"({url[:60]!r})."
-        )
-    head, _, data = url.partition(",")
-    mime = head[5:].split(";")[0]
-    return {"image": {"format": _IMAGE_FORMATS.get(mime, "png"), "source": {"bytes": base64.b64decode(data)}}}
+    """A Converse image block: S3 URIs by reference, anything else (data/http(s)/file URL, path) as bytes."""
+    if url.startswith("s3://"):
+        suffix = url.rsplit(".", 1)[-1].lower()
+        fmt = {"jpg": "jpeg"}.get(suffix, suffix) if suffix in ("png", "jpg", "jpeg", "gif", "webp") else "png"
+        return {"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}}
+    data = image_bytes(url)
+    return {"image": {"format": image_format(data), "source": {"bytes": data}}}
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -97,8 +96,7 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
             if part.get("text"):
                 out.append({"text": part["text"]})
         elif part.get("type") == "image_url":
-            url = part["image_url"]["url"] if isinstance(part["image_url"], dict) else part["image_url"]
-            out.append(_image(url))
+            out.append(_image(image_url_of(part)))
         elif "type" not in part:  # already a Converse block
             out.append(part)
     return out
@@ -308,14 +306,8 @@ class AmazonBedrockModel(Model):
         request, client_stop = self.prepare_request(
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
         client = self.client
-        retrier = Retrier(self.retry_policy, self._what(), classify_bedrock_error)
-        while True:
-            await self.rate_limiter.acquire()
-            try:
-                response = await asyncio.to_thread(client.converse, **request)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified by the retrier
-                await retrier.failed(exc)
+        response = await retry_call(lambda: asyncio.to_thread(client.converse, **request), self.retry_policy,
+                                    self._what(), classify_bedrock_error, self.rate_limiter.acquire)
         return self._to_message(response, client_stop)
 
     async def astream(
@@ -330,36 +322,23 @@ class AmazonBedrockModel(Model):
         request, client_stop = self.prepare_request(
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
         client = self.client
-        retrier = Retrier(self.retry_policy, self._what(), classify_bedrock_error)
-        while True:
-            yielded = False
+
+        async def attempt() -> AsyncIterator[ChatMessageStreamDelta]:
             cutter = StopCutter(client_stop) if client_stop else None
-            await self.rate_limiter.acquire()
+            response = await asyncio.to_thread(client.converse_stream, **request)
+            stream = response["stream"]
             try:
-                response = await asyncio.to_thread(client.converse_stream, **request)
-                stream = response["stream"]
-                try:
-                    async for delta in self._deltas(iter(stream), cutter):
-                        yielded = True
-                        yield delta
-                finally:
-                    stream.close()
-                rest = cutter.flush() if cutter else ""
-                if rest:
-                    yield ChatMessageStreamDelta(content=rest)
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not yielded:
-                    await retrier.failed(exc)
-                    continue
-                info = classify_bedrock_error(exc)
-                if not info.is_request_error:
-                    raise
-                retrier.attempts += 1
-                raise retrier.give_up(
-                    info, exc, " (the stream broke after part of the reply was sent)",
-                    hint="Not retried, so the reply is not duplicated: call again to start a new reply.",
-                ) from exc
+                async for delta in self._deltas(iter(stream), cutter):
+                    yield delta
+            finally:
+                stream.close()
+            rest = cutter.flush() if cutter else ""
+            if rest:
+                yield ChatMessageStreamDelta(content=rest)
+
+        async for delta in stream_with_retries(attempt, self.retry_policy, self._what(), classify_bedrock_error,
+                                               self.rate_limiter.acquire):
+            yield delta
 
     async def _deltas(self, events: Any, cutter: StopCutter | None) -> AsyncIterator[ChatMessageStreamDelta]:
         tool_index: dict[int, int] = {}

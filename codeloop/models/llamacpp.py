@@ -19,7 +19,6 @@ HTTP server in native threads; this module starts it on a free 127.0.0.1 port an
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 from ..errors import ModelConfigurationError, ModelContextOverflowError, ModelRequestError
 from ..messages import ChatMessage
 from .convert import tool_schema
+from .json_constraint import bounded_format as _bounded_format
 from .openai import OpenAIModel
 
 __all__ = ["LlamaCppModel", "resolve_model_path", "BUNDLED_MODELS"]
@@ -48,7 +48,6 @@ _SDK_FIELDS = frozenset(
     "logprobs top_logprobs user parallel_tool_calls extra_body extra_headers extra_query timeout".split()
 )
 _DEFAULT_MAX_TOKENS = 1024  # the reply bound used for grammar-constrained replies when none is given
-_JSON_OVERHEAD_TOKENS = 24  # braces, keys and quotes of a small JSON object, in tokens (generous)
 
 
 def resolve_model_path(model: str) -> str:
@@ -340,36 +339,3 @@ def _tool_call_format(tools: list[Any]) -> dict[str, Any]:
         )
     schema = options[0] if len(options) == 1 else {"anyOf": options}
     return {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema, "strict": True}}
-
-
-def _bounded_format(response_format: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """``response_format`` whose unbounded strings get a ``maxLength`` that fits ``max_tokens``.
-
-    A grammar-constrained reply cut by ``max_tokens`` is invalid JSON, which is not the model's mistake;
-    bounding the strings makes the grammar close the JSON in time. One character is counted as up to two
-    tokens (escapes, non-ASCII text), so the bound holds for ordinary text and code.
-    """
-    schema = (response_format.get("json_schema") or {}).get("schema")
-    if not isinstance(schema, dict):
-        return response_format
-    bounded = copy.deepcopy(response_format)
-    free = list(_free_strings(bounded["json_schema"]["schema"]))
-    if not free:
-        return response_format
-    budget = max(8, (max_tokens - _JSON_OVERHEAD_TOKENS) // (2 * len(free)))
-    for string_schema in free:
-        string_schema["maxLength"] = budget
-    return bounded
-
-
-def _free_strings(schema: Any) -> Any:
-    """The string schemas without ``maxLength`` in object properties and alternatives of ``schema``."""
-    if not isinstance(schema, dict):
-        return
-    if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema:
-        yield schema
-    for prop in (schema.get("properties") or {}).values():
-        yield from _free_strings(prop)
-    for key in ("anyOf", "oneOf"):
-        for option in schema.get(key) or ():
-            yield from _free_strings(option)

@@ -7,32 +7,34 @@ generation ``**kwargs`` (``max_tokens``, ``temperature``/``temp``, ``top_p``...)
 
 The prompt is the tokenizer's chat template (tools passed to it); tool calls are read from the generated
 text. Generation runs ``mlx_lm.stream_generate`` in a worker thread, one at a time per model; stop
-sequences end it as soon as the text contains one and are cut from the reply. Text only: image parts and
-``response_format`` give a clear error.
+sequences end it as soon as the text contains one and are cut from the reply. ``response_format`` constrains
+decoding to its JSON schema through an mlx-lm logits processor (``json_constraint.py``, the ``structured``
+extra). Text only, as in smolagents: ``mlx-lm`` runs language models; vision-language models need
+``mlx-vlm``, a different library (its 0.7 releases pull opencv, pyarrow, datasets and audio libraries, and
+failed to process images with transformers 5 when tried), so image parts give a clear error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..errors import ModelConfigurationError
-from ..messages import ChatMessage, ChatMessageStreamDelta, MessageRole, TokenUsage
-from .base import Model, StopCutter, cut_at_stop
-from .convert import to_chat_messages, tool_schema
-from .toolcall_parsing import tool_calls_from_text
+from ..messages import ChatMessage, ChatMessageStreamDelta, TokenUsage
+from .base import cut_at_stop
+from .json_constraint import JsonConstraint, bounded_format
+from .local import LocalModel
 
 __all__ = ["MLXModel"]
 
-_DONE = object()
 
-
-class MLXModel(Model):
+class MLXModel(LocalModel):
     """A language model run locally by ``mlx-lm`` (see the module docstring)."""
 
-    note_unknown_price = False  # local compute: no per-token price to look up
+    text_only_hint = ("remove the image parts from the messages. MLXModel runs language models through mlx-lm "
+                      "and does not drive vision-language models (mlx-vlm); for images use TransformersModel "
+                      "with a vision-language model.")
 
     def __init__(
         self,
@@ -43,15 +45,10 @@ class MLXModel(Model):
         custom_role_conversions: dict[str, str] | None = None,
         **kwargs: Any,
     ):
-        if not model_id:
-            raise ModelConfigurationError("MLXModel needs model_id: a Hub id or a local model folder.")
-        profile = kwargs.pop("profile", None) or {"supports_response_format": False, "supports_images": False}
-        super().__init__(model_id=model_id, profile=profile, **kwargs)
+        super().__init__(model_id, apply_chat_template_kwargs, custom_role_conversions, **kwargs)
         self.trust_remote_code = trust_remote_code
         self.load_kwargs = dict(load_kwargs or {})
-        self.apply_chat_template_kwargs = dict(apply_chat_template_kwargs or {})
-        self.custom_role_conversions = custom_role_conversions
-        self._lock = threading.Lock()
+        self._constraint_cache: dict[str, Any] = {}
         self.mlx_lm = self._import()
         try:
             self.model, self.tokenizer = self.mlx_lm.load(
@@ -74,22 +71,15 @@ class MLXModel(Model):
         return mlx_lm
 
     def _prompt(self, messages: list[Any], tools: list[Any] | None) -> list[int]:
-        chat = to_chat_messages(messages, self.custom_role_conversions, flatten_messages_as_text=False)
-        for message in chat:
-            content = message.get("content")
-            if isinstance(content, list):
-                if any(p.get("type") in ("image", "image_url") for p in content):
-                    raise ModelConfigurationError(
-                        f"MLXModel({self.model_id!r}) is a text model: remove the image parts from the messages."
-                    )
-                message["content"] = "\n".join(p.get("text", "") for p in content)
-        schemas = [tool_schema(t) for t in tools] if tools else None
+        chat, _ = self.chat_and_images(messages, vision=False)
         prompt = self.tokenizer.apply_chat_template(
-            chat, tools=schemas, add_generation_prompt=True, tokenize=True, **self.apply_chat_template_kwargs
+            chat, tools=self.tool_schemas(tools), add_generation_prompt=True, tokenize=True,
+            **self.apply_chat_template_kwargs,
         )
         return list(prompt["input_ids"] if isinstance(prompt, dict) or hasattr(prompt, "keys") else prompt)
 
-    def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _options(self, prompt: list[int], response_format: dict[str, Any] | None,
+                 kwargs: dict[str, Any]) -> dict[str, Any]:
         params = {**self.kwargs, **kwargs}
         params.pop("tool_choice", None)
         options: dict[str, Any] = {
@@ -100,8 +90,29 @@ class MLXModel(Model):
         from mlx_lm.sample_utils import make_sampler
 
         options["sampler"] = make_sampler(temp=temp, top_p=top_p)
+        if response_format is not None:
+            options["logits_processors"] = [
+                *params.pop("logits_processors", []), self._json_processor(prompt, response_format, options)
+            ]
         options.update(params)
         return options
+
+    def _json_processor(self, prompt: list[int], response_format: dict[str, Any], options: dict[str, Any]) -> Any:
+        """An mlx-lm logits processor that keeps only the tokens the schema allows next."""
+        import mlx.core as mx
+
+        response_format = bounded_format(response_format, int(options["max_tokens"]))
+        args = getattr(self.model, "args", None)
+        vocab = int(getattr(args, "vocab_size", 0) or len(self.tokenizer._tokenizer))
+        constraint = JsonConstraint(self.tokenizer._tokenizer, response_format, vocab, self._constraint_cache)
+        start = len(prompt)
+
+        def keep_allowed(tokens: Any, logits: Any) -> Any:
+            constraint.advance(tokens[start:].tolist())
+            allowed = mx.array(constraint.allowed()[: logits.shape[-1]])
+            return mx.where(allowed, logits, mx.array(-float("inf"), dtype=logits.dtype))
+
+        return keep_allowed
 
     def _pieces(self, prompt: list[int], options: dict[str, Any], stops: list[str] | None,
                 usage: TokenUsage) -> Iterator[str]:
@@ -116,17 +127,6 @@ class MLXModel(Model):
                 if stops and any(s in text for s in stops):
                     break
 
-    def _check(self, response_format: dict[str, Any] | None) -> None:
-        if response_format is not None:
-            raise ModelConfigurationError("MLXModel does not support response_format (no constrained decoding).")
-
-    def _calls(self, text: str, tools: list[Any] | None) -> Any:
-        if not tools:
-            return None
-        names = {tool_schema(t)["function"]["name"] for t in tools}
-        found = tool_calls_from_text(text, self.tool_name_key, self.tool_arguments_key)
-        return [c for c in found if c.function.name in names] or None
-
     async def agenerate(
         self,
         messages: list[Any],
@@ -135,12 +135,10 @@ class MLXModel(Model):
         tools_to_call_from: list[Any] | None = None,
         **kwargs: Any,
     ) -> ChatMessage:
-        self._check(response_format)
-        prompt, options, usage = self._prompt(messages, tools_to_call_from), self._options(kwargs), TokenUsage()
+        prompt, usage = self._prompt(messages, tools_to_call_from), TokenUsage()
+        options = self._options(prompt, response_format, kwargs)
         text = await asyncio.to_thread(lambda: "".join(self._pieces(prompt, options, stop_sequences, usage)))
-        text = cut_at_stop(text, stop_sequences) or ""
-        return ChatMessage(role=MessageRole.ASSISTANT, content=text, tool_calls=self._calls(text, tools_to_call_from),
-                           token_usage=self._finish_usage(usage))
+        return self.reply(cut_at_stop(text, stop_sequences) or "", tools_to_call_from, usage)
 
     async def astream(
         self,
@@ -150,34 +148,12 @@ class MLXModel(Model):
         tools_to_call_from: list[Any] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatMessageStreamDelta]:
-        self._check(response_format)
-        prompt, options, usage = self._prompt(messages, tools_to_call_from), self._options(kwargs), TokenUsage()
-        pieces = self._pieces(prompt, options, stop_sequences, usage)
-        cutter = StopCutter(stop_sequences) if stop_sequences else None
-        # One thread runs the whole generation: mlx streams are per thread.
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-
-        def run() -> None:
-            try:
-                for piece in pieces:
-                    loop.call_soon_threadsafe(queue.put_nowait, piece)
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-
-        worker = asyncio.ensure_future(asyncio.to_thread(run))
-        while (piece := await queue.get()) is not _DONE:
-            if isinstance(piece, BaseException):
-                raise piece
-            text = cutter.feed(piece) if cutter else piece
-            if text:
-                yield ChatMessageStreamDelta(content=text)
-        await worker
-        rest = cutter.flush() if cutter else ""
-        if rest:
-            yield ChatMessageStreamDelta(content=rest)
-        yield ChatMessageStreamDelta(token_usage=self._finish_usage(usage))
+        prompt, usage = self._prompt(messages, tools_to_call_from), TokenUsage()
+        options = self._options(prompt, response_format, kwargs)
+        # mlx streams are per thread: stream_pieces runs the whole generation in one
+        async for delta in self.stream_pieces(lambda: self._pieces(prompt, options, stop_sequences, usage),
+                                              stop_sequences, usage):
+            yield delta
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -39,7 +39,7 @@ from .convert import to_chat_messages, tool_schema
 from .cost import Price
 from .profiles import ModelProfile
 from .ratelimit import RateLimiter
-from .retry import Retrier, RetryPolicy, classify_error
+from .retry import RetryPolicy, classify_error, retry_call, stream_with_retries
 from .toolcall_parsing import parse_arguments, tool_calls_from_text
 
 __all__ = ["OpenAIModel", "OpenAIServerModel", "AzureOpenAIModel", "AzureOpenAIServerModel"]
@@ -322,14 +322,8 @@ class OpenAIModel(Model):
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs
         )
         client = self._async_client()
-        retrier = Retrier(self.retry_policy, self._what(), self._classify)
-        while True:
-            await self.rate_limiter.acquire()
-            try:
-                response = await self._create(client, request)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified by the retrier
-                await retrier.failed(exc)
+        response = await retry_call(lambda: self._create(client, request), self.retry_policy, self._what(),
+                                    self._classify, self.rate_limiter.acquire)
         names = {tool_schema(t)["function"]["name"] for t in tools_to_call_from or ()}
         return self._to_message(response, client_stop, stop_sequences, names)
 
@@ -347,38 +341,22 @@ class OpenAIModel(Model):
             messages, stop_sequences, response_format, tools_to_call_from, stream=True, **kwargs
         )
         client = self._async_client()
-        retrier = Retrier(self.retry_policy, self._what(), self._classify)
-        while True:
-            yielded = False
+
+        async def attempt() -> AsyncIterator[ChatMessageStreamDelta]:
             cutter = StopCutter(client_stop) if client_stop else None
-            await self.rate_limiter.acquire()
+            stream = await self._create(client, request)
             try:
-                stream = await self._create(client, request)
-                try:
-                    async for delta in self._stream_deltas(stream, cutter):
-                        yielded = True
-                        yield delta
-                finally:
-                    await stream.close()
-                if cutter is not None:
-                    rest = cutter.flush()
-                    if rest:
-                        yield ChatMessageStreamDelta(content=rest)
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not yielded:
-                    await retrier.failed(exc)
-                    continue
-                info = self._classify(exc)
-                if not info.is_request_error:
-                    raise
-                retrier.attempts += 1
-                raise retrier.give_up(
-                    info,
-                    exc,
-                    " (the stream broke after part of the reply was sent)",
-                    hint="Not retried, so the reply is not duplicated: call again to start a new reply.",
-                ) from exc
+                async for delta in self._stream_deltas(stream, cutter):
+                    yield delta
+            finally:
+                await stream.close()
+            rest = cutter.flush() if cutter is not None else ""
+            if rest:
+                yield ChatMessageStreamDelta(content=rest)
+
+        async for delta in stream_with_retries(attempt, self.retry_policy, self._what(), self._classify,
+                                               self.rate_limiter.acquire):
+            yield delta
 
     # Hooks a provider on another SDK overrides (the request loop, retries and client lifetime stay here).
     _classify = staticmethod(classify_error)

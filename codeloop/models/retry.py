@@ -14,16 +14,17 @@ this module imports no SDK and works for any provider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import ModelRequestError
 
-__all__ = ["RetryPolicy", "Retrier", "ErrorInfo", "classify_error", "retry_call"]
+__all__ = ["RetryPolicy", "Retrier", "ErrorInfo", "classify_error", "retry_call", "stream_with_retries"]
 
 T = TypeVar("T")
 
@@ -167,11 +168,50 @@ async def retry_call(
     policy: RetryPolicy,
     what: str = "Model request",
     classify: Callable[[BaseException], ErrorInfo] = classify_error,
+    before_attempt: Callable[[], Awaitable[Any]] | None = None,
 ) -> T:
-    """``await fn()`` with retries; see the module docstring for what is retried."""
+    """``await fn()`` with retries; see the module docstring for what is retried. ``before_attempt`` is
+    awaited before each attempt (a rate limiter's ``acquire``)."""
     retrier = Retrier(policy, what, classify)
     while True:
+        if before_attempt is not None:
+            await before_attempt()
         try:
             return await fn()
         except Exception as exc:  # noqa: BLE001 - classified inside; non-request errors re-raised
             await retrier.failed(exc)
+
+
+async def stream_with_retries(
+    attempt: Callable[[], AsyncIterator[T]],
+    policy: RetryPolicy,
+    what: str = "Model request",
+    classify: Callable[[BaseException], ErrorInfo] = classify_error,
+    before_attempt: Callable[[], Awaitable[Any]] | None = None,
+) -> AsyncIterator[T]:
+    """The items of ``attempt()`` (one streamed reply). A failure before the first item is retried like
+    ``retry_call``; after it, one ``ModelRequestError`` is raised: the caller already has part of the reply,
+    so a silent restart would duplicate it."""
+    retrier = Retrier(policy, what, classify)
+    while True:
+        yielded = False
+        if before_attempt is not None:
+            await before_attempt()
+        try:
+            async with contextlib.aclosing(attempt()) as items:
+                async for item in items:
+                    yielded = True
+                    yield item
+            return
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if not yielded:
+                await retrier.failed(exc)
+                continue
+            info = classify(exc)
+            if not info.is_request_error:
+                raise
+            retrier.attempts += 1
+            raise retrier.give_up(
+                info, exc, " (the stream broke after part of the reply was sent)",
+                hint="Not retried, so the reply is not duplicated: call again to start a new reply.",
+            ) from exc

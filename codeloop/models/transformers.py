@@ -10,38 +10,48 @@ tool calls are read from the generated text (``{"name": ..., "arguments": ...}``
 them. Stop sequences stop generation (``stop_strings``) and are cut from the text. ``astream`` runs
 ``generate`` with a ``TextIteratorStreamer`` in a worker thread. Generation is serialized per model (one
 ``generate`` at a time; torch runs it on its own threads). Text-only models reject image parts with a
-clear error instead of dropping them. ``response_format`` is not supported (no constrained decoding here).
+clear error instead of dropping them.
+
+Vision-language models load as smolagents loads them: ``AutoModelForImageTextToText`` with its
+``AutoProcessor`` when the config is one (else ``AutoModelForCausalLM`` with ``AutoTokenizer``); the
+processor's chat template marks each image and the processor turns the images (PIL, bytes, data/http/file
+URLs, paths) into the model's ``pixel_values``. ``response_format`` constrains decoding to its JSON schema
+with a logits processor (``json_constraint.py``, the ``structured`` extra).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..errors import ModelConfigurationError
-from ..messages import ChatMessage, ChatMessageStreamDelta, MessageRole, TokenUsage
-from .base import Model, StopCutter, cut_at_stop
-from .convert import to_chat_messages, tool_schema
-from .toolcall_parsing import tool_calls_from_text
+from ..messages import ChatMessage, ChatMessageStreamDelta, TokenUsage
+from .base import cut_at_stop
+from .json_constraint import JsonConstraint, bounded_format
+from .local import LocalModel
 
 __all__ = ["TransformersModel"]
 
-_DONE = object()
+
+def _constraint_processor(constraint: JsonConstraint, prompt_len: int) -> Any:
+    """A transformers logits processor that keeps only the tokens ``constraint`` allows."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class _JsonLogits(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            constraint.advance(input_ids[0, prompt_len:].tolist())
+            allowed = torch.from_numpy(constraint.allowed()).to(scores.device)
+            return scores.masked_fill(~allowed[: scores.shape[-1]], float("-inf"))
+
+    return _JsonLogits()
 
 
-def _has_images(chat: list[dict[str, Any]]) -> bool:
-    return any(
-        isinstance(m.get("content"), list) and any(p.get("type") in ("image", "image_url") for p in m["content"])
-        for m in chat
-    )
-
-
-class TransformersModel(Model):
-    """A causal language model run locally by ``transformers`` (see the module docstring)."""
-
-    note_unknown_price = False  # local compute: no per-token price to look up
+class TransformersModel(LocalModel):
+    """A causal or vision-language model run locally by ``transformers`` (see the module docstring)."""
 
     def __init__(
         self,
@@ -56,19 +66,17 @@ class TransformersModel(Model):
         custom_role_conversions: dict[str, str] | None = None,
         **kwargs: Any,
     ):
-        if not model_id:
-            raise ModelConfigurationError("TransformersModel needs model_id: a Hub id or a local model folder.")
-        profile = kwargs.pop("profile", None) or {"supports_response_format": False, "supports_images": False}
-        super().__init__(model_id=model_id, profile=profile, **kwargs)
+        super().__init__(model_id, apply_chat_template_kwargs, custom_role_conversions, **kwargs)
         self.device_map = device_map
         self.torch_dtype = torch_dtype
         self.trust_remote_code = trust_remote_code
         self.model_kwargs = dict(model_kwargs or {})
         self.max_new_tokens = max_tokens if max_tokens is not None else max_new_tokens
-        self.apply_chat_template_kwargs = dict(apply_chat_template_kwargs or {})
-        self.custom_role_conversions = custom_role_conversions
-        self._lock = threading.Lock()
+        self.processor: Any = None  # set for a vision-language model
+        self._constraint_cache: dict[str, Any] = {}
         self.tokenizer, self.model = self._load()
+        if self.processor is not None:
+            self.profile = dataclasses.replace(self.profile, supports_images=True)
 
     def _load(self) -> tuple[Any, Any]:
         try:
@@ -87,10 +95,18 @@ class TransformersModel(Model):
         if dtype is not None:
             load["dtype"] = dtype
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(
-                self.model_id, trust_remote_code=self.trust_remote_code
-            )
-            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load)
+            config = transformers.AutoConfig.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
+            if type(config) in transformers.AutoModelForImageTextToText._model_mapping:
+                self.processor = transformers.AutoProcessor.from_pretrained(
+                    self.model_id, trust_remote_code=self.trust_remote_code
+                )
+                tokenizer = self.processor.tokenizer
+                model = transformers.AutoModelForImageTextToText.from_pretrained(self.model_id, **load)
+            else:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    self.model_id, trust_remote_code=self.trust_remote_code
+                )
+                model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load)
         except (OSError, ValueError) as exc:
             raise ModelConfigurationError(
                 f"TransformersModel cannot load {self.model_id!r}: {exc}. Pass a local folder with config.json, "
@@ -103,28 +119,21 @@ class TransformersModel(Model):
 
     # ---- prompt ------------------------------------------------------------------------------------------
     def _encode(self, messages: list[Any], tools: list[Any] | None) -> Any:
-        chat = to_chat_messages(messages, self.custom_role_conversions, flatten_messages_as_text=False)
-        if _has_images(chat):
-            raise ModelConfigurationError(
-                f"TransformersModel({self.model_id!r}) is a text model: remove the image parts from the messages."
-            )
-        for message in chat:
-            if isinstance(message.get("content"), list):
-                message["content"] = "\n".join(p.get("text", "") for p in message["content"])
-        if getattr(self.tokenizer, "chat_template", None) is None:
+        chat, images = self.chat_and_images(messages, vision=self.processor is not None)
+        templater = self.processor if self.processor is not None else self.tokenizer
+        if getattr(templater, "chat_template", None) is None:
             raise ModelConfigurationError(
                 f"The tokenizer of {self.model_id!r} has no chat template: pass "
                 "apply_chat_template_kwargs={'chat_template': '...'} or use an instruction-tuned model."
             )
-        schemas = [tool_schema(t) for t in tools] if tools else None
-        return self.tokenizer.apply_chat_template(
-            chat,
-            tools=schemas,
-            add_generation_prompt=True,
-            return_tensors="pt",
-            return_dict=True,
-            **self.apply_chat_template_kwargs,
-        ).to(self.model.device)
+        options = {"tools": self.tool_schemas(tools), "add_generation_prompt": True, **self.apply_chat_template_kwargs}
+        if self.processor is None:
+            encoded = self.tokenizer.apply_chat_template(chat, return_tensors="pt", return_dict=True, **options)
+        else:
+            prompt = self.processor.apply_chat_template(chat, tokenize=False, **options)
+            encoded = self.processor(text=[prompt], images=images or None, return_tensors="pt")
+            return encoded.to(self.model.device, dtype=self.model.dtype)  # pixel_values in the model's dtype
+        return encoded.to(self.model.device)
 
     def _generate_kwargs(self, inputs: Any, stop_sequences: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         params = {**self.kwargs, **kwargs}
@@ -140,21 +149,15 @@ class TransformersModel(Model):
             generate["pad_token_id"] = self.tokenizer.eos_token_id
         return generate
 
-    def _check(self, response_format: dict[str, Any] | None) -> None:
-        if response_format is not None:
-            raise ModelConfigurationError(
-                "TransformersModel does not support response_format (no constrained decoding); ask for JSON "
-                "in the prompt, or serve the model with vLLM / llama.cpp, which do."
-            )
-
-    def _message(self, text: str, tools: list[Any] | None, usage: TokenUsage) -> ChatMessage:
-        calls = None
-        if tools:
-            names = {tool_schema(t)["function"]["name"] for t in tools}
-            found = tool_calls_from_text(text, self.tool_name_key, self.tool_arguments_key)
-            calls = [c for c in found if c.function.name in names] or None
-        return ChatMessage(role=MessageRole.ASSISTANT, content=text, tool_calls=calls,
-                           token_usage=self._finish_usage(usage))
+    def _constrain(self, generate: dict[str, Any], response_format: dict[str, Any] | None) -> None:
+        """Adds the logits processor that keeps the reply inside ``response_format``'s JSON schema."""
+        if response_format is None:
+            return
+        response_format = bounded_format(response_format, int(generate["max_new_tokens"]))
+        vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        constraint = JsonConstraint(self.tokenizer, response_format, vocab, self._constraint_cache)
+        processor = _constraint_processor(constraint, int(generate["input_ids"].shape[-1]))
+        generate["logits_processor"] = [*generate.get("logits_processor", []), processor]
 
     # ---- generation --------------------------------------------------------------------------------------
     def _run(self, generate: dict[str, Any]) -> tuple[str, TokenUsage]:
@@ -175,10 +178,10 @@ class TransformersModel(Model):
         tools_to_call_from: list[Any] | None = None,
         **kwargs: Any,
     ) -> ChatMessage:
-        self._check(response_format)
-        inputs = self._encode(messages, tools_to_call_from)
-        text, usage = await asyncio.to_thread(self._run, self._generate_kwargs(inputs, stop_sequences, kwargs))
-        return self._message(cut_at_stop(text, stop_sequences) or "", tools_to_call_from, usage)
+        generate = self._generate_kwargs(self._encode(messages, tools_to_call_from), stop_sequences, kwargs)
+        self._constrain(generate, response_format)
+        text, usage = await asyncio.to_thread(self._run, generate)
+        return self.reply(cut_at_stop(text, stop_sequences) or "", tools_to_call_from, usage)
 
     async def astream(
         self,
@@ -190,34 +193,32 @@ class TransformersModel(Model):
     ) -> AsyncIterator[ChatMessageStreamDelta]:
         from transformers import TextIteratorStreamer
 
-        self._check(response_format)
-        inputs = self._encode(messages, tools_to_call_from)
+        generate = self._generate_kwargs(self._encode(messages, tools_to_call_from), stop_sequences, kwargs)
+        self._constrain(generate, response_format)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        generate = {**self._generate_kwargs(inputs, stop_sequences, kwargs), "streamer": streamer}
-        result: dict[str, Any] = {}
+        generate["streamer"] = streamer
+        usage = TokenUsage()
 
-        def run() -> None:
-            try:
-                result["out"] = self._run(generate)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                result["error"] = exc
-                streamer.end()
+        def produce() -> Iterator[str]:
+            result: dict[str, Any] = {}
 
-        worker = threading.Thread(target=run, name="codeloop-transformers-generate", daemon=True)
-        worker.start()
-        cutter = StopCutter(stop_sequences) if stop_sequences else None
-        pieces = iter(streamer)
-        while (piece := await asyncio.to_thread(next, pieces, _DONE)) is not _DONE:
-            text = cutter.feed(piece) if cutter else piece
-            if text:
-                yield ChatMessageStreamDelta(content=text)
-        await asyncio.to_thread(worker.join)
-        if "error" in result:
-            raise result["error"]
-        rest = cutter.flush() if cutter else ""
-        if rest:
-            yield ChatMessageStreamDelta(content=rest)
-        yield ChatMessageStreamDelta(token_usage=self._finish_usage(result["out"][1]))
+            def run() -> None:
+                try:
+                    result["out"] = self._run(generate)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    result["error"] = exc
+                    streamer.end()
+
+            worker = threading.Thread(target=run, name="codeloop-transformers-generate", daemon=True)
+            worker.start()
+            yield from streamer
+            worker.join()
+            if "error" in result:
+                raise result["error"]
+            usage.input_tokens, usage.output_tokens = result["out"][1].input_tokens, result["out"][1].output_tokens
+
+        async for delta in self.stream_pieces(produce, stop_sequences, usage):
+            yield delta
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -5,22 +5,23 @@
 and sampling ``**kwargs`` (``temperature``, ``max_tokens``, ``top_p``...; greedy and 2048 new tokens by
 default). The prompt is the engine tokenizer's chat template (tools passed to it); stop sequences and
 ``response_format`` (a JSON schema, through vLLM's structured outputs) are enforced by the engine; tool
-calls are read from the text. The engine has no streaming API here, so ``astream`` yields the reply as one
-delta. Generation runs in a worker thread, one at a time per model. To stream, or to share one GPU
+calls are read from the text. Images (PIL, bytes, data/http/file URLs, paths) go to a multimodal model as
+vLLM's multi-modal inputs (``{"prompt": ..., "multi_modal_data": {"image": [...]}}``), the chat template
+marking where each one goes; a text model rejects them with a clear error. The engine has no streaming API
+here, so ``astream`` yields the reply as one delta. Generation runs in a worker thread, one at a time per model. To stream, or to share one GPU
 between processes, run ``vllm serve`` and use ``OpenAIModel(api_base="http://localhost:8000/v1")``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import dataclasses
 from typing import Any
 
 from ..errors import ModelConfigurationError
-from ..messages import ChatMessage, MessageRole, TokenUsage
-from .base import Model, cut_at_stop
-from .convert import to_chat_messages, tool_schema
-from .toolcall_parsing import tool_calls_from_text
+from ..messages import ChatMessage, TokenUsage
+from .base import cut_at_stop
+from .local import LocalModel
 
 __all__ = ["VLLMModel"]
 
@@ -37,10 +38,11 @@ def _import_vllm() -> Any:
     return vllm
 
 
-class VLLMModel(Model):
+class VLLMModel(LocalModel):
     """A model run in this process by vLLM's ``LLM`` engine (see the module docstring)."""
 
-    note_unknown_price = False  # local compute: no per-token price to look up
+    text_only_hint = ("remove the image parts from the messages, or load a multimodal model (vLLM's "
+                      "model_config.is_multimodal_model).")
 
     def __init__(
         self,
@@ -50,15 +52,16 @@ class VLLMModel(Model):
         custom_role_conversions: dict[str, str] | None = None,
         **kwargs: Any,
     ):
-        profile = kwargs.pop("profile", None) or {"supports_images": False}
-        super().__init__(model_id=model_id, profile=profile, **kwargs)
+        kwargs.setdefault("profile", {"supports_images": False})
+        super().__init__(model_id, apply_chat_template_kwargs, custom_role_conversions, **kwargs)
         self.model_kwargs = dict(model_kwargs or {})
-        self.apply_chat_template_kwargs = dict(apply_chat_template_kwargs or {})
-        self.custom_role_conversions = custom_role_conversions
         self._vllm = _import_vllm()
-        self._lock = threading.Lock()
         self.model = self._vllm.LLM(model=model_id, **self.model_kwargs)
         self.tokenizer = self.model.get_tokenizer()
+        config = getattr(getattr(self.model, "llm_engine", None), "model_config", None)
+        self.multimodal = bool(getattr(config, "is_multimodal_model", False))
+        if self.multimodal:
+            self.profile = dataclasses.replace(self.profile, supports_images=True)
 
     def _sampling(self, stop_sequences: list[str] | None, response_format: dict[str, Any] | None,
                   kwargs: dict[str, Any]) -> Any:
@@ -80,14 +83,15 @@ class VLLMModel(Model):
                 sampling["guided_decoding"] = sp.GuidedDecodingParams(**choice)
         return self._vllm.SamplingParams(**sampling)
 
-    def _prompt(self, messages: list[Any], tools: list[Any] | None) -> str:
-        chat = to_chat_messages(messages, self.custom_role_conversions, flatten_messages_as_text=True)
-        schemas = [tool_schema(t) for t in tools] if tools else None
-        return self.tokenizer.apply_chat_template(
-            chat, tools=schemas, add_generation_prompt=True, tokenize=False, **self.apply_chat_template_kwargs
+    def _prompt(self, messages: list[Any], tools: list[Any] | None) -> str | dict[str, Any]:
+        chat, images = self.chat_and_images(messages, vision=self.multimodal)
+        prompt = self.tokenizer.apply_chat_template(
+            chat, tools=self.tool_schemas(tools), add_generation_prompt=True, tokenize=False,
+            **self.apply_chat_template_kwargs,
         )
+        return {"prompt": prompt, "multi_modal_data": {"image": images}} if images else prompt
 
-    def _run(self, prompt: str, sampling: Any) -> Any:
+    def _run(self, prompt: str | dict[str, Any], sampling: Any) -> Any:
         with self._lock:
             return self.model.generate(prompt, sampling_params=sampling, use_tqdm=False)
 
@@ -99,24 +103,12 @@ class VLLMModel(Model):
         tools_to_call_from: list[Any] | None = None,
         **kwargs: Any,
     ) -> ChatMessage:
-        for message in messages:
-            content = message.get("content") if isinstance(message, dict) else message.content
-            if isinstance(content, list) and any(p.get("type") in ("image", "image_url") for p in content):
-                raise ModelConfigurationError("VLLMModel sends text only: remove the image parts (or serve a "
-                                              "vision model with `vllm serve` and use OpenAIModel).")
         prompt = self._prompt(messages, tools_to_call_from)
         sampling = self._sampling(stop_sequences, response_format, kwargs)
         out = (await asyncio.to_thread(self._run, prompt, sampling))[0]
         completion = out.outputs[0]
-        text = cut_at_stop(completion.text, stop_sequences) or ""
         usage = TokenUsage(input_tokens=len(out.prompt_token_ids), output_tokens=len(completion.token_ids))
-        calls = None
-        if tools_to_call_from:
-            names = {tool_schema(t)["function"]["name"] for t in tools_to_call_from}
-            found = tool_calls_from_text(text, self.tool_name_key, self.tool_arguments_key)
-            calls = [c for c in found if c.function.name in names] or None
-        return ChatMessage(role=MessageRole.ASSISTANT, content=text, tool_calls=calls, raw=out,
-                           token_usage=self._finish_usage(usage))
+        return self.reply(cut_at_stop(completion.text, stop_sequences) or "", tools_to_call_from, usage, raw=out)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

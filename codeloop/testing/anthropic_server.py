@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from .server import OpenAICompatibleServer, Reply
+from .server import OpenAICompatibleServer, Reply, as_reply
 
 __all__ = ["AnthropicServer", "AnthropicReply"]
 
@@ -57,24 +57,6 @@ class AnthropicReply(Reply):
         text = message or f"loopback server: scripted HTTP {status}"
         return cls(status=status, headers=headers, body={"type": "error", "error": {"type": kind, "message": text}},
                    **kwargs)
-
-
-_FIELDS = {f.name for f in fields(AnthropicReply)}
-
-
-def _as_reply(spec: Any) -> AnthropicReply:
-    if isinstance(spec, AnthropicReply):
-        return spec
-    if isinstance(spec, Reply):
-        return AnthropicReply(**{f.name: getattr(spec, f.name) for f in fields(Reply)})
-    if isinstance(spec, str):
-        return AnthropicReply(content=spec)
-    if isinstance(spec, dict):
-        unknown = set(spec) - _FIELDS
-        if unknown:
-            raise ValueError(f"Unknown reply field(s) {sorted(unknown)}; use {sorted(_FIELDS)}.")
-        return AnthropicReply(**spec)
-    raise TypeError(f"A reply must be str, dict or Reply, not {type(spec).__name__}.")
 
 
 def _request_text(request: dict[str, Any]) -> str:
@@ -113,7 +95,7 @@ class AnthropicServer(OpenAICompatibleServer):
 
     async def _messages(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         try:
-            reply = _as_reply(await self._next_reply(request))
+            reply = as_reply(await self._next_reply(request), AnthropicReply)
         except Exception as exc:  # noqa: BLE001 - a broken handler becomes a visible 500
             reply = AnthropicReply.error(500, f"loopback server handler failed: {type(exc).__name__}: {exc}")
         delay = self.delay if reply.delay is None else reply.delay
@@ -204,19 +186,6 @@ class AnthropicServer(OpenAICompatibleServer):
             "usage": {"output_tokens": usage["output_tokens"]},
         }))
         events.append(("message_stop", {"type": "message_stop"}))
-        head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Transfer-Encoding: chunked",
-                f"request-id: req_loopback_{self._counter}"]
-        head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-        for n, (name, data) in enumerate(events):
-            if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
-                await writer.drain()
-                return False  # the socket closes without the terminating chunk: a dropped stream
-            frame = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
-            if reply.chunk_delay:
-                await writer.drain()
-                await asyncio.sleep(reply.chunk_delay)
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
+        frames = [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+        head = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", f"request-id: req_loopback_{self._counter}"]
+        return await self.send_chunked(writer, head, reply, frames)

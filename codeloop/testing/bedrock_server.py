@@ -21,7 +21,6 @@ import asyncio
 import json
 import struct
 import zlib
-from dataclasses import fields
 from typing import Any
 from urllib.parse import unquote
 
@@ -70,19 +69,6 @@ def encode_event(event_type: str, payload: dict[str, Any], message_type: str = "
     return message + struct.pack("!I", zlib.crc32(message) & 0xFFFFFFFF)
 
 
-def _as_reply(spec: Any) -> Reply:
-    if isinstance(spec, Reply):
-        return spec
-    if isinstance(spec, str):
-        return Reply(content=spec)
-    if isinstance(spec, dict):
-        unknown = set(spec) - {f.name for f in fields(Reply)}
-        if unknown:
-            raise ValueError(f"Unknown reply field(s) {sorted(unknown)}.")
-        return Reply(**spec)
-    raise TypeError(f"A reply must be str, dict or Reply, not {type(spec).__name__}.")
-
-
 class BedrockServer(OpenAICompatibleServer):
     """Loopback bedrock-runtime; ``with BedrockServer([...], models=[...]) as server:``."""
 
@@ -119,7 +105,7 @@ class BedrockServer(OpenAICompatibleServer):
         self, model_id: str, request: dict[str, Any], stream: bool, writer: asyncio.StreamWriter
     ) -> bool:
         try:
-            reply = _as_reply(await self._next_reply({**request, "modelId": model_id}))
+            reply = await self._next_reply({**request, "modelId": model_id})
         except Exception as exc:  # noqa: BLE001 - a broken handler becomes a visible 500
             reply = BedrockReply.error(500, f"loopback server handler failed: {type(exc).__name__}: {exc}")
         delay = self.delay if reply.delay is None else reply.delay
@@ -170,18 +156,7 @@ class BedrockServer(OpenAICompatibleServer):
             events.append(("contentBlockStop", {"contentBlockIndex": index}))
         events.append(("messageStop", {"stopReason": stop_reason}))
         events.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}))
-        head = ["HTTP/1.1 200 OK", "Content-Type: application/vnd.amazon.eventstream", "Transfer-Encoding: chunked",
+        frames = [encode_event(name, data) for name, data in events]
+        head = ["HTTP/1.1 200 OK", "Content-Type: application/vnd.amazon.eventstream",
                 f"x-amzn-RequestId: loopback-{self._counter}"]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-        for n, (name, data) in enumerate(events):
-            if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
-                await writer.drain()
-                return False
-            frame = encode_event(name, data)
-            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
-            if reply.chunk_delay:
-                await writer.drain()
-                await asyncio.sleep(reply.chunk_delay)
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
+        return await self.send_chunked(writer, head, reply, frames)

@@ -1,8 +1,11 @@
 """``HubServer``: a small Hugging Face Hub-compatible server on 127.0.0.1, for tests of sharing.
 
 Layer 2 (testing). It serves the few endpoints ``huggingface_hub`` uses to share tools and agents: repo
-creation, README metadata validation, preupload + commit (regular uploads, base64 in the NDJSON commit body), repo info with its
-file list (``snapshot_download``), file resolve (HEAD and GET) and collections. Repositories live in
+creation (a new Space gets a ``README.md`` card and ``.gitattributes``, as on the Hub, so
+``metadata_update`` can edit its tags), README metadata validation, preupload + commit (regular uploads, base64 in the NDJSON commit body), repo info with its
+file list (``snapshot_download``), file resolve (HEAD and GET), collections, and model info with its
+Inference Providers mapping (``GET /api/models/{id}?expand=inferenceProviderMapping``, which
+``InferenceClient`` asks before routing to an explicit provider; set ``server.provider_mappings[model_id]``). Repositories live in
 memory. Point the client at it with ``HF_ENDPOINT=server.endpoint`` (set before ``huggingface_hub`` is
 imported, or pass ``endpoint=``). Unknown routes answer 404 and are recorded in ``server.unknown``.
 """
@@ -43,6 +46,8 @@ class HubServer:
     def __init__(self, token: str | None = None):
         self.repos: dict[tuple[str, str], HubRepo] = {}
         self.collections: dict[str, dict[str, Any]] = {}
+        # model id -> {provider: {"status": "live", "providerId": ..., "task": "conversational"}}
+        self.provider_mappings: dict[str, dict[str, dict[str, Any]]] = {}
         self.unknown: list[str] = []
         self.requests: list[str] = []
         self.token = token
@@ -159,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool = False) -> None:
         path = unquote(urlsplit(self.path).path)
         self.server_ref.requests.append(f"{self.command} {path}")
-        if not self._authorized():
+        if not self._authorized() and path != "/api/validate-yaml":  # the Hub checks YAML without a token
             self._send(401, {"error": "Invalid credentials"})
             return
         parts = path.strip("/").split("/")
@@ -171,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
             slug = "/".join(parts[2:])
             found = self.server_ref.collections.get(slug)
             return self._send(200, found) if found else self._not_found("Collection not found")
+        if self.command == "GET" and parts[:2] == ["api", "models"] and len(parts) == 4:
+            return self._model_info("/".join(parts[2:]))
         if parts[0] == "api" and len(parts) >= 5 and parts[1] in ("models", "datasets", "spaces"):
             kind = parts[1][:-1]
             for verb in ("preupload", "commit", "revision", "paths-info", "tree"):
@@ -196,8 +203,24 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.server_ref.endpoint}/{_PREFIX[kind]}{repo_id}"
         if (kind, repo_id) in self.server_ref.repos:
             return self._send(409, {"error": "You already created this repo", "url": url})
-        self.server_ref.repos[(kind, repo_id)] = HubRepo(repo_id, kind, bool(data.get("private")), sdk=data.get("sdk"))
+        repo = HubRepo(repo_id, kind, bool(data.get("private")), sdk=data.get("sdk"))
+        self.server_ref.repos[(kind, repo_id)] = repo
+        if kind == "space":  # the Hub's first commit of a Space: a card naming its SDK
+            title = repo_id.split("/")[-1]
+            card = f"---\ntitle: {title}\nemoji: \U0001f916\nsdk: {repo.sdk or 'static'}\npinned: false\n---\n\n"
+            self.server_ref.commit(repo, {"README.md": card.encode(), ".gitattributes": b"*.bin filter=lfs\n"})
         self._send(200, {"url": url, "name": repo_id})
+
+    def _model_info(self, repo_id: str) -> None:
+        repo = self._repo("model", repo_id)
+        mapping = self.server_ref.provider_mappings.get(repo_id)
+        if repo is None and mapping is None:
+            return self._not_found("Repository not found")
+        info: dict[str, Any] = {"id": repo_id, "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+                                "private": bool(repo and repo.private), "sha": repo.sha if repo else "0" * 40}
+        if "inferenceProviderMapping" in (urlsplit(self.path).query or ""):
+            info["inferenceProviderMapping"] = mapping or {}
+        self._send(200, info)
 
     def _validate_yaml(self) -> None:
         import yaml

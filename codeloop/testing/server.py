@@ -70,19 +70,20 @@ class Reply:
         return cls(content=content, drop_after_chunks=after_chunks, **kwargs)
 
 
-_REPLY_FIELDS = {f.name for f in fields(Reply)}
-
-
-def as_reply(spec: Any) -> Reply:
-    if isinstance(spec, Reply):
+def as_reply(spec: Any, kind: type[Reply] = Reply) -> Reply:
+    """A scripted reply spec (text, dict of fields, or a ``Reply``) as a ``kind`` (a ``Reply`` subclass)."""
+    if isinstance(spec, kind):
         return spec
+    if isinstance(spec, Reply):
+        return kind(**{f.name: getattr(spec, f.name) for f in fields(Reply)})
     if isinstance(spec, str):
-        return Reply(content=spec)
+        return kind(content=spec)
     if isinstance(spec, dict):
-        unknown = set(spec) - _REPLY_FIELDS
+        names = {f.name for f in fields(kind)}
+        unknown = set(spec) - names
         if unknown:
-            raise ValueError(f"Unknown reply field(s) {sorted(unknown)}; use {sorted(_REPLY_FIELDS)}.")
-        return Reply(**spec)
+            raise ValueError(f"Unknown reply field(s) {sorted(unknown)}; use {sorted(names)}.")
+        return kind(**spec)
     raise TypeError(f"A reply must be str, dict or Reply, not {type(spec).__name__}.")
 
 
@@ -465,19 +466,21 @@ class OpenAICompatibleServer:
             events.append({**base, "choices": [], "usage": usage})
         events.append("[DONE]")
 
-        head = [
-            f"HTTP/1.1 {reply.status} OK",
-            "Content-Type: text/event-stream",
-            "Transfer-Encoding: chunked",
-        ]
-        head += [f"{k}: {v}" for k, v in reply.headers.items()]
+        frames = [("data: " + (e if isinstance(e, str) else json.dumps(e)) + "\n\n").encode() for e in events]
+        return await self.send_chunked(writer, [f"HTTP/1.1 {reply.status} OK", "Content-Type: text/event-stream"],
+                                       reply, frames)
+
+    async def send_chunked(self, writer: asyncio.StreamWriter, head: list[str], reply: Reply,
+                           frames: list[bytes]) -> bool:
+        """A chunked response of ``frames`` (SSE events, AWS event-stream messages...), with the reply's
+        headers, ``chunk_delay`` and ``drop_after_chunks``; False when the stream was dropped on purpose."""
+        head = [*head, "Transfer-Encoding: chunked", *(f"{k}: {v}" for k, v in reply.headers.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-        for n, event in enumerate(events):
+        for n, frame in enumerate(frames):
             if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
                 await writer.drain()
                 return False  # closes the socket without the terminating chunk: a dropped stream
-            data = ("data: " + (event if isinstance(event, str) else json.dumps(event)) + "\n\n").encode()
-            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            writer.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
             if reply.chunk_delay:
                 await writer.drain()
                 await asyncio.sleep(reply.chunk_delay)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-__all__ = ["build_tiny_llama", "CHAT_TEMPLATE"]
+__all__ = ["build_tiny_llama", "train_tokenizer", "CHAT_TEMPLATE"]
 
 CHAT_TEMPLATE = (
     "{% if tools %}<|im_start|>system\nTools: {% for t in tools %}{{ t['function']['name'] }} "
@@ -31,6 +32,22 @@ def _prompt(user: str, tools: list[str] | None) -> str:
     return f"{head}<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
 
+def train_tokenizer(texts: list[str], vocab_size: int, special: list[str]) -> Any:
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts`` (eos ``<|im_end|>``, pad
+    ``<|endoftext|>``, both among ``special``); any byte sequence stays encodable."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts * 4, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=None, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", unk_token=None)
+
+
 def build_tiny_llama(
     folder: str | Path,
     replies: list[tuple[str, str]] | list[tuple[str, str, list[str]]],
@@ -42,8 +59,7 @@ def build_tiny_llama(
     ``replies`` items are ``(user, reply)`` or ``(user, reply, tool_names)`` when the prompt lists tools.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     folder = Path(folder)
     stamp = folder / "codeloop-tiny.json"
@@ -55,14 +71,7 @@ def build_tiny_llama(
     samples = [(r[0], r[1], list(r[2]) if len(r) > 2 else None) for r in replies]  # type: ignore[misc]
     texts = [_prompt(user, tools) + reply + "<|im_end|>" for user, reply, tools in samples]
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=_SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(texts * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=None, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", unk_token=None)
+    tokenizer = train_tokenizer(texts, 400, _SPECIAL)
     tokenizer.chat_template = CHAT_TEMPLATE
 
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

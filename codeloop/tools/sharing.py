@@ -28,6 +28,7 @@ __all__ = [
     "collection_from_hub",
     "hub_api",
     "require_trust",
+    "tag_space",
 ]
 
 _HEADER = """from typing import Any, Optional
@@ -157,13 +158,8 @@ def push_tool_to_hub(
     api = hub_api(token)
     code = tool_file_code(tool)
     repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="space", space_sdk="gradio")
-    card = f"---\ntags:\n- smolagents\n- codeloop\n- tool\nsdk: gradio\n---\n\n# {tool.name}\n\n{tool.description}\n"
-    files = {
-        "tool.py": code,
-        "app.py": _app_code(tool, "tool"),
-        "requirements.txt": _requirements_text(code),
-        "README.md": card,
-    }
+    tag_space(repo.repo_id, ["smolagents", "codeloop", "tool"], token=token, create_pr=create_pr)
+    files = {"tool.py": code, "app.py": _app_code(tool, "tool"), "requirements.txt": _requirements_text(code)}
     info = api.create_commit(
         repo_id=repo.repo_id,
         repo_type="space",
@@ -172,6 +168,23 @@ def push_tool_to_hub(
         create_pr=create_pr,
     )
     return str(info)
+
+
+def tag_space(repo_id: str, tags: list[str], token: Any = None, create_pr: bool = False) -> None:
+    """Adds ``tags`` to a Space's card through the Hub's ``metadata_update``, keeping the tags it has.
+
+    smolagents tags the same way; merging (rather than replacing) keeps a user's own tags, and a Space that
+    already has them all gets no commit.
+    """
+    from huggingface_hub import RepoCard, metadata_update
+
+    card = RepoCard.load(repo_id, repo_type="space", token=token)
+    existing = card.data.get("tags") or []
+    existing = [existing] if isinstance(existing, str) else list(existing)
+    merged = existing + [t for t in tags if t not in existing]
+    if merged != existing:
+        metadata_update(repo_id, {"tags": merged}, repo_type="space", overwrite=True, token=token,
+                        create_pr=create_pr)
 
 
 def collection_from_hub(collection_slug: str, token: str | None = None, trust_remote_code: bool = False) -> list[Tool]:

@@ -4,8 +4,10 @@ It reproduces the part of vLLM's offline Python API that ``VLLMModel`` uses, wit
 ``LLM(model=..., **engine_args)``, ``LLM.get_tokenizer()``, ``LLM.generate(prompt, sampling_params=...,
 use_tqdm=...)`` returning ``RequestOutput`` objects (``prompt_token_ids``, ``outputs[0].text`` /
 ``token_ids`` / ``finish_reason``), and ``SamplingParams`` with ``n``, ``temperature``, ``max_tokens``,
-``stop`` and ``structured_outputs``. Generation is done by ``transformers`` on the same local folder, with
-vLLM's semantics: the stop string ends generation and is not part of the text. Every engine and call is
+``stop`` and ``structured_outputs``; multi-modal inputs (a prompt ``{"prompt": ..., "multi_modal_data":
+{"image": PIL image or list}}``, one image placeholder per image in the prompt, else vLLM's error) and
+``llm_engine.model_config.is_multimodal_model``. Generation is done by ``transformers`` on the same local
+folder, with vLLM's semantics: the stop string ends generation and is not part of the text. Every engine and call is
 recorded in ``CALLS`` for the tests.
 """
 
@@ -34,26 +36,54 @@ class RequestOutput:
     outputs: list[CompletionOutput] = field(default_factory=list)
 
 
+@dataclass
+class ModelConfig:
+    is_multimodal_model: bool
+
+
+@dataclass
+class LLMEngine:
+    model_config: ModelConfig
+
+
 class LLM:
     def __init__(self, model: str, **engine_args: Any):
         import transformers
 
         CALLS.append({"engine": model, "engine_args": engine_args})
+        config = transformers.AutoConfig.from_pretrained(model)
+        multimodal = type(config) in transformers.AutoModelForImageTextToText._model_mapping
+        self.llm_engine = LLMEngine(ModelConfig(is_multimodal_model=multimodal))
+        self._processor = transformers.AutoProcessor.from_pretrained(model) if multimodal else None
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-        self._model = transformers.AutoModelForCausalLM.from_pretrained(model)
+        auto = transformers.AutoModelForImageTextToText if multimodal else transformers.AutoModelForCausalLM
+        self._model = auto.from_pretrained(model)
 
     def get_tokenizer(self) -> Any:
         return self._tokenizer
 
-    def generate(self, prompts: str | list[str], sampling_params: SamplingParams | None = None,
+    def _inputs(self, prompt: str | dict[str, Any]) -> tuple[str, Any]:
+        if isinstance(prompt, str):
+            return prompt, self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        text, images = prompt["prompt"], (prompt.get("multi_modal_data") or {}).get("image")
+        images = images if isinstance(images, list) else [images] if images is not None else []
+        if images and self._processor is None:
+            raise ValueError("This model does not support multi-modal inputs.")
+        placeholders = text.count(self._processor.image_token) if self._processor else 0
+        if placeholders != len(images):
+            raise ValueError(f"Found {placeholders} image placeholders in the prompt for {len(images)} images.")
+        return text, self._processor(text=[text], images=images or None, return_tensors="pt")
+
+    def generate(self, prompts: str | dict[str, Any] | list[Any], sampling_params: SamplingParams | None = None,
                  use_tqdm: bool = True) -> list[RequestOutput]:
         import torch
 
         params = sampling_params or SamplingParams()
         CALLS.append({"prompts": prompts, "sampling_params": params})
         results = []
-        for prompt in [prompts] if isinstance(prompts, str) else prompts:
-            ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        for item in prompts if isinstance(prompts, list) else [prompts]:
+            prompt, ids = self._inputs(item)
+            CALLS[-1].setdefault("pixel_values", []).append(ids.get("pixel_values"))
             with torch.inference_mode():
                 out = self._model.generate(**ids, max_new_tokens=params.max_tokens, do_sample=params.temperature > 0,
                                            stop_strings=params.stop or None, tokenizer=self._tokenizer,
