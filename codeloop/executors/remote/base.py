@@ -124,6 +124,9 @@ class RemoteWorker(WorkerProcess):
         self.sandbox = sandbox
         self._setup(fds[0], fds[1], None)
 
+    def _forked(self) -> bool:
+        return False  # a sandbox is ended by its own transport, never through a fork server
+
     def _stderr_tail(self, limit: int = 2000) -> str:
         try:
             return self.sandbox.stderr_tail()[-limit:].strip()
@@ -282,6 +285,10 @@ class RemoteExecutor(LocalPythonExecutor):
     def close(self) -> None:
         super().close()
         self._source.close()
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self._source.close()  # the warm spare too, or it outlives the executor
 
     cleanup = close
 

@@ -242,6 +242,10 @@ class WorkerProcess:
                 return frame
 
     # -- ending ----------------------------------------------------------------------------
+    def _forked(self) -> bool:
+        """Whether the fork server owns this worker's process (kills and exits go through it)."""
+        return not isinstance(self.proc, subprocess.Popen)
+
     def alive(self) -> bool:
         return not self.closed and self.proc.poll() is None
 
@@ -258,7 +262,7 @@ class WorkerProcess:
                 self.proc.kill()
             except OSError:
                 pass
-        forked = not isinstance(self.proc, subprocess.Popen)
+        forked = self._forked()
         if self.plan.uid is not None and not forked:
             _kill_uid(self.plan.uid)
         try:
@@ -274,9 +278,10 @@ class WorkerProcess:
         kill's round trip; the pool frees the worker's place only once it is gone)."""
         if self.closed:
             return
-        forked = not isinstance(self.proc, subprocess.Popen)
+        forked = self._forked()
         # (a forked worker is simply killed: it holds nothing that needs an orderly exit)
-        if graceful and not forked and self.proc.poll() is None:
+        # (a remote sandbox is not a Popen either: its kill() ends the sandbox, not only the worker)
+        if graceful and isinstance(self.proc, subprocess.Popen) and self.proc.poll() is None:
             try:
                 self.send({"op": "exit"})
                 self.proc.wait(timeout=0.5)
