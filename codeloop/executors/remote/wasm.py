@@ -54,6 +54,10 @@ RUNNER = Path(__file__).with_name("wasm_runner.js")
 _OPEN: weakref.WeakSet[WasmSandbox] = weakref.WeakSet()
 _SNAPSHOT_LOCK = threading.Lock()
 _PR_SET_PDEATHSIG = 1
+# V8's stack limit for the Deno process (KiB; V8's default is under 1 MiB). Pyodide's recursion
+# checks watch Wasm's own stack; deep C recursion (the repr of a deeply nested list) also uses V8's
+# native stack, and running out of that is a fatal error, not a RecursionError: give it room.
+_V8_STACK_KB = 32768
 
 
 def cache_dir() -> Path:
@@ -107,6 +111,11 @@ def _limit_child(data_bytes: int | None, cpu_seconds: int) -> Any:
             resource.setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # The main thread's stack is sized at exec: room for V8's larger stack limit (see _V8_STACK_KB)
+        hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+        want = (_V8_STACK_KB + 8192) * 1024
+        if hard == resource.RLIM_INFINITY or hard >= want:
+            resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
 
     return apply
 
@@ -299,7 +308,8 @@ class WasmExecutor(RemoteExecutor):
         allow = ",".join(str(p) for p in read)
         return [
             self.deno_path, "run", "--quiet", "--no-prompt", "--no-config", "--no-lock", "--no-remote",
-            "--no-npm", f"--allow-read={allow}", *self.deno_permissions, str(RUNNER), *args,
+            "--no-npm", f"--v8-flags=--stack-size={_V8_STACK_KB}", f"--allow-read={allow}",
+            *self.deno_permissions, str(RUNNER), *args,
         ]  # fmt: skip
 
     def _open_sandbox(self, cfg: dict[str, Any]) -> Sandbox:
