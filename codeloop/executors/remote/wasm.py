@@ -329,8 +329,12 @@ class WasmExecutor(RemoteExecutor):
         if path.is_file():
             return path
         with _SNAPSHOT_LOCK:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / ".lock", "w") as lock:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                lock = open(path.parent / ".lock", "w")  # noqa: SIM115 - closed below
+            except OSError:  # a read-only cache: every sandbox boots in full
+                return None
+            with lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be making it
                 if path.is_file():
                     return path
@@ -354,10 +358,13 @@ def _make_snapshot(argv: list[str], env: dict[str, str], path: Path) -> Path | N
             done.stderr.decode("utf-8", "replace")[-500:],
         )
         return None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(done.stdout)
-    os.replace(tmp, path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(done.stdout)
+        os.replace(tmp, path)
+    except OSError:  # a full disk: boot in full
+        return None
     for old in path.parent.glob("pyodide-*.bin"):  # made for another Pyodide or runner
         if old != path:
             old.unlink(missing_ok=True)
