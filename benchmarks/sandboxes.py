@@ -11,7 +11,7 @@ factory of executors, or a string saying why it cannot run here):
 Docker: the engine of ``DOCKER_HOST`` with ``--docker-image`` (needs Python 3.11+); without
 ``DOCKER_HOST``, a throwaway engine started like the tests' (tests/docker_engine.py: root, Debian's
 dockerd, the base image that scripts/install-docker-sandbox.sh built). Targets: Docker cold <= 1.0 s,
-warm <= 5 ms.
+warm <= 5 ms. Wasm: Pyodide in Deno (scripts/install-wasm-sandbox.sh); target warm <= 5 ms.
 """
 
 from __future__ import annotations
@@ -33,6 +33,18 @@ def local(stack: contextlib.ExitStack) -> Factory | str:
     from codeloop.executors.worker.host import LocalPythonExecutor
 
     return lambda: LocalPythonExecutor(timeout_seconds=30)
+
+
+def wasm(stack: contextlib.ExitStack) -> Factory | str:
+    """Pyodide in Deno as scripts/install-wasm-sandbox.sh installs them (default settings: start-up
+    snapshot, warm spare; the first start of a machine also makes the snapshot)."""
+    from codeloop.executors.remote.wasm import WasmExecutor, find_runtime
+
+    try:
+        find_runtime()
+    except FileNotFoundError as exc:
+        return str(exc)
+    return lambda: WasmExecutor(timeout_seconds=30)
 
 
 def docker(stack: contextlib.ExitStack) -> Factory | str:
@@ -92,6 +104,7 @@ class Backend:
 
 BACKENDS = [
     Backend("local worker", local),
+    Backend("wasm", wasm, warm_target_ms=5.0),
     Backend("docker", docker, cold_target_s=1.0, warm_target_ms=5.0),
     Backend("e2b stand-in", cloud_standin("e2b")),
     Backend("modal stand-in", cloud_standin("modal")),

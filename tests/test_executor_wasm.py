@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -293,3 +294,11 @@ def test_agent_with_executor_type_wasm():
     assert wait_for(lambda: not denos() - others, 5)
     with create_executor("wasm", warm_spare=False) as ex:
         assert isinstance(ex, WasmExecutor) and ex("2 ** 10").output == 1024
+
+
+def test_readme_example_runs_as_written(capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Wasm: Pyodide in Deno", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("1.414 none (no --allow-net")

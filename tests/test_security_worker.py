@@ -27,14 +27,42 @@ from codeloop.executors.worker.host import LocalPythonExecutor
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-codeloop-test-secret-0123456789"
-# Where an attack can run in a Docker container as well, it does (tests/docker_engine.py's engine).
-KINDS = ["local", "docker"]
+# Where an attack can run in a Docker container (tests/docker_engine.py's engine) or in Pyodide in
+# Deno (WasmExecutor) as well, it does.
+KINDS = ["local", "docker", "wasm"]
+# Attacks that cannot apply in WebAssembly, and why; every other test runs against Wasm too.
+NOT_IN_WASM = {
+    "test_file_size_and_open_file_limits": "no resource limits exist in Wasm (isolation['missing'] says so)",
+    "test_cpu_rlimit_backs_up_the_timeout": "no CPU rlimit in Wasm: only the host's timeout ends a spin",
+    "test_kernel_escape_surface_is_closed": "no Linux system calls in Wasm: ctypes reaches Emscripten's "
+    "libc, which has no unshare, mount or ptrace to refuse",
+    "blocking-select": "Emscripten's select() returns at once: there is no blocking call to kill",
+    "segfault": "address 0 is ordinary Wasm linear memory: reading it does not crash",
+}
+
+
+def kinds(*names):
+    """KINDS for a test (or a case of it) named in ``names``, less "wasm" where NOT_IN_WASM lists it."""
+    return [k for k in KINDS if not (k == "wasm" and any(n in NOT_IN_WASM for n in names))]
+
+
+def cases(test, params, ids):
+    """(sandbox, *param) cases of ``test`` for every kind, less the Wasm ones NOT_IN_WASM lists."""
+    return [
+        pytest.param(kind, *param, id=f"{kind}-{case}")
+        for case, param in zip(ids, params, strict=True)
+        for kind in kinds(test, case)
+    ]
 
 
 def executor_of(kind, *args, **kwargs):
-    """A LocalPythonExecutor, or a DockerExecutor with the same arguments."""
+    """A LocalPythonExecutor, or a DockerExecutor / WasmExecutor with the same arguments."""
     if kind == "local":
         return LocalPythonExecutor(*args, **kwargs)
+    if kind == "wasm":
+        from codeloop.executors.remote.wasm import WasmExecutor
+
+        return WasmExecutor(*args, **kwargs)
     import docker_engine
 
     from codeloop.executors.remote.docker import DockerExecutor
@@ -54,6 +82,12 @@ def star(request):
 @pytest.fixture(scope="module")
 def star_docker():
     with executor_of("docker", ["*"], timeout_seconds=2) as executor:
+        yield executor
+
+
+@pytest.fixture(scope="module")
+def star_wasm():
+    with executor_of("wasm", ["*"], timeout_seconds=2) as executor:
         yield executor
 
 
@@ -84,7 +118,7 @@ def digest(path):
 # -- file system -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker", "star_wasm"])
 def test_cannot_read_or_write_etc_passwd(which, request):
     executor = request.getfixturevalue(which)
     before = digest("/etc/passwd")
@@ -98,7 +132,7 @@ def test_cannot_read_or_write_etc_passwd(which, request):
     assert_healthy(executor)
 
 
-@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker", "star_wasm"])
 def test_cannot_read_the_repository_or_write_host_files(which, request, tmp_path):
     executor = request.getfixturevalue(which)
     target = tmp_path / "planted.txt"
@@ -128,6 +162,16 @@ def test_filesystem_view_holds_only_python_and_scratch(star):
         assert (
             star("import os\nos.path.exists('/root/.ssh') or os.path.exists('/etc/shadow')").output is False
         )
+    elif star.isolation["sandbox"] == "wasm":  # Pyodide's in-memory file system, nothing of the host
+        assert sorted(star("import os\nos.listdir('/')").output) == [
+            "dev",
+            "home",
+            "lib",
+            "opt",
+            "proc",
+            "tmp",
+        ]
+        assert star("import os\nos.path.exists('/etc/passwd') or os.path.exists('/root')").output is False
     else:  # self-confined (no bubblewrap on this machine): Landlock refuses to list what is outside
         _, err, _ = run(star, "import os\nos.listdir('/')")
         assert err is not None and "Permission" in str(err)
@@ -188,7 +232,7 @@ def test_numpy_cannot_write_host_files(np_worker, tmp_path):
 # -- network -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker", "star_wasm"])
 def test_no_network_even_to_loopback(which, request):
     executor = request.getfixturevalue(which)
     server = socket.socket()
@@ -371,21 +415,25 @@ def test_memory_bomb_is_stopped_cleanly(sandbox):
         executor("keep = 1")
         for code in ("'a' * 10**10", "x = bytearray(4 * 10**9)", "[0] * 10**9"):
             out, err, seconds = run(executor, code)
-            assert err is not None and "MemoryError" in str(err), code
+            # (wasm32 refuses sizes past its 32-bit index range before allocating anything)
+            refused = sandbox == "wasm" and "OverflowError" in str(err)
+            assert err is not None and ("MemoryError" in str(err) or refused), code
             assert seconds < 5
         assert_healthy(executor)
 
 
 @pytest.mark.parametrize(
-    "code",
-    [
-        "sum(range(10**13))",
-        "import re\nre.match(r'(a+)+$', 'a' * 64 + 'b')",
-        "import select\nselect.select([], [], [], 60)",
-    ],
-    ids=["cpu-in-c", "catastrophic-regex", "blocking-select"],
+    "sandbox,code",
+    cases(
+        "test_long_runs_in_c_are_killed_at_the_timeout",
+        [
+            ("sum(range(10**13))",),
+            ("import re\nre.match(r'(a+)+$', 'a' * 64 + 'b')",),
+            ("import select\nselect.select([], [], [], 60)",),
+        ],
+        ["cpu-in-c", "catastrophic-regex", "blocking-select"],
+    ),
 )
-@pytest.mark.parametrize("sandbox", KINDS)
 def test_long_runs_in_c_are_killed_at_the_timeout(code, sandbox):
     with executor_of(sandbox, ["*"], timeout_seconds=1) as executor:
         executor("a = 1\nb = 2")
@@ -433,7 +481,7 @@ def test_output_flood_is_contained(star):
     assert_healthy(star)
 
 
-@pytest.mark.parametrize("sandbox", KINDS)
+@pytest.mark.parametrize("sandbox", kinds("test_file_size_and_open_file_limits"))
 def test_file_size_and_open_file_limits(sandbox):
     with executor_of(sandbox, ["*"], timeout_seconds=5, file_size_mb=2, open_files=64) as executor:
         out, err, _ = run(
@@ -496,27 +544,29 @@ def test_threads_cannot_outlive_their_limit(sandbox):
 
 
 @pytest.mark.parametrize(
-    "code,kind",
-    [
-        ("import os\nos._exit(0)", None),  # refused by the policy (private name) even with "*"
-        ("import os\ngetattr(os, '_' + 'exit')(0)", None),
-        ("import sys\nsys.exit(3)", None),
-        ("raise KeyboardInterrupt", None),
-        ("raise SystemExit('bye')", None),
-        ("import ctypes\nctypes.string_at(0)", "WorkerDied"),
-        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "WorkerDied"),
-    ],
-    ids=[
-        "os-exit",
-        "os-exit-getattr",
-        "sys-exit",
-        "keyboard-interrupt",
-        "system-exit",
-        "segfault",
-        "self-kill",
-    ],
+    "sandbox,code,kind",
+    cases(
+        "test_exits_and_crashes_never_harm_the_host",
+        [
+            ("import os\nos._exit(0)", None),  # refused by the policy (private name) even with "*"
+            ("import os\ngetattr(os, '_' + 'exit')(0)", None),
+            ("import sys\nsys.exit(3)", None),
+            ("raise KeyboardInterrupt", None),
+            ("raise SystemExit('bye')", None),
+            ("import ctypes\nctypes.string_at(0)", "WorkerDied"),
+            ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "WorkerDied"),
+        ],
+        [
+            "os-exit",
+            "os-exit-getattr",
+            "sys-exit",
+            "keyboard-interrupt",
+            "system-exit",
+            "segfault",
+            "self-kill",
+        ],
+    ),
 )
-@pytest.mark.parametrize("sandbox", KINDS)
 def test_exits_and_crashes_never_harm_the_host(code, kind, sandbox):
     with executor_of(sandbox, ["*"], timeout_seconds=2) as executor:
         executor("v = 1")
@@ -528,7 +578,7 @@ def test_exits_and_crashes_never_harm_the_host(code, kind, sandbox):
     assert threading.main_thread().is_alive()
 
 
-@pytest.mark.parametrize("sandbox", KINDS)
+@pytest.mark.parametrize("sandbox", kinds("test_cpu_rlimit_backs_up_the_timeout"))
 def test_cpu_rlimit_backs_up_the_timeout(sandbox):
     # No host timeout at all: the CPU time limit still ends a C-level spin.
     with executor_of(sandbox, ["*"], timeout_seconds=None, cpu_seconds=1) as executor:
@@ -543,7 +593,7 @@ def test_cpu_rlimit_backs_up_the_timeout(sandbox):
         assert_healthy(executor)
 
 
-@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])
+@pytest.mark.parametrize("which", ["star", "star_self", "star_docker"])  # (not Wasm: see NOT_IN_WASM)
 def test_kernel_escape_surface_is_closed(which, request, tmp_path):
     """New user namespaces (the usual first step of a container escape), mounts and ptrace are refused."""
     executor = request.getfixturevalue(which)
@@ -590,6 +640,8 @@ def test_disk_filling_is_capped_and_cleaned_up(sandbox):
         scratch = executor.worker.plan.scratch
         if executor.isolation["sandbox"] in ("bubblewrap", "docker"):  # tmpfs capped at scratch_mb
             assert out.output <= 8 and "OSError 28" in out.logs
+        elif sandbox == "wasm":  # Pyodide's in-memory file system: bounded by Wasm memory, gone with it
+            assert out.output == 24 and scratch == ""
         else:  # self-confined: a host directory, removed at close
             assert out.output == 24 and os.path.isdir(scratch)
         assert_healthy(executor)

@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import struct
@@ -54,6 +55,10 @@ RUNNER = Path(__file__).with_name("wasm_runner.js")
 _OPEN: weakref.WeakSet[WasmSandbox] = weakref.WeakSet()
 _SNAPSHOT_LOCK = threading.Lock()
 _PR_SET_PDEATHSIG = 1
+# V8's stack limit for the Deno process (KiB; V8's default is under 1 MiB). Pyodide's recursion
+# checks watch Wasm's own stack; deep C recursion (the repr of a deeply nested list) also uses V8's
+# native stack, and running out of that is a fatal error, not a RecursionError: give it room.
+_V8_STACK_KB = 32768
 
 
 def cache_dir() -> Path:
@@ -95,18 +100,33 @@ def _version(path: Path) -> str:
         return "unknown"
 
 
-def _limit_child(data_bytes: int | None, cpu_seconds: int) -> Any:
-    """preexec_fn for the Deno process: die with the host, bound memory and lifetime CPU."""
+def _v8_stack_kb() -> int:
+    """V8's stack limit for Deno: _V8_STACK_KB where the stack rlimit lets the main thread have it."""
+    hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+    if hard == resource.RLIM_INFINITY:
+        return _V8_STACK_KB
+    return max(984, min(_V8_STACK_KB, hard // 1024 - 8192))  # (984: V8's own default)
+
+
+def _limit_child(data_bytes: int | None, cpu_seconds: int, stack_kb: int) -> Any:
+    """preexec_fn for the Deno process: die with the host, bound memory and lifetime CPU, and size
+    the main thread's stack (fixed at exec) for V8's stack limit. Prepared here: the forked child
+    only makes system calls (an import there could wait on a lock another thread held at fork)."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    setrlimit, hard_stack = resource.setrlimit, resource.getrlimit(resource.RLIMIT_STACK)[1]
+    stack = (stack_kb + 8192) * 1024
+    if hard_stack != resource.RLIM_INFINITY:
+        stack = min(stack, hard_stack)
 
     def apply() -> None:
-        import ctypes
-        import resource
-
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if data_bytes:
-            resource.setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
+        setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        setrlimit(resource.RLIMIT_CORE, (0, 0))
+        setrlimit(resource.RLIMIT_STACK, (stack, hard_stack))
 
     return apply
 
@@ -249,7 +269,8 @@ class WasmExecutor(RemoteExecutor):
         self._deno_version = _run_text([self.deno_path, "--version"]).split("\n")[0].strip()
         self.pyodide_version = _version(self.pyodide_path)
         memory_mb = kwargs.get("memory_mb", 2048)
-        self._preexec = _limit_child(memory_mb * 1024 * 1024 if memory_mb else None, 3600)
+        self._stack_kb = _v8_stack_kb()
+        self._preexec = _limit_child(memory_mb * 1024 * 1024 if memory_mb else None, 3600, self._stack_kb)
         self.sandbox_isolation = self._isolation(memory_mb)
         self._files = [[f"/opt/codeloop/{rel}", data.decode("utf-8")] for rel, data in worker_files()]
         super().__init__(sorted(imports), logger, allow_pickle, **kwargs)
@@ -299,7 +320,8 @@ class WasmExecutor(RemoteExecutor):
         allow = ",".join(str(p) for p in read)
         return [
             self.deno_path, "run", "--quiet", "--no-prompt", "--no-config", "--no-lock", "--no-remote",
-            "--no-npm", f"--allow-read={allow}", *self.deno_permissions, str(RUNNER), *args,
+            "--no-npm", f"--v8-flags=--stack-size={self._stack_kb}", f"--allow-read={allow}",
+            *self.deno_permissions, str(RUNNER), *args,
         ]  # fmt: skip
 
     def _open_sandbox(self, cfg: dict[str, Any]) -> Sandbox:
@@ -319,8 +341,12 @@ class WasmExecutor(RemoteExecutor):
         if path.is_file():
             return path
         with _SNAPSHOT_LOCK:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / ".lock", "w") as lock:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                lock = open(path.parent / ".lock", "w")  # noqa: SIM115 - closed below
+            except OSError:  # a read-only cache: every sandbox boots in full
+                return None
+            with lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be making it
                 if path.is_file():
                     return path
@@ -344,10 +370,13 @@ def _make_snapshot(argv: list[str], env: dict[str, str], path: Path) -> Path | N
             done.stderr.decode("utf-8", "replace")[-500:],
         )
         return None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(done.stdout)
-    os.replace(tmp, path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(done.stdout)
+        os.replace(tmp, path)
+    except OSError:  # a full disk: boot in full
+        return None
     for old in path.parent.glob("pyodide-*.bin"):  # made for another Pyodide or runner
         if old != path:
             old.unlink(missing_ok=True)

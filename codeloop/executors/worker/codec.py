@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import reprlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,12 @@ __all__ = ["CodecError", "encode", "decode", "decode_list", "register_type", "sa
 _TAG = "$t"
 MAX_DEPTH = 100
 REPR_LIMIT = 100_000
+# The repr of a container past MAX_DEPTH: reprlib stops at a few levels, where repr() would recurse
+# through the rest in C (very deep structures: slow, and under WebAssembly a native stack overflow).
+_SHALLOW = reprlib.Repr()
+_SHALLOW.maxlevel = 4
+_SHALLOW.maxlist = _SHALLOW.maxtuple = _SHALLOW.maxset = _SHALLOW.maxfrozenset = _SHALLOW.maxdict = 20
+_SHALLOW_TYPES = (list, tuple, set, frozenset, dict)
 
 
 class CodecError(ValueError):
@@ -173,6 +180,8 @@ class _Encoder:
 
     def other(self, v: Any, depth: int, why: str = "") -> Any:
         if self.fallback == "repr":
+            if depth > MAX_DEPTH:  # what is left may be nested far deeper: a few levels of it suffice
+                return safe_repr(_SHALLOW.repr(v) if type(v) in _SHALLOW_TYPES else v)
             return safe_repr(v)
         if self.fallback == "pickle":
             import pickle
