@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["run_sync", "run_sync_private", "iterate_sync", "portal_loop", "hand_off", "run_in_code_thread"]
+__all__ = [
+    "run_sync", "run_sync_private", "iterate_sync", "portal_loop", "hand_off", "run_in_code_thread",
+    "at_exit_before_thread_joins",
+]
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -267,3 +270,17 @@ async def run_in_code_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         finally:
             del value  # no reference cycle through the traceback
     return value
+
+
+def at_exit_before_thread_joins(fn: Any) -> None:
+    """Run ``fn`` at interpreter exit before concurrent.futures joins its threads.
+
+    Plain atexit hooks run after that join, so a thread waiting on a stuck worker or sandbox would
+    block exit forever; threading's own exit hooks run first (in reverse order of registration).
+    """
+    try:
+        threading._register_atexit(fn)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # pragma: no cover - a Python without the hook
+        import atexit
+
+        atexit.register(fn)

@@ -471,7 +471,7 @@ def test_private_and_dunder_writes_on_host_objects_are_refused():
     assert not hasattr(json.JSONEncoder, "x")
 
 
-# A method remembers the owned class of its last ``self`` (compiler._self_check): warm that cache with
+# A method remembers the owned class of its last ``self`` (astnodes.self_check): warm that cache with
 # the code's own instances first, then hand the method a foreign ``self`` in the same run.
 _WARM_SELF_CACHE = (
     "import json, random\n"

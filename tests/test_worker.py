@@ -174,9 +174,9 @@ def test_timeout_kills_worker_and_next_run_is_fresh():
 
 def test_isolation_report_is_explicit_and_logged_once(caplog):
     caplog.set_level(logging.INFO, logger="codeloop.executors.worker")
-    from codeloop.executors.worker import host
+    from codeloop.executors.worker import sandbox
 
-    host._LOGGED.clear()
+    sandbox._LOGGED.clear()
     with LocalPythonExecutor() as a, LocalPythonExecutor() as b:
         report = a.isolation
         assert b.isolation == report

@@ -57,6 +57,13 @@ from collections import OrderedDict
 from types import CodeType
 
 from . import names
+from .astnodes import binds as _binds
+from .astnodes import call as _call
+from .astnodes import const as _const
+from .astnodes import live_stmt as _live_stmt
+from .astnodes import name as _name
+from .astnodes import self_check as _self_check
+from .astnodes import tick_stmt as _tick_stmt
 from .policy import (
     ALLOWED_DUNDER_NAMES,
     ALLOWED_DUNDER_STORES,
@@ -93,45 +100,6 @@ class StaticViolation(Exception):
         self.exc_type = exc_type
 
 
-def _name(id_: str, node: ast.AST) -> ast.Name:
-    return ast.copy_location(ast.Name(id=id_, ctx=ast.Load()), node)
-
-
-def _call(func: str, args: list[ast.expr], node: ast.AST) -> ast.Call:
-    return ast.copy_location(ast.Call(func=_name(func, node), args=args, keywords=[]), node)
-
-
-def _const(value: object, node: ast.AST) -> ast.Constant:
-    return ast.copy_location(ast.Constant(value=value), node)
-
-
-def _tick_stmt(node: ast.AST) -> ast.stmt:
-    return ast.copy_location(ast.Expr(value=_call(names.TICK, [_name(names.OPS, node)], node)), node)
-
-
-def _live_stmt(node: ast.AST) -> ast.stmt:
-    """``__codeloop_live__``: a bare builtins lookup (no call); the limits delete the name to stop code."""
-    return ast.copy_location(ast.Expr(value=_name(names.LIVE, node)), node)
-
-
-def _binds(tree: ast.AST, name: str) -> bool:
-    """Whether ``name`` is (re)bound anywhere in ``tree``, nested scopes included (conservative)."""
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load):
-            return True
-        if isinstance(n, ast.Global | ast.Nonlocal) and name in n.names:
-            return True
-        if isinstance(n, ast.MatchAs | ast.MatchStar | ast.ExceptHandler) and n.name == name:
-            return True
-        if isinstance(n, ast.MatchMapping) and n.rest == name:
-            return True
-        if isinstance(n, ast.alias) and (n.asname or n.name.partition(".")[0]) == name:
-            return True
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.name == name:
-            return True
-    return False
-
-
 def _check_format_literal(fmt: str) -> str | None:
     """For a literal format string: a refusal message, "" when it needs the run-time check (private
     attributes), None when it is fine as it is."""
@@ -142,19 +110,6 @@ def _check_format_literal(fmt: str) -> str | None:
         if message:
             return message
     return None
-
-
-def _self_check(self_name: str, slot: int, anchor: ast.AST) -> ast.stmt:
-    """A method's entry check (see the module docstring). The ``id`` test comes before the claim so
-    that the code's classes with foreign private names, never cached, cost no Python call."""
-    t = f"{names.TYPE}({self_name})"
-    stmt = ast.parse(
-        f"{names.SELF_OK} = {t} is {names.SELF_TYPES}[{slot}] or "
-        f"{names.ID}({t}) in {names.OWNED_IDS} and {names.CLAIM_SELF}({self_name}, {names.SELF_TYPES}, {slot})"
-    ).body[0]
-    for n in ast.walk(stmt):
-        ast.copy_location(n, anchor)
-    return stmt
 
 
 class _Rewriter(ast.NodeTransformer):

@@ -147,7 +147,7 @@ class ExecutionSession:
         self._builtins["__import__"] = self._modules.import_
         self._builtins[names.RESULT] = self._set_result
         self._builtins[names.IMPORT_STAR] = self._import_star
-        # the compiled methods' cache of owned classes (see compiler._self_check): per session, and
+        # the compiled methods' cache of owned classes (see astnodes.self_check): per session, and
         # emptied after each run so that it keeps no class alive longer than the run that used it
         self._self_types: list[type | None] = [None] * names.SELF_TYPE_SLOTS
         self._builtins[names.SELF_TYPES] = self._self_types

@@ -49,6 +49,7 @@ import weakref
 from abc import ABC, abstractmethod
 from typing import Any
 
+from codeloop._sync import at_exit_before_thread_joins
 from codeloop.executors.worker.host import LocalPythonExecutor
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
 from codeloop.executors.worker.sandbox import Limits, SandboxPlan
@@ -56,7 +57,28 @@ from codeloop.executors.worker.sandbox import Limits, SandboxPlan
 from .relay import relay
 from .ship import worker_config
 
-__all__ = ["Sandbox", "RemoteWorker", "RemoteExecutor"]
+__all__ = ["Sandbox", "RemoteWorker", "RemoteExecutor", "track", "untrack"]
+
+# Sandboxes a backend started and has not ended yet, killed at interpreter exit (also those no
+# executor holds any more, such as a spare still opening).
+_LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+def track(sandbox: Sandbox) -> None:
+    """Have ``sandbox`` killed at interpreter exit unless ``untrack`` comes first."""
+    _LIVE.add(sandbox)
+
+
+def untrack(sandbox: Sandbox) -> None:
+    _LIVE.discard(sandbox)
+
+
+def _kill_live() -> None:
+    for sandbox in list(_LIVE):
+        sandbox.kill()
+
+
+at_exit_before_thread_joins(_kill_live)
 
 logger = logging.getLogger("codeloop.executors.remote")
 

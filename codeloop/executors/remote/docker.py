@@ -25,10 +25,9 @@ import socket
 import struct
 import subprocess
 import threading
-import weakref
 from typing import Any
 
-from .base import RemoteExecutor, Sandbox
+from .base import RemoteExecutor, Sandbox, track, untrack
 from .docker_image import SITE_DIR, worker_image
 from .ship import SANDBOX_ROOT, boot_argv
 
@@ -43,7 +42,6 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 LABEL = "codeloop.executor"
-_OPEN: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 _STDOUT, _STDERR = 1, 2
 
 
@@ -98,19 +96,6 @@ def sweep_containers(client: Any = None) -> int:
     return removed
 
 
-def _kill_all() -> None:
-    for sandbox in list(_OPEN):
-        sandbox.kill()
-
-
-try:  # before concurrent.futures joins its threads at exit (see worker/host.py)
-    threading._register_atexit(_kill_all)  # type: ignore[attr-defined]
-except (AttributeError, RuntimeError):  # pragma: no cover
-    import atexit
-
-    atexit.register(_kill_all)
-
-
 class DockerSandbox(Sandbox):
     """One container running the worker, its attach stream demultiplexed (see the module docstring)."""
 
@@ -123,7 +108,7 @@ class DockerSandbox(Sandbox):
         self._exited = threading.Event()
         self.returncode: int | None = None
         self.container = client.containers.create(image, argv, stdin_open=True, tty=False, **run_kwargs)
-        _OPEN.add(self)
+        track(self)
         try:
             sock = self.container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             self._sock = getattr(sock, "_sock", sock)
@@ -206,7 +191,7 @@ class DockerSandbox(Sandbox):
             self._sock.close()
         except (OSError, AttributeError):
             pass
-        _OPEN.discard(self)
+        untrack(self)
 
 
 class DockerExecutor(RemoteExecutor):

@@ -42,17 +42,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
-from .base import RemoteExecutor, Sandbox
+from .base import RemoteExecutor, Sandbox, track, untrack
 from .ship import boot_argv, worker_config, worker_files
 
 __all__ = ["WasmExecutor", "WasmSandbox", "find_runtime"]
 
 RUNNER = Path(__file__).with_name("wasm_runner.js")
-_OPEN: weakref.WeakSet[WasmSandbox] = weakref.WeakSet()
 _SNAPSHOT_LOCK = threading.Lock()
 _PR_SET_PDEATHSIG = 1
 # V8's stack limit for the Deno process (KiB; V8's default is under 1 MiB). Pyodide's recursion
@@ -146,7 +144,7 @@ class WasmSandbox(Sandbox):
             start_new_session=True,
             preexec_fn=preexec,
         )
-        _OPEN.add(self)
+        track(self)
         threading.Thread(target=self._drain, name="codeloop-wasm-stderr", daemon=True).start()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
@@ -198,23 +196,10 @@ class WasmSandbox(Sandbox):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 self.proc.kill()
-        _OPEN.discard(self)
+        untrack(self)
 
     def stderr_tail(self) -> str:
         return bytes(self._err[-4000:]).decode("utf-8", "replace")
-
-
-def _kill_all() -> None:
-    for sandbox in list(_OPEN):
-        sandbox.kill()
-
-
-try:  # before concurrent.futures joins its threads at exit (see worker/host.py)
-    threading._register_atexit(_kill_all)  # type: ignore[attr-defined]
-except (AttributeError, RuntimeError):  # pragma: no cover
-    import atexit
-
-    atexit.register(_kill_all)
 
 
 class WasmExecutor(RemoteExecutor):

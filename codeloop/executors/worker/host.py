@@ -24,7 +24,6 @@ async tools are awaited on the caller's loop. Many executors can run concurrentl
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import functools
 import logging
@@ -37,6 +36,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from codeloop._sync import at_exit_before_thread_joins
 from codeloop.errors import ExecutionTimeoutError, InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.policy import Policy
@@ -54,7 +54,7 @@ from codeloop.executors.worker.hosttools import (
 )
 from codeloop.executors.worker.pool import WorkerPool
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
-from codeloop.executors.worker.sandbox import Limits, bwrap_path
+from codeloop.executors.worker.sandbox import Limits, bwrap_path, isolation_report
 
 __all__ = ["LocalPythonExecutor"]
 
@@ -63,7 +63,6 @@ logger = logging.getLogger("codeloop.executors.worker")
 # Threads that drive aexecute runs (mostly waiting in select).
 _DRIVERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="codeloop-worker-run")
 _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
-_LOGGED: set[str] = set()
 
 HELLO_TIMEOUT = 30.0
 
@@ -82,13 +81,8 @@ def _close_all() -> None:
             pass
 
 
-# At interpreter exit, concurrent.futures joins its threads before plain atexit hooks run: a driver
-# thread waiting on a stuck worker (timeout_seconds=None) would block exit forever. Kill the workers
-# first (threading's exit hooks run in reverse order of registration, so this one runs before that join).
-try:
-    threading._register_atexit(_close_all)  # type: ignore[attr-defined]
-except (AttributeError, RuntimeError):
-    atexit.register(_close_all)
+# a driver thread waiting on a stuck worker (timeout_seconds=None) would otherwise block exit forever
+at_exit_before_thread_joins(_close_all)
 
 
 class LocalPythonExecutor(PythonExecutor):
@@ -345,8 +339,7 @@ class LocalPythonExecutor(PythonExecutor):
         except WorkerDied as exc:
             raise self._start_failed(worker, f"could not start: {exc}") from None
         if self._isolation is None:
-            self._isolation = _merge_report(worker.plan.host_report, hello.get("isolation") or {})
-            _log_once(self._isolation)
+            self._isolation = isolation_report(worker.plan.host_report, hello.get("isolation") or {})
         if not self._synced:
             try:
                 worker.send({"op": "tools", "names": sorted(self._tools)})
@@ -604,21 +597,3 @@ class LocalPythonExecutor(PythonExecutor):
 
 _NO_ROUTE: tuple[Any, str] = (None, "")
 _NO_KWARGS: dict[str, Any] = {}  # (read-only: the keyword arguments of every one-argument call)
-
-
-def _merge_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    report = {k: v for k, v in host.items() if k != "missing"}
-    report.update({k: v for k, v in child.items() if k != "missing"})
-    report["missing"] = [*host.get("missing", []), *child.get("missing", [])]
-    return report
-
-
-def _log_once(report: dict[str, Any]) -> None:
-    summary = ", ".join(f"{k}={v}" for k, v in sorted(report.items()) if k != "missing")
-    key = summary + repr(report.get("missing"))
-    if key in _LOGGED:
-        return
-    _LOGGED.add(key)
-    logger.info("isolated Python worker: %s", summary)
-    if report.get("missing"):
-        logger.warning("isolated Python worker: layers NOT active: %s", "; ".join(report["missing"]))

@@ -13,7 +13,6 @@ executors with ``pool_size``/``max_workers`` share the pool of those sizes; or p
 from __future__ import annotations
 
 import asyncio
-import atexit
 import collections
 import concurrent.futures
 import json
@@ -22,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from codeloop._sync import at_exit_before_thread_joins
 from codeloop.errors import InterpreterError
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
 from codeloop.executors.worker.sandbox import Limits
@@ -396,7 +396,4 @@ def _close_pools() -> None:
             pass
 
 
-try:  # before concurrent.futures joins its threads at exit (see host.py)
-    threading._register_atexit(_close_pools)  # type: ignore[attr-defined]
-except (AttributeError, RuntimeError):
-    atexit.register(_close_pools)
+at_exit_before_thread_joins(_close_pools)

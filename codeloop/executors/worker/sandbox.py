@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "SandboxPlan", "plan_sandbox", "bwrap_path"]
+logger = logging.getLogger("codeloop.executors.worker")
+
+__all__ = ["Limits", "SandboxPlan", "plan_sandbox", "bwrap_path", "isolation_report"]
 
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])  # .../codeloop
 _SANDBOX_PKG = "/opt/codeloop/codeloop"
@@ -336,3 +339,24 @@ def _bwrap_args(ro_dirs: list[str], sites: list[str], scratch_mb: int) -> list[s
     args += ["--perms", "1777", "--dir", "/scratch/tmp", "--symlink", "/scratch/tmp", "/tmp"]
     args += ["--chdir", "/scratch"]
     return args
+
+
+_LOGGED: set[str] = set()
+
+
+def isolation_report(host: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """One report of the layers in force: the host's plan merged with what the worker says it applied.
+
+    Logged once per distinct report (a warning naming every layer that is not active), so a pool of
+    identical workers says it once, not once per worker."""
+    report = {k: v for k, v in host.items() if k != "missing"}
+    report.update({k: v for k, v in child.items() if k != "missing"})
+    report["missing"] = [*host.get("missing", []), *child.get("missing", [])]
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(report.items()) if k != "missing")
+    key = summary + repr(report.get("missing"))
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        logger.info("isolated Python worker: %s", summary)
+        if report["missing"]:
+            logger.warning("isolated Python worker: layers NOT active: %s", "; ".join(report["missing"]))
+    return report
