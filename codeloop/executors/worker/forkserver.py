@@ -112,6 +112,10 @@ def serve_forks(cfg: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     scratches: dict[int, str] = {}
     uids: dict[int, int | None] = {}  # pid -> the worker's own uid (its leftovers are swept at exit)
+    # The host names a worker by its fork request id: a pid is only unique until its child is reaped
+    # (then the kernel may hand it to the next fork), so kills go through this map of unreaped ones.
+    live: dict[int, int] = {}  # request id -> pid, until reaped
+    rids: dict[int, int] = {}  # pid -> request id, until reaped
     leftovers: set[int] = set()  # uids of workers that ended, to sweep (one pass of /proc for many)
     first_left = 0.0  # when the oldest of them ended
     sock.send(json.dumps({"op": "hello", "isolation": report, "pid": os.getpid()}).encode())
@@ -129,7 +133,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                     os.read(wake_r, 4096)
                 except BlockingIOError:
                     pass
-        _reap(sock, scratches, uids, leftovers)
+        _reap(sock, scratches, uids, leftovers, live, rids)
         if not leftovers:
             first_left = 0.0
         elif not first_left:
@@ -158,8 +162,9 @@ def serve_forks(cfg: dict[str, Any]) -> None:
             req = {}
         if req.get("op") == "kill":
             try:
-                os.kill(int(req["pid"]), signal.SIGKILL)
-            except (OSError, ValueError, KeyError):
+                # a worker already reaped is not in ``live``: its pid may be someone else's by now
+                os.kill(live[int(req["id"])], signal.SIGKILL)
+            except (OSError, ValueError, KeyError, TypeError):
                 pass
             _close(*fds)  # (its uid is swept when it is reaped, right after)
             continue
@@ -184,6 +189,7 @@ def serve_forks(cfg: dict[str, Any]) -> None:
                 os._exit(70)
         scratches[pid] = scratch
         uids[pid] = req.get("uid")
+        live[int(req["id"])], rids[pid] = pid, int(req["id"])
         _close(*fds)
         sock.send(json.dumps({"op": "forked", "id": req["id"], "pid": pid}).encode())
 
@@ -218,7 +224,12 @@ def _keep_only_fork_capabilities(report: dict[str, Any]) -> None:
 
 
 def _reap(
-    sock: socket.socket, scratches: dict[int, str], uids: dict[int, int | None], leftovers: set[int]
+    sock: socket.socket,
+    scratches: dict[int, str],
+    uids: dict[int, int | None],
+    leftovers: set[int],
+    live: dict[int, int],
+    rids: dict[int, int],
 ) -> None:
     while True:
         try:
@@ -227,13 +238,17 @@ def _reap(
             return
         if pid == 0:
             return
+        rid = rids.pop(pid, None)
+        live.pop(rid, None)  # type: ignore[arg-type]
         uid = uids.pop(pid, None)
         if uid is not None:  # what the worker started, even outside its process group: swept soon
             leftovers.add(uid)
         shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True) if pid in scratches else None
         try:
             sock.send(
-                json.dumps({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode()
+                json.dumps(
+                    {"op": "exit", "id": rid, "pid": pid, "code": os.waitstatus_to_exitcode(status)}
+                ).encode()
             )
         except OSError:
             return

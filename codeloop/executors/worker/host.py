@@ -28,7 +28,6 @@ import concurrent.futures
 import functools
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
@@ -40,13 +39,13 @@ from codeloop._sync import at_exit_before_thread_joins
 from codeloop.errors import ExecutionTimeoutError, InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.policy import Policy
-from codeloop.executors.worker import codec
+from codeloop.executors.worker import codec, evloop
 from codeloop.executors.worker.hosttools import (
-    HANDOFF,
     TOOLS,
     Run,
     await_tool,
     background_loop,
+    drive_from_thread,
     error_of,
     reply,
     reply_from_future,
@@ -219,7 +218,33 @@ class LocalPythonExecutor(PythonExecutor):
                 self._worker, self._synced = worker, False
             else:
                 worker.close(graceful=False)
-        future = _DRIVERS.submit(self._execute, code_action, loop)
+        worker = self._worker
+        if (
+            worker is not None
+            and worker.hello is not None
+            and worker.alive()
+            and self._run_lock.acquire(False)
+        ):
+            # The usual case: the loop sends the run and awaits its end (evloop.py); no thread yet.
+            run = self._begin(worker, code_action, loop)
+            try:
+                frame = await evloop.next_frame(worker, loop, run.deadline)
+            except BaseException:  # cancelled: the worker is killed and replaced on a thread
+                _DRIVERS.submit(self._complete, run, "the run was cancelled")
+                raise
+            if (
+                type(frame) is dict
+                and frame["op"] == "done"
+                and frame.get("id") == run.rid
+                and not frame.get("fatal")
+            ):
+                try:
+                    return self._finish(frame)
+                finally:
+                    self._run_lock.release()
+            future = _DRIVERS.submit(self._complete, run, frame)  # a tool call, or trouble
+        else:
+            future = _DRIVERS.submit(self._execute, code_action, loop)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -335,20 +360,26 @@ class LocalPythonExecutor(PythonExecutor):
         worker = self._worker
         assert worker is not None
         try:
-            hello = worker.wait_hello(HELLO_TIMEOUT)
+            worker.wait_hello(HELLO_TIMEOUT)
         except WorkerDied as exc:
             raise self._start_failed(worker, f"could not start: {exc}") from None
-        if self._isolation is None:
-            self._isolation = isolation_report(worker.plan.host_report, hello.get("isolation") or {})
-        if not self._synced:
-            try:
-                worker.send({"op": "tools", "names": sorted(self._tools)})
-                if self._variables:
-                    worker.send({"op": "vars", "vars": codec.encode(self._variables, "pickle")})
-            except WorkerDied as exc:
-                raise self._start_failed(worker, f"stopped while starting: {exc}") from None
-            self._synced = True
+        try:
+            self._sync(worker)
+        except WorkerDied as exc:
+            raise self._start_failed(worker, f"stopped while starting: {exc}") from None
         return worker
+
+    def _sync(self, worker: WorkerProcess) -> None:
+        """Give a greeted worker the tools and variables (once)."""
+        if self._isolation is None:
+            self._isolation = isolation_report(
+                worker.plan.host_report, (worker.hello or {}).get("isolation") or {}
+            )
+        if not self._synced:
+            worker.send({"op": "tools", "names": sorted(self._tools)})
+            if self._variables:
+                worker.send({"op": "vars", "vars": codec.encode(self._variables, "pickle")})
+            self._synced = True
 
     def _start_failed(self, worker: WorkerProcess, what: str) -> InterpreterError:
         self._worker = None
@@ -358,33 +389,54 @@ class LocalPythonExecutor(PythonExecutor):
         return err
 
     def _execute(self, code: str, loop: asyncio.AbstractEventLoop | None) -> CodeOutput:
-        with self._run_lock:
+        self._run_lock.acquire()
+        try:
             worker = self._ready_worker()
-            timeout = self.timeout_seconds
-            deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
-            run = Run(worker, self._new_id(), timeout, deadline, loop)
-            # Tools never run inline on a thread that runs an event loop (sync __call__ from async
-            # code): a function that starts its own loop would fail there.
-            run.inline = asyncio.events._get_running_loop() is None
-            with _ACTIVE_LOCK:
-                _ACTIVE[0] += 1
-            try:
-                message: dict[str, Any] = {"op": "run", "id": run.rid, "code": code}
-                tape, self._tape, self._last_tape = self._tape, None, None
-                if tape is not None:
-                    message["tape"] = tape
-                worker.send(message)
-                frame = self._drive(run)
-                if frame is None:  # code called a plain function: a thread drives the rest
-                    frame = self._drive_from_thread(run)
-            except WorkerDied as exc:
-                raise self._lost(worker, str(exc), close=not run.abandoned) from None
-            finally:
-                with _ACTIVE_LOCK:
-                    _ACTIVE[0] -= 1
-            return self._finish(frame)
+        except BaseException:
+            self._run_lock.release()
+            raise
+        return self._complete(self._begin(worker, code, loop), None)
 
-    def _drive(self, run: Run) -> dict[str, Any] | None:
+    def _begin(self, worker: WorkerProcess, code: str, loop: asyncio.AbstractEventLoop | None) -> Run:
+        """Send a run to the worker (with the run lock held; ``_complete`` or the caller releases it)."""
+        timeout = self.timeout_seconds
+        deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
+        run = Run(worker, self._new_id(), timeout, deadline, loop)
+        message: dict[str, Any] = {"op": "run", "id": run.rid, "code": code}
+        tape, self._tape, self._last_tape = self._tape, None, None
+        if tape is not None:
+            message["tape"] = tape
+        try:
+            self._sync(worker)
+            worker.send(message)
+        except WorkerDied:
+            pass  # its pipe is closed: _complete reads the end and says why
+        return run
+
+    def _complete(self, run: Run, first: Any) -> CodeOutput:
+        """Drive the run to its end on this thread and release the run lock. ``first``: a frame
+        already read, or a str: the run was given up (cancelled) for that reason."""
+        # Tools never run inline on a thread that runs an event loop (sync __call__ from async
+        # code): a function that starts its own loop would fail there.
+        run.inline = asyncio.events._get_running_loop() is None
+        with _ACTIVE_LOCK:
+            _ACTIVE[0] += 1
+        try:
+            if type(first) is str:
+                run.worker.kill(first)
+                raise WorkerDied(run.worker.describe_exit())
+            frame = self._drive(run, first)
+            if frame is None:  # code called a plain function: a thread drives the rest
+                frame = drive_from_thread(self, run)
+            return self._finish(frame)
+        except WorkerDied as exc:
+            raise self._lost(run.worker, str(exc), close=not run.abandoned) from None
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE[0] -= 1
+            self._run_lock.release()
+
+    def _drive(self, run: Run, first: Any = None) -> dict[str, Any] | None:
         """Serve the run's tool calls and return its "done" frame (touches no executor state).
 
         Returns None, with the call in ``run.pending``, at the first sync call of a plain function
@@ -393,7 +445,7 @@ class LocalPythonExecutor(PythonExecutor):
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
         routes = self._routes
         while True:
-            frame = worker.next_frame(deadline, spin=_ACTIVE[0] <= _SPIN_MAX)
+            frame, first = first or worker.next_frame(deadline, spin=_ACTIVE[0] <= _SPIN_MAX), None
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
@@ -424,62 +476,6 @@ class LocalPythonExecutor(PythonExecutor):
             if deadline is not None and time.monotonic() > deadline:  # a slow inline tool
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
-
-    def _drive_from_thread(self, run: Run) -> dict[str, Any]:
-        """Hand the rest of the run to an idle thread, which also runs ``run.pending``; wait for it.
-
-        A plain function may block, and the thread that waits for the run must keep watching the
-        deadline. So the calling thread only waits (up to the deadline), and the driving thread runs
-        sync calls of plain functions inline: one hand-off per run, none per call (a call from code
-        then costs one pipe round trip). If a tool hangs past the deadline, the waiting thread gives
-        up on the driver, kills the worker and reports the timeout; the driver closes the old
-        worker's pipes once the tool returns (closing them now could let their fd numbers be reused
-        by the next worker while the driver still holds them).
-        """
-        box: queue.SimpleQueue = queue.SimpleQueue()
-
-        def drive() -> None:
-            run.inline = run.plain_inline = True  # no event loop runs on this thread
-            try:
-                pending, run.pending = run.pending, None
-                self._start_tool(run, *pending)
-                outcome: tuple[bool, Any] = (True, self._drive(run))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                outcome = (False, exc)
-            with run.lock:
-                run.finished = True
-                abandoned = run.abandoned
-            if abandoned:
-                run.worker.close(graceful=False)
-            else:
-                box.put(outcome)
-
-        try:
-            HANDOFF.run(drive)
-        except RuntimeError as exc:  # no thread could be started: the run cannot go on
-            run.worker.kill(f"the host could not start a thread to serve tool calls ({exc})")
-            raise WorkerDied(run.worker.describe_exit()) from None
-        wait = None if run.deadline is None else max(0.0, run.deadline - time.monotonic()) + 0.25
-        try:
-            ok, value = box.get(timeout=wait)
-        except queue.Empty:
-            with run.lock:
-                run.abandoned = not run.finished
-            if run.abandoned:  # still inside a tool
-                run.worker.kill(f"Code execution timed out after {run.timeout:g} seconds")
-                raise WorkerDied(run.worker.describe_exit()) from None
-            ok, value = box.get()  # it finished at that very moment
-        except BaseException:  # KeyboardInterrupt while waiting: stop the run, leave the pipes to the driver
-            with run.lock:
-                run.abandoned = not run.finished
-            if run.abandoned:
-                run.worker.kill("the run was interrupted")
-                if self._worker is run.worker:
-                    self._worker = None  # the next run starts a fresh worker and does not close this one
-            raise
-        if ok:
-            return value
-        raise value
 
     def _finish(self, frame: dict[str, Any]) -> CodeOutput:
         names = frame.get("vars")

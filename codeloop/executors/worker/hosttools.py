@@ -16,6 +16,7 @@ import inspect
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from codeloop.executors.worker.protocol import dumps, pack, pack_result, pack_re
 
 __all__ = [
     *("Run", "route", "reply", "reply_from_future", "await_tool", "error_of"),
-    *("HANDOFF", "TOOLS"),
+    *("HANDOFF", "TOOLS", "drive_from_thread"),
 ]
 
 logger = logging.getLogger("codeloop.executors.worker")
@@ -178,3 +179,60 @@ def reply(
         worker.send_frame(frame, box)
     except WorkerDied:
         pass  # the run already failed; nothing to tell
+
+
+def drive_from_thread(executor: Any, run: Run) -> dict[str, Any]:
+    """Hand the rest of ``executor``'s (a LocalPythonExecutor) run to an idle thread, which also runs ``run.pending``; wait for it.
+
+    A plain function may block, and the thread that waits for the run must keep watching the
+    deadline. So the calling thread only waits (up to the deadline), and the driving thread runs
+    sync calls of plain functions inline: one hand-off per run, none per call (a call from code
+    then costs one pipe round trip). If a tool hangs past the deadline, the waiting thread gives
+    up on the driver, kills the worker and reports the timeout; the driver closes the old
+    worker's pipes once the tool returns (closing them now could let their fd numbers be reused
+    by the next worker while the driver still holds them).
+    """
+    box: queue.SimpleQueue = queue.SimpleQueue()
+
+    def drive() -> None:
+        run.inline = run.plain_inline = True  # no event loop runs on this thread
+        try:
+            pending, run.pending = run.pending, None
+            executor._start_tool(run, *pending)
+            outcome: tuple[bool, Any] = (True, executor._drive(run))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome = (False, exc)
+        with run.lock:
+            run.finished = True
+            abandoned = run.abandoned
+        if abandoned:
+            run.worker.close(graceful=False)
+        else:
+            box.put(outcome)
+
+    try:
+        HANDOFF.run(drive)
+    except RuntimeError as exc:  # no thread could be started: the run cannot go on
+        run.worker.kill(f"the host could not start a thread to serve tool calls ({exc})")
+        raise WorkerDied(run.worker.describe_exit()) from None
+    wait = None if run.deadline is None else max(0.0, run.deadline - time.monotonic()) + 0.25
+    try:
+        ok, value = box.get(timeout=wait)
+    except queue.Empty:
+        with run.lock:
+            run.abandoned = not run.finished
+        if run.abandoned:  # still inside a tool
+            run.worker.kill(f"Code execution timed out after {run.timeout:g} seconds")
+            raise WorkerDied(run.worker.describe_exit()) from None
+        ok, value = box.get()  # it finished at that very moment
+    except BaseException:  # KeyboardInterrupt while waiting: stop the run, leave the pipes to the driver
+        with run.lock:
+            run.abandoned = not run.finished
+        if run.abandoned:
+            run.worker.kill("the run was interrupted")
+            if executor._worker is run.worker:
+                executor._worker = None  # the next run starts a fresh worker and does not close this one
+        raise
+    if ok:
+        return value
+    raise value

@@ -112,7 +112,9 @@ class WorkerProcess:
         self._setup(h_read, h_write, mailbox)
 
     @classmethod
-    def adopt(cls, proc: Any, plan: SandboxPlan, h_read: int, h_write: int, mailbox: Any, stderr: Any) -> WorkerProcess:
+    def adopt(
+        cls, proc: Any, plan: SandboxPlan, h_read: int, h_write: int, mailbox: Any, stderr: Any
+    ) -> WorkerProcess:
         """A worker started elsewhere (forked by the fork server, see zygote.py): ``proc`` has
         Popen's poll/wait/kill/returncode; the pipes, mailbox and error file are the host's ends."""
         self = cls.__new__(cls)
@@ -137,6 +139,8 @@ class WorkerProcess:
         self._poll = select.poll()  # poll, not select: fds above 1024 are common under load
         self._poll.register(h_read, select.POLLIN)
         self._box_turn = False  # the last answer went through the mailbox (see next_frame)
+        self.broken: str | None = None  # why a frame was invalid (reported by next_frame)
+        self.eof = False  # the pipe reached end of file (the worker is gone)
 
     # -- I/O -------------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -170,6 +174,9 @@ class WorkerProcess:
         box = self.mailbox
         pending = self._pending
         while not pending:
+            if self.broken:
+                self.kill(f"the worker broke the protocol ({self.broken})")
+                raise WorkerDied(self.describe_exit())
             if box is not None:
                 lens, incoming = box.lens, box.incoming
                 # after an answer through the mailbox, the next call likely comes there soon
@@ -178,20 +185,9 @@ class WorkerProcess:
                         if lens[incoming]:
                             break
                 if lens[incoming]:
-                    try:
-                        data = box.take()
-                        if data is None:
-                            continue
-                        call = parse_box_call(data)
-                        if call is not None:
-                            return call
-                        frame = parse_body(data, 4, len(data))
-                    except ProtocolError as exc:
-                        self.kill(f"the worker broke the protocol ({exc})")
-                        raise WorkerDied(self.describe_exit()) from None
-                    if frame is not RING:
-                        frame["box"] = True
-                        return frame
+                    got = self._from_box()
+                    if got is not None:
+                        return got
                     continue
             if spin and self._spinner.ready(box, self._box_turn):  # data is there: read it without a select
                 if box is not None and box.lens[box.incoming]:
@@ -210,22 +206,66 @@ class WorkerProcess:
                     return None
                 if spin:
                     self._spinner.settle()
-            try:
-                data = os.read(self.rfd, self.reader.read_size())
-            except OSError:
-                data = b""
-            if not data:
+            if not self._read_pipe():
                 raise WorkerDied(self.describe_exit())
-            self._box_turn = False
-            try:
-                frames = self.reader.feed(data)
-            except ProtocolError as exc:
-                self.kill(f"the worker broke the protocol ({exc})")
-                raise WorkerDied(self.describe_exit()) from None
-            for frame in frames:
-                if frame["op"] != "doorbell":
-                    pending.append(frame)
         return pending.pop(0)
+
+    def poll_frame(self) -> dict[str, Any] | BoxCall | None:
+        """A frame that is already there (mailbox or pipe), without blocking: for a caller that waits
+        for the pipe on an event loop (see evloop.py). None: none yet, or the worker ended or broke
+        the protocol; ``next_frame`` then reports that (it may block to learn the exit status)."""
+        box, pending = self.mailbox, self._pending
+        while not pending:
+            if self.broken:
+                return None
+            if box is not None and box.lens[box.incoming]:
+                got = self._from_box()
+                if got is not None:
+                    return got
+                continue
+            if not self._poll.poll(0) or not self._read_pipe():
+                return None
+        return pending.pop(0)
+
+    def _from_box(self) -> dict[str, Any] | BoxCall | None:
+        """The frame waiting in the mailbox (None: a doorbell, or nothing after all)."""
+        try:
+            data = self.mailbox.take()
+            if data is None:
+                return None
+            call = parse_box_call(data)
+            if call is not None:
+                return call
+            frame = parse_body(data, 4, len(data))
+        except ProtocolError as exc:
+            self.broken = str(exc)
+            return None
+        if frame is RING:
+            return None
+        frame["box"] = True
+        return frame
+
+    def _read_pipe(self) -> bool:
+        """Read what the pipe holds into ``_pending`` (it is readable). False: end of file."""
+        try:
+            data = os.read(self.rfd, self.reader.read_size())
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self._box_turn = False
+        try:
+            frames = self.reader.feed(data)
+        except ProtocolError as exc:
+            self.broken = str(exc)
+            return True
+        for frame in frames:
+            if frame["op"] != "doorbell":
+                self._pending.append(frame)
+        return True
 
     def wait_hello(self, timeout: float) -> dict[str, Any]:
         if self.hello is not None:
@@ -333,7 +373,9 @@ class WorkerProcess:
         if self.killed_by_host:
             text = self.killed_by_host
         else:
-            bwrap = self.plan.host_report.get("sandbox") == "bubblewrap" and isinstance(self.proc, subprocess.Popen)
+            bwrap = self.plan.host_report.get("sandbox") == "bubblewrap" and isinstance(
+                self.proc, subprocess.Popen
+            )
             text = _exit_text(code, bwrap=bwrap)
             tail = self._stderr_tail()
             if tail:

@@ -43,9 +43,14 @@ class ForkServer:
         self._sock = host_end
         self._lock = threading.Lock()
         self._cond = threading.Condition()
+        # Everything about a forked worker is keyed by its request id, never by its pid alone: after
+        # ~32k forks a pid comes round again, and a late report about an old worker must not touch a
+        # new one (the fork server likewise kills by request id, and only children it has not reaped).
         self._replies: dict[int, dict[str, Any]] = {}
-        self._exits: dict[int, int] = {}
-        self._on_exit: dict[int, Any] = {}  # pid -> called once that worker's end is reported
+        self._forks: dict[int, Any] = {}  # request id -> a held lock, released when its reply is there
+        self._exits: dict[int, int] = {}  # request id -> exit code
+        self._on_exit: dict[int, Any] = {}  # request id -> called once that worker's end is reported
+        self._exit_waiters = 0  # threads in wait_exit (only they need a notify for an exit)
         self._next = 0
         self.dead = False
         self.hello: dict[str, Any] | None = None
@@ -116,27 +121,49 @@ class ForkServer:
                 msg = json.loads(data)
             except ValueError:
                 continue  # the fork server runs no agent code, but a bad message is still only dropped
-            then = None
-            with self._cond:
-                op = msg.get("op")
-                if op == "hello":
-                    self.hello = msg
-                elif op == "forked":
-                    self._replies[int(msg["id"])] = msg
-                elif op == "exit":
-                    pid = int(msg["pid"])
-                    then = self._on_exit.pop(pid, None)
-                    if then is None:  # (a worker closed with a callback is forgotten at once)
-                        self._exits[pid] = int(msg["code"])
-                self._cond.notify_all()
-            if then is not None:
-                _call(then, int(msg["code"]))
+            try:
+                self._handle(msg)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
         with self._cond:
             self.dead = True
             pending, self._on_exit = list(self._on_exit.values()), {}
+            forks, self._forks = list(self._forks.values()), {}
             self._cond.notify_all()
+        for lock in forks:
+            lock.release()
         for then in pending:  # its workers died with it
             _call(then, -signal.SIGKILL)
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        """One message from the fork server. Each wakes only whoever waits for it: a fork reply its
+        one requester, an exit its callback (or wait_exit's waiters, if any), so 32 threads forking
+        at once are not all woken by every reply and exit report."""
+        op, then, lock = msg.get("op"), None, None
+        with self._cond:
+            if op == "hello":
+                self.hello = msg
+                self._cond.notify_all()
+            elif op == "forked":
+                rid = int(msg["id"])
+                lock = self._forks.pop(rid, None)
+                if lock is not None:
+                    self._replies[rid] = msg
+                elif "pid" in msg:  # its requester gave up waiting: nobody will use or close it
+                    then = _ignore
+            elif op == "exit":
+                rid = int(msg["id"])
+                then = self._on_exit.pop(rid, None)
+                if then is None:  # (a worker closed with a callback is forgotten at once)
+                    self._exits[rid] = int(msg["code"])
+                    if self._exit_waiters:
+                        self._cond.notify_all()
+        if lock is not None:
+            lock.release()
+        elif then is _ignore:
+            self.kill_child(int(msg["id"]))
+        elif then is not None:
+            _call(then, int(msg["code"]))
 
     # -- forking -----------------------------------------------------------------------------
     def fork(self, limits: Limits, timeout: float | None, policy: dict[str, Any]) -> WorkerProcess:
@@ -148,10 +175,16 @@ class ForkServer:
         err = tempfile.TemporaryFile(prefix="codeloop-worker-err-")
         shm_fd = shm.create()
         passed = [c_read, c_write, err.fileno()] + ([shm_fd] if shm_fd is not None else [])
-        uid = 1_000_000_000 + secrets.randbelow(1_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
+        uid = (
+            1_000_000_000 + secrets.randbelow(1_000_000_000) if self.plan.child_cfg.get("fork_uids") else None
+        )
+        answered = threading.Lock()
+        answered.acquire()
         with self._lock:
             self._next += 1
             rid = self._next
+            with self._cond:
+                self._forks[rid] = answered  # before the request: the reply may come at once
             req = {
                 "op": "fork",
                 "id": rid,
@@ -167,14 +200,17 @@ class ForkServer:
                 )
             except OSError as exc:
                 self.dead = True
+                with self._cond:
+                    self._forks.pop(rid, None)
                 for fd in (*passed[:2], h_read, h_write, *passed[3:]):
                     os.close(fd)
                 err.close()
                 raise WorkerDied(f"the fork server is gone ({exc})") from None
         os.close(c_read)
         os.close(c_write)
+        answered.acquire(timeout=START_TIMEOUT)
         with self._cond:
-            self._cond.wait_for(lambda: rid in self._replies or self.dead, START_TIMEOUT)
+            self._forks.pop(rid, None)
             reply = self._replies.pop(rid, None)
         if reply is None or "pid" not in reply:
             for fd in (h_read, h_write, *passed[3:]):
@@ -186,42 +222,46 @@ class ForkServer:
             "" if self.plan.child_cfg.get("pid_namespace") else os.path.join(self.plan.scratch, f"w{rid}")
         )
         plan = replace(self.plan, uid=uid, scratch=scratch, host_report=dict(self.plan.host_report))
-        proc = ForkedProc(self, int(reply["pid"]), uid)
+        proc = ForkedProc(self, int(reply["pid"]), uid, rid)
         box = shm.attach(shm_fd, host=True)
         if shm_fd is not None:
             os.close(shm_fd)
         return WorkerProcess.adopt(proc, plan, h_read, h_write, box, err)
 
-    # -- one forked worker's status, kill --------------------------------------------------
-    def exit_code(self, pid: int) -> int | None:
+    # -- one forked worker's status, kill (by its fork request id) ------------------------
+    def exit_code(self, rid: int) -> int | None:
         with self._cond:
-            if pid in self._exits:
-                return self._exits[pid]
+            if rid in self._exits:
+                return self._exits[rid]
             return -signal.SIGKILL if self.dead else None
 
-    def wait_exit(self, pid: int, timeout: float | None) -> int | None:
+    def wait_exit(self, rid: int, timeout: float | None) -> int | None:
         with self._cond:
-            self._cond.wait_for(lambda: pid in self._exits or self.dead, timeout)
-        return self.exit_code(pid)
+            self._exit_waiters += 1
+            try:
+                self._cond.wait_for(lambda: rid in self._exits or self.dead, timeout)
+            finally:
+                self._exit_waiters -= 1
+        return self.exit_code(rid)
 
-    def forget(self, pid: int) -> None:
+    def forget(self, rid: int) -> None:
         with self._cond:
-            self._exits.pop(pid, None)
+            self._exits.pop(rid, None)
 
-    def kill_child(self, pid: int, then: Any = None) -> None:
+    def kill_child(self, rid: int, then: Any = None) -> None:
         """Ask the fork server to SIGKILL a worker; ``then(exit code)`` is called (on the reader
         thread, or here if it is already gone) once its end is reported."""
         if then is not None:
             with self._cond:
-                code = self._exits.pop(pid, -signal.SIGKILL if self.dead else None)
+                code = self._exits.pop(rid, -signal.SIGKILL if self.dead else None)
                 if code is None:
-                    self._on_exit[pid] = then
+                    self._on_exit[rid] = then
             if code is not None:
                 _call(then, code)
                 return
         try:
             with self._lock:
-                self._sock.send(json.dumps({"op": "kill", "pid": pid}).encode())
+                self._sock.send(json.dumps({"op": "kill", "id": rid}).encode())
         except OSError:
             pass
 
@@ -257,6 +297,10 @@ class ForkServer:
             return ""
 
 
+def _ignore(code: int) -> None:
+    pass
+
+
 def _call(then: Any, code: int) -> None:
     try:
         then(code)
@@ -267,30 +311,32 @@ def _call(then: Any, code: int) -> None:
 class ForkedProc:
     """What WorkerProcess needs of a Popen (poll, wait, kill, returncode) for a forked worker."""
 
-    def __init__(self, server: ForkServer, pid: int, uid: int | None):
-        self.server, self.pid, self.uid = server, pid, uid
+    def __init__(self, server: ForkServer, pid: int, uid: int | None, rid: int):
+        # pid: for display only (another namespace's, with bubblewrap); rid: the fork request's id,
+        # which names this worker to its fork server (a pid may be reused, see ForkServer.__init__)
+        self.server, self.pid, self.uid, self.rid = server, pid, uid, rid
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.server.exit_code(self.pid)
+            self.returncode = self.server.exit_code(self.rid)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            self.returncode = self.server.wait_exit(self.pid, timeout)
+            self.returncode = self.server.wait_exit(self.rid, timeout)
         if self.returncode is None:
             raise subprocess.TimeoutExpired("worker", timeout or 0)
-        self.server.forget(self.pid)
+        self.server.forget(self.rid)
         return self.returncode
 
     def kill(self, then: Any = None) -> None:
         """Ask the fork server to kill the worker and its uid's processes (see WorkerProcess.kill);
         ``then``: called once its end is reported (see ForkServer.kill_child)."""
         if then is not None:
-            self.server.kill_child(self.pid, then)
+            self.server.kill_child(self.rid, then)
         elif self.poll() is None:
-            self.server.kill_child(self.pid)
+            self.server.kill_child(self.rid)
 
     def sweep(self) -> None:
         """The host's own, slower sweep: when the fork server did not report the worker's end."""
