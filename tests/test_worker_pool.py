@@ -46,23 +46,36 @@ def test_more_than_1024_descriptors_then_many_concurrent_workers():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     assert max(held) > 1024
+
+    def fill_below_1025() -> None:
+        # Descriptors that earlier tests' workers still held may be closed (in the background) any
+        # time: take every free number below 1025 again, so new pipes land above select()'s limit.
+        while (fd := os.open(os.devnull, os.O_RDONLY)) <= 1024:
+            held.append(fd)
+        os.close(fd)
+
     pool = WorkerPool(pool_size=0, max_workers=24)
     try:
+        fds: list[int] = []
 
         async def one(i: int) -> int:
-            ex = LocalPythonExecutor(pool=pool, timeout_seconds=20)
+            ex = LocalPythonExecutor(pool=pool, timeout_seconds=60)
             try:
                 await ex.aexecute(f"x = {i}")
+                fds.append(ex.worker.rfd)
                 return (await ex.aexecute("x * 2")).output
             finally:
-                ex.close()
+                await ex.aclose()
 
         async def main() -> list[int]:
             return await asyncio.gather(*(one(i) for i in range(24)))
 
+        fill_below_1025()
         assert asyncio.run(main()) == [2 * i for i in range(24)]
+        assert len(fds) == 24 and min(fds) > 1024  # every worker's pipe was above select()'s limit
+        fill_below_1025()
         ex = LocalPythonExecutor(pool=pool)
-        assert ex.worker.rfd > 1024  # the host's end of this worker's pipe is above select()'s limit
+        assert ex.worker.rfd > 1024
         assert ex("1 + 1").output == 2
         ex.close()
     finally:
@@ -181,15 +194,30 @@ def test_back_pressure_waits_fairly_then_names_the_limits():
 
 
 def test_idle_workers_above_the_minimum_are_reaped():
-    pool = WorkerPool(pool_size=1, max_workers=8, idle_timeout=0.2)
+    # The surplus must live long enough to be seen on a loaded machine (with a 0.2 s idle timeout it
+    # was reaped, and the pool's wish for it forgotten, before this thread next looked), and no
+    # longer than needed: the timeout is shortened once it has been seen.
+    pool = WorkerPool(pool_size=1, max_workers=8, idle_timeout=60)
     try:
         running = [LocalPythonExecutor(pool=pool) for _ in range(4)]
         for ex in running:
             ex("1")  # misses: the pool keeps more ready
-        assert _wait_for(lambda: pool.stats()["idle"] > 1)
+        assert _wait_for(lambda: pool.stats()["idle"] > 1, timeout=30)
+        recycled = pool.stats()["recycled"]
+        time.sleep(0.5)
+        assert pool.stats()["idle"] > 1 and pool.stats()["recycled"] == recycled  # not before its time
+        with pool._lock:
+            pool.idle_timeout = 0.2
+            pool._lock.notify_all()
         for ex in running:
             ex.close()
-        assert _wait_for(lambda: pool.stats()["idle"] == 1, timeout=15)
+        surplus = pool.stats()["idle"] - 1
+
+        def reaped() -> bool:  # the closed ones counted, and the surplus reaped down to pool_size
+            stats = pool.stats()
+            return stats["idle"] == 1 and stats["busy"] == 0 and stats["recycled"] >= recycled + 4 + surplus
+
+        assert _wait_for(reaped, timeout=30), pool.stats()
     finally:
         pool.close()
 
