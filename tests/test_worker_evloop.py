@@ -182,3 +182,21 @@ def test_many_threads_forking_at_once_each_get_their_own_worker():
         assert len({r[0] for r in results}) == 12
     finally:
         big.close()
+
+
+def test_executors_with_the_same_arguments_share_policy_and_flavor(pool):
+    a = LocalPythonExecutor(["math"], pool=pool, max_operations=1000)
+    b = LocalPythonExecutor(["math"], pool=pool, max_operations=1000)
+    c = LocalPythonExecutor(["math"], pool=pool, max_operations=2000)
+    d = LocalPythonExecutor(["math"], pool=pool, max_operations=1000, memory_mb=1024)
+    try:
+        assert a.policy is b.policy and a._flavor is b._flavor
+        assert c.policy.max_operations == 2000 and c._flavor is not a._flavor
+        assert d.policy is a.policy and d._flavor is not a._flavor  # the limits differ
+        assert a("sum(range(10))").output == 45
+        with pytest.raises(InterpreterError, match="operation budget"):
+            a("for i in range(5000): pass")
+        assert c("for i in range(1500): pass\n7").output == 7
+    finally:
+        for ex in (a, b, c, d):
+            ex.close()

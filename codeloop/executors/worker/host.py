@@ -38,7 +38,6 @@ from typing import Any
 from codeloop._sync import at_exit_before_thread_joins
 from codeloop.errors import ExecutionTimeoutError, InterpreterError
 from codeloop.executors.base import CodeOutput, PythonExecutor
-from codeloop.executors.policy import Policy
 from codeloop.executors.worker import codec, evloop
 from codeloop.executors.worker.hosttools import (
     TOOLS,
@@ -50,6 +49,7 @@ from codeloop.executors.worker.hosttools import (
     reply,
     reply_from_future,
     route,
+    shared_policy,
 )
 from codeloop.executors.worker.pool import WorkerPool
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
@@ -144,10 +144,9 @@ class LocalPythonExecutor(PythonExecutor):
         if max_print_outputs_length is not None:
             policy_kwargs["max_print_outputs_length"] = max_print_outputs_length
         # Built here, so bad arguments fail at construction; the child rebuilds it from plain data.
-        self.policy = Policy.from_args(
-            self.additional_authorized_imports, timeout_seconds=timeout_seconds, **policy_kwargs
+        self.policy, self._policy_data, key = shared_policy(
+            self.additional_authorized_imports, timeout_seconds, policy_kwargs
         )
-        self._policy_data: dict[str, Any] = self.policy.to_dict()
         self._tools: dict[str, Any] = dict(additional_functions or {})
         self._routes = {name: (tool, route(tool)) for name, tool in self._tools.items()}
         self._variables: dict[str, Any] = {}
@@ -162,7 +161,12 @@ class LocalPythonExecutor(PythonExecutor):
         self._closed = False
         self.pool = pool if pool is not None else WorkerPool.shared(pool_size, max_workers)
         self._pool_timeout = pool_timeout
-        self._flavor = self.pool.flavor(sandbox, self.limits, timeout_seconds, self._policy_data)
+        by = (
+            ()
+            if key is None or not isinstance(self.pool, WorkerPool)
+            else ((*key, sandbox, *vars(self.limits).values()),)
+        )
+        self._flavor = self.pool.flavor(sandbox, self.limits, timeout_seconds, self._policy_data, *by)
         _LIVE.add(self)
         self._spawn()
 

@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from codeloop.executors.policy import Policy
 from codeloop.executors.worker import codec
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
 from codeloop.executors.worker.protocol import dumps, pack, pack_result, pack_result_str
 
 __all__ = [
     *("Run", "route", "reply", "reply_from_future", "await_tool", "error_of"),
-    *("HANDOFF", "TOOLS", "drive_from_thread"),
+    *("HANDOFF", "TOOLS", "drive_from_thread", "shared_policy"),
 ]
 
 logger = logging.getLogger("codeloop.executors.worker")
@@ -236,3 +237,26 @@ def drive_from_thread(executor: Any, run: Run) -> dict[str, Any]:
     if ok:
         return value
     raise value
+
+
+_POLICIES: dict[Any, tuple[Policy, dict[str, Any]]] = {}
+
+
+def shared_policy(
+    imports: list[str], timeout: float | None, kwargs: dict[str, Any]
+) -> tuple[Policy, dict, Any]:
+    """``Policy.from_args`` and its plain data, shared by executors made with the same arguments (an
+    agent makes an executor per run; the policy is frozen and its data never changed), and a hashable
+    key of those arguments (None when they are not hashable)."""
+    try:
+        key: Any = (tuple(imports), timeout, frozenset(kwargs.items()))
+        return (*_POLICIES[key], key)
+    except TypeError:
+        key = None
+    except KeyError:
+        pass
+    policy = Policy.from_args(imports, timeout_seconds=timeout, **kwargs)
+    data = policy.to_dict()
+    if key is not None and len(_POLICIES) < 64:
+        _POLICIES[key] = policy, data
+    return policy, data, key

@@ -74,6 +74,7 @@ class WorkerPool:
         self.idle_timeout, self.acquire_timeout = idle_timeout, acquire_timeout
         self._lock = threading.Condition()
         self._flavors: dict[str, Flavor] = {}
+        self._keyed: dict[Any, Flavor] = {}  # (see flavor)
         self._servers: dict[tuple[str, int], ForkServer] = {}
         self._server_lock = threading.Lock()
         self._waiters: collections.deque[tuple[Flavor, concurrent.futures.Future]] = collections.deque()
@@ -109,12 +110,21 @@ class WorkerPool:
                 "max_workers": self.max_workers,
             }
 
-    def flavor(self, sandbox: str, limits: Limits, timeout: float | None, policy: dict[str, Any]) -> Flavor:
-        key = json.dumps([sandbox, vars(limits), timeout, policy], sort_keys=True, default=str)
+    def flavor(
+        self, sandbox: str, limits: Limits, timeout: float | None, policy: dict[str, Any], key: Any = None
+    ) -> Flavor:
+        """The flavor of these settings. ``key``: a hashable that stands for all of them (the caller
+        vouches for that), looked up first: an agent makes an executor per run."""
+        found = None if key is None else self._keyed.get(key)
+        if found is not None:
+            return found
+        whole = json.dumps([sandbox, vars(limits), timeout, policy], sort_keys=True, default=str)
         with self._lock:
-            found = self._flavors.get(key)
+            found = self._flavors.get(whole)
             if found is None:
-                found = self._flavors[key] = Flavor(sandbox, limits, timeout, policy, want=self.pool_size)
+                found = self._flavors[whole] = Flavor(sandbox, limits, timeout, policy, want=self.pool_size)
+            if key is not None and len(self._keyed) < 256:
+                self._keyed[key] = found
             self._wake_keeper()
             return found
 
