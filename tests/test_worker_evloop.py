@@ -200,3 +200,23 @@ def test_executors_with_the_same_arguments_share_policy_and_flavor(pool):
     finally:
         for ex in (a, b, c, d):
             ex.close()
+
+
+async def test_instant_tools_and_the_state_fetch_are_served_on_the_loop(pool, driver_calls):
+    from codeloop.tools.builtin import FinalAnswerTool
+
+    class Instant:
+        blocking = False  # (as Tool.acall would, the host runs it on the loop's thread)
+
+        def __call__(self, x):
+            seen.append(threading.current_thread() is threading.main_thread())
+            return x * 2
+
+    seen: list[bool] = []
+    async with LocalPythonExecutor(pool=pool) as ex:
+        ex.send_tools({"double": Instant(), "final_answer": FinalAnswerTool()})
+        out = await ex.aexecute("y = double(21)\nz = double('ab')\nfinal_answer([y, z])")
+        assert out.is_final_answer and out.output == [42, "abab"]
+        assert seen == [True, True]
+        assert await ex.astate() == {"y": 42, "z": "abab"}
+        assert driver_calls == []

@@ -237,8 +237,12 @@ class Run:
             return
         slow = _slow_close(executor)
         try:
-            # A worker's state is a blocking round trip: fetch it in a thread.
-            state = await run_in_code_thread(getattr, executor, "state", None) if slow else executor.state
+            # A worker's state is a blocking round trip: awaited (astate), else fetched in a thread.
+            astate = getattr(executor, "astate", None) if slow else None
+            if astate is not None:
+                state = await astate()
+            else:
+                state = await run_in_code_thread(getattr, executor, "state", None) if slow else executor.state
             if isinstance(state, dict):
                 self.executor_snapshot = {k: v for k, v in state.items() if not str(k).startswith("_")}
         except Exception:  # best effort: a worker that died has no state to give

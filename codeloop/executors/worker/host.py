@@ -27,7 +27,6 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-import os
 import secrets
 import threading
 import time
@@ -41,6 +40,7 @@ from codeloop.executors.base import CodeOutput, PythonExecutor
 from codeloop.executors.worker import codec, evloop
 from codeloop.executors.worker.hosttools import (
     TOOLS,
+    Counted,
     Run,
     await_tool,
     background_loop,
@@ -64,12 +64,6 @@ _DRIVERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_pr
 _LIVE: weakref.WeakSet[LocalPythonExecutor] = weakref.WeakSet()
 
 HELLO_TIMEOUT = 30.0
-
-# Runs being driven right now. Polling for the worker's answer (protocol.Spinner) pays while a core is
-# free for each side; with more runs than cores at once it only takes CPU from the others: block.
-_ACTIVE = [0]
-_ACTIVE_LOCK = threading.Lock()
-_SPIN_MAX = max(1, (os.cpu_count() or 2) // 2)
 
 
 def _close_all() -> None:
@@ -223,32 +217,10 @@ class LocalPythonExecutor(PythonExecutor):
             else:
                 worker.close(graceful=False)
         worker = self._worker
-        if (
-            worker is not None
-            and worker.hello is not None
-            and worker.alive()
-            and self._run_lock.acquire(False)
-        ):
-            # The usual case: the loop sends the run and awaits its end (evloop.py); no thread yet.
-            run = self._begin(worker, code_action, loop)
-            try:
-                frame = await evloop.next_frame(worker, loop, run.deadline)
-            except BaseException:  # cancelled: the worker is killed and replaced on a thread
-                _DRIVERS.submit(self._complete, run, "the run was cancelled")
-                raise
-            if (
-                type(frame) is dict
-                and frame["op"] == "done"
-                and frame.get("id") == run.rid
-                and not frame.get("fatal")
-            ):
-                try:
-                    return self._finish(frame)
-                finally:
-                    self._run_lock.release()
-            future = _DRIVERS.submit(self._complete, run, frame)  # a tool call, or trouble
-        else:
-            future = _DRIVERS.submit(self._execute, code_action, loop)
+        if self._fast(worker):  # the usual case: the loop drives the step (see evloop.py)
+            with Counted():
+                return await evloop.run_step(self, worker, code_action, loop)
+        future = _DRIVERS.submit(self._execute, code_action, loop)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -256,6 +228,26 @@ class LocalPythonExecutor(PythonExecutor):
             if worker is not None:
                 worker.kill("the run was cancelled")
             raise
+
+    async def astate(self) -> dict[str, Any]:
+        """``state`` without blocking the event loop."""
+        worker = self._worker
+        if self._synced and self._fast(worker):
+            return await evloop.state(self, worker, asyncio.get_running_loop())
+        return await asyncio.wrap_future(_DRIVERS.submit(getattr, self, "state"))
+
+    def _fast(self, worker: WorkerProcess | None) -> bool:
+        """Whether the event loop can drive this worker now (then the run lock is taken)."""
+        return (
+            worker is not None
+            and worker.hello is not None
+            and worker.alive()
+            and self._run_lock.acquire(False)
+        )
+
+    def _resume(self, run: Run | None, then: Any) -> concurrent.futures.Future:
+        """Go on with ``run`` on a driver thread (see _complete), or just call ``then`` there."""
+        return _DRIVERS.submit(self._complete, run, then) if run is not None else _DRIVERS.submit(then)
 
     @property
     def isolation(self) -> dict[str, Any]:
@@ -399,9 +391,9 @@ class LocalPythonExecutor(PythonExecutor):
         except BaseException:
             self._run_lock.release()
             raise
-        return self._complete(self._begin(worker, code, loop), None)
+        return self._complete(self._send_run(worker, code, loop), None)
 
-    def _begin(self, worker: WorkerProcess, code: str, loop: asyncio.AbstractEventLoop | None) -> Run:
+    def _send_run(self, worker: WorkerProcess, code: str, loop: asyncio.AbstractEventLoop | None) -> Run:
         """Send a run to the worker (with the run lock held; ``_complete`` or the caller releases it)."""
         timeout = self.timeout_seconds
         deadline = None if timeout is None else time.monotonic() + timeout + max(0.5, 0.1 * timeout)
@@ -423,8 +415,8 @@ class LocalPythonExecutor(PythonExecutor):
         # Tools never run inline on a thread that runs an event loop (sync __call__ from async
         # code): a function that starts its own loop would fail there.
         run.inline = asyncio.events._get_running_loop() is None
-        with _ACTIVE_LOCK:
-            _ACTIVE[0] += 1
+        counted = Counted()
+        counted.__enter__()
         try:
             if type(first) is str:
                 run.worker.kill(first)
@@ -436,8 +428,7 @@ class LocalPythonExecutor(PythonExecutor):
         except WorkerDied as exc:
             raise self._lost(run.worker, str(exc), close=not run.abandoned) from None
         finally:
-            with _ACTIVE_LOCK:
-                _ACTIVE[0] -= 1
+            counted.__exit__()
             self._run_lock.release()
 
     def _drive(self, run: Run, first: Any = None) -> dict[str, Any] | None:
@@ -449,7 +440,7 @@ class LocalPythonExecutor(PythonExecutor):
         worker, deadline, timeout = run.worker, run.deadline, run.timeout
         routes = self._routes
         while True:
-            frame, first = first or worker.next_frame(deadline, spin=_ACTIVE[0] <= _SPIN_MAX), None
+            frame, first = first or worker.next_frame(deadline, spin=Counted.few()), None
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())

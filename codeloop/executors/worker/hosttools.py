@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import os
 import queue
 import threading
 import time
@@ -27,7 +28,7 @@ from codeloop.executors.worker.protocol import dumps, pack, pack_result, pack_re
 
 __all__ = [
     *("Run", "route", "reply", "reply_from_future", "await_tool", "error_of"),
-    *("HANDOFF", "TOOLS", "drive_from_thread", "shared_policy"),
+    *("HANDOFF", "TOOLS", "Counted", "drive_from_thread", "shared_policy"),
 ]
 
 logger = logging.getLogger("codeloop.executors.worker")
@@ -260,3 +261,25 @@ def shared_policy(
     if key is not None and len(_POLICIES) < 64:
         _POLICIES[key] = policy, data
     return policy, data, key
+
+
+class Counted:
+    """Counts the runs being driven right now (by an event loop or a thread), while in the block.
+    Polling for the worker's answer (protocol.Spinner) pays while a core is free for each side;
+    with more runs than cores at once it only takes CPU from the others: ``few()`` says which."""
+
+    _active = 0
+    _lock = threading.Lock()
+    _spin_max = max(1, (os.cpu_count() or 2) // 2)
+
+    def __enter__(self) -> None:
+        with Counted._lock:
+            Counted._active += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        with Counted._lock:
+            Counted._active -= 1
+
+    @staticmethod
+    def few() -> bool:
+        return Counted._active <= Counted._spin_max
