@@ -220,3 +220,18 @@ async def test_instant_tools_and_the_state_fetch_are_served_on_the_loop(pool, dr
         assert seen == [True, True]
         assert await ex.astate() == {"y": 42, "z": "abab"}
         assert driver_calls == []
+
+
+async def test_closing_the_executor_during_a_step_ends_the_step(pool):
+    ex = LocalPythonExecutor(["time"], pool=pool, timeout_seconds=30)
+    await ex.aexecute("x = 1")
+    task = asyncio.ensure_future(ex.aexecute("import time\ntime.sleep(20)"))
+    await asyncio.sleep(0.3)
+    start = time.monotonic()
+    await asyncio.get_running_loop().run_in_executor(None, ex.close)
+    with pytest.raises(InterpreterError):
+        await asyncio.wait_for(task, 15)
+    assert time.monotonic() - start < 10  # not the run's 30 s deadline
+    # the pool's other workers (their descriptors may reuse the closed one's numbers) are unharmed
+    async with LocalPythonExecutor(pool=pool) as other:
+        assert (await other.aexecute("6 * 7")).output == 42

@@ -14,6 +14,7 @@ ended may block. The end-of-run variables fetch (``state``) is served here the s
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -122,7 +123,7 @@ async def next_frame(
     """The worker's next frame; None once the deadline (monotonic) passed, the pipe ended or the
     worker broke the protocol (its ``next_frame`` then says which)."""
     frame = worker.poll_frame()
-    if frame is not None or worker.eof or worker.broken:
+    if frame is not None or worker.eof or worker.broken or worker.closed:
         return frame
     waiter: list[asyncio.Future[None]] = [loop.create_future()]
 
@@ -131,21 +132,33 @@ async def next_frame(
             waiter[0].set_result(None)
 
     box = worker.mailbox
-    loop.add_reader(worker.rfd, wake)
+    # A duplicate of the pipe's descriptor is watched: another thread may close the worker (and its
+    # descriptor number be reused) meanwhile, and the loop must never be left watching a closed or
+    # someone else's descriptor; the worker's end of file still wakes it.
+    try:
+        watched = os.dup(worker.rfd)
+    except OSError:
+        return None
+    try:
+        loop.add_reader(watched, wake)
+    except BaseException:
+        os.close(watched)
+        raise
     timer = None if deadline is None else loop.call_at(loop.time() + deadline - time.monotonic(), wake)
     try:
         while True:
             if box is not None:
                 box.away()  # from now on a frame posted in the mailbox rings the doorbell too
             frame = worker.poll_frame()  # (one posted before that is seen here)
-            if frame is not None or worker.eof or worker.broken:
+            if frame is not None or worker.eof or worker.broken or worker.closed:
                 return frame
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             await waiter[0]
             waiter[0] = loop.create_future()
     finally:
-        loop.remove_reader(worker.rfd)
+        loop.remove_reader(watched)
+        os.close(watched)
         if timer is not None:
             timer.cancel()
         if box is not None:

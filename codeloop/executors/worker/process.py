@@ -216,7 +216,7 @@ class WorkerProcess:
         the protocol; ``next_frame`` then reports that (it may block to learn the exit status)."""
         box, pending = self.mailbox, self._pending
         while not pending:
-            if self.broken:
+            if self.broken or self.closed:  # (closed: its descriptor numbers may be another's now)
                 return None
             if box is not None and box.lens[box.incoming]:
                 got = self._from_box()
