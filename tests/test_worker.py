@@ -108,8 +108,12 @@ def test_async_tools_run_concurrently_when_awaited_together(ex):
 
 
 async def test_aexecute_does_not_block_the_loop_and_executors_run_concurrently():
+    spans: dict[int, tuple[float, float]] = {}
+
     def slow(x):
+        start = time.monotonic()
         time.sleep(0.4)
+        spans[x] = (start, time.monotonic())
         return x
 
     ticks = 0
@@ -124,12 +128,11 @@ async def test_aexecute_does_not_block_the_loop_and_executors_run_concurrently()
         a.send_tools({"slow": slow})
         b.send_tools({"slow": slow})
         task = asyncio.create_task(ticker())
-        start = time.perf_counter()
         ra, rb = await asyncio.gather(a.aexecute("slow(1)"), b.aexecute("slow(2)"))
-        elapsed = time.perf_counter() - start
         task.cancel()
     assert (ra.output, rb.output) == (1, 2)
-    assert elapsed < 0.75  # both 0.4 s runs overlapped
+    # both 0.4 s calls overlapped (measured by the calls themselves: a loaded machine delays them)
+    assert spans[1][0] < spans[2][1] and spans[2][0] < spans[1][1], spans
     assert ticks >= 15  # the loop kept running meanwhile
 
 

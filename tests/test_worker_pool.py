@@ -197,12 +197,22 @@ def test_idle_workers_above_the_minimum_are_reaped():
     # The surplus must live long enough to be seen on a loaded machine (with a 0.2 s idle timeout it
     # was reaped, and the pool's wish for it forgotten, before this thread next looked), and no
     # longer than needed: the timeout is shortened once it has been seen.
-    pool = WorkerPool(pool_size=1, max_workers=8, idle_timeout=60)
+    pool = WorkerPool(pool_size=1, max_workers=16, idle_timeout=60)
     try:
-        running = [LocalPythonExecutor(pool=pool) for _ in range(4)]
-        for ex in running:
-            ex("1")  # misses: the pool keeps more ready
-        assert _wait_for(lambda: pool.stats()["idle"] > 1, timeout=30)
+        running: list[LocalPythonExecutor] = []
+
+        async def burst() -> None:
+            # Checkouts at once, while others are busy: they find no idle worker (one at a time, the
+            # pool would have refilled in between), so the pool keeps more ready.
+            fresh = [LocalPythonExecutor(pool=pool) for _ in range(4)]
+            running.extend(fresh)
+            await asyncio.gather(*(ex.aexecute("1") for ex in fresh))
+
+        for _ in range(3):
+            asyncio.run(burst())
+            if _wait_for(lambda: pool.stats()["idle"] > 1, timeout=5):
+                break
+        assert pool.stats()["idle"] > 1, pool.stats()
         recycled = pool.stats()["recycled"]
         time.sleep(0.5)
         assert pool.stats()["idle"] > 1 and pool.stats()["recycled"] == recycled  # not before its time
@@ -215,7 +225,11 @@ def test_idle_workers_above_the_minimum_are_reaped():
 
         def reaped() -> bool:  # the closed ones counted, and the surplus reaped down to pool_size
             stats = pool.stats()
-            return stats["idle"] == 1 and stats["busy"] == 0 and stats["recycled"] >= recycled + 4 + surplus
+            return (
+                stats["idle"] == 1
+                and stats["busy"] == 0
+                and stats["recycled"] >= recycled + len(running) + surplus
+            )
 
         assert _wait_for(reaped, timeout=30), pool.stats()
     finally:

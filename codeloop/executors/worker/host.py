@@ -17,8 +17,9 @@ with an InterpreterError, and a fresh worker is started at once; the error, and 
 run, say which variables were lost. Tools and variables given with send_tools/send_variables are
 sent again to the new worker automatically.
 
-``aexecute`` never blocks the event loop: the run is driven from a thread of a private pool, and
-async tools are awaited on the caller's loop. Many executors can run concurrently in one process.
+``aexecute`` never blocks the event loop: the loop itself sends the run and awaits its end
+(evloop.py), and a run that calls a tool other than an instant one moves to a thread of a private
+pool; async tools are awaited on the caller's loop. Many executors can run concurrently in one process.
 """
 
 from __future__ import annotations
