@@ -185,6 +185,8 @@ class ForkServer:
             rid = self._next
             with self._cond:
                 self._forks[rid] = answered  # before the request: the reply may come at once
+                if self.dead:  # the reader has already released the waiters it knew of
+                    answered.release()
             req = {
                 "op": "fork",
                 "id": rid,
