@@ -27,7 +27,7 @@ from types import CodeType
 from typing import Any
 
 from ..errors import ExecutionTimeoutError, InterpreterError
-from . import guards, names, patches
+from . import guards, hints, names, patches
 from .base import CodeOutput
 from .capture import PrintCapture
 from .compiler import FILENAME, StaticViolation, compile_code
@@ -162,6 +162,7 @@ class ExecutionSession:
         self._protected: frozenset[str] = frozenset({"final_answer"})
         self._builtins["final_answer"] = self._wrap_final_answer(None)
         self._result: Any = None
+        self._source: str | None = None  # the code of the current run, for the hints of its errors
         self._final: Any = _UNSET
         self._running = False
         self._saved_recursion_limit: int | None = None
@@ -219,9 +220,12 @@ class ExecutionSession:
         """The code's variables (a copy of the namespace without the executor's entries)."""
         return {k: v for k, v in self._namespace.items() if not is_dunder(k)}
 
-    def builtins_for_module(self) -> dict[str, Any]:
-        """What ``import builtins`` shows code (only when authorized): the guarded builtins."""
-        return {k: v for k, v in self._builtins.items() if not k.startswith("_") and k not in self._tools}
+    def builtins_for_module(self, with_tools: bool = False) -> dict[str, Any]:
+        """What ``import builtins`` shows code (only when authorized): the guarded builtins (``with_tools``:
+        and the tools, which code may call by name anyway: ``builtins.exec`` when ``exec`` is a tool)."""
+        return {
+            k: v for k, v in self._builtins.items() if not k.startswith("_") and (with_tools or k not in self._tools)
+        }
 
     def set_tape(self, spec: dict[str, Any] | None) -> None:
         """Record (``spec["replay"]``: replay) the clock and random values of the next run; ``spec["seed"]``
@@ -277,10 +281,10 @@ class ExecutionSession:
         except SyntaxError as exc:
             text = (exc.text or "").rstrip("\n")
             pointer = ""
-            if text and exc.offset:
-                pointer = "\n" + " " * (max(exc.offset, 1) - 1) + "^"
+            if text and exc.offset:  # indented like the source lines of a Python traceback
+                pointer = "\n    " + " " * (max(exc.offset, 1) - 1) + "^"
             err = InterpreterError(
-                f"Code parsing failed at line {exc.lineno}: {type(exc).__name__}: {exc.msg}\n{text}{pointer}"
+                f"Code parsing failed at line {exc.lineno}: {type(exc).__name__}: {exc.msg}\n    {text}{pointer}"
             )
             _annotate(err, "", type(exc).__name__, exc.lineno)
             raise err from None
@@ -334,6 +338,7 @@ class ExecutionSession:
         """Run ``code`` and return its CodeOutput; raises InterpreterError on failure."""
         code_obj = self._compile(code)
         self._begin()
+        self._source = code
         try:
             ctx = contextvars.copy_context()
             value = ctx.run(self._eval, code_obj)
@@ -356,6 +361,7 @@ class ExecutionSession:
 
         code_obj = self._compile(code)
         self._begin()
+        self._source = code
         ctx = contextvars.copy_context()
 
         def timed() -> Any:
@@ -478,6 +484,9 @@ class ExecutionSession:
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
             if type(exc) is NameError and isinstance(exc.name, str):  # smolagents' wording, kept
                 detail += f" (The variable `{exc.name}` is not defined.)"
+            hint = hints.explain(exc, self._source, FILENAME)
+            if hint:
+                detail = f"{detail} ({hint})" if detail else hint
             message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
         err = (ExecutionTimeoutError if isinstance(exc, ExecutionTimeout) else InterpreterError)(message)
         _annotate(err, logs, exc_type, lineno)

@@ -3,7 +3,10 @@
 Values become JSON-compatible data; anything JSON cannot say directly is a tagged object
 ``{"$t": tag, "v": data}``. Supported: None, bool, int, float, str, list, dict (any encodable keys),
 tuple, set, frozenset, bytes, bytearray, datetime/date/time/timedelta, Decimal, complex, UUID,
-numpy arrays of plain numeric/bool dtypes, PIL images (PNG) and types added with :func:`register_type`.
+pathlib paths, numpy arrays of plain numeric/bool dtypes and numpy scalars (as the Python scalar), PIL
+images (PNG) and types added with :func:`register_type`. ``encode(..., dataclasses=True)`` also writes a
+dataclass instance as its fields, which decode as a dict with ``"__dataclass__"`` (the class name): the
+class itself is never rebuilt.
 
 Direction matters:
 - worker -> host: the host decodes with ``allow_pickle=False`` (always), so only the constructors of
@@ -85,21 +88,23 @@ def _type_name(value: Any) -> str:
         return "object"
 
 
-def encode(value: Any, fallback: str = "error") -> Any:
+def encode(value: Any, fallback: str = "error", dataclasses: bool = False) -> Any:
     """Turn ``value`` into JSON-compatible data.
 
     ``fallback``: "error" raises CodecError for an unsupported value, "repr" replaces it with its repr
-    string (worker side), "pickle" pickles it (host -> worker only).
+    string (worker side), "pickle" pickles it (host -> worker only). ``dataclasses``: a dataclass
+    instance is written as its class name and fields (it decodes as a dict, see the module docstring).
     """
     t = type(value)
     if t is str or t is float or t is bool or value is None:  # most tool results: no encoder needed
         return value
-    return _Encoder(fallback).enc(value, 0)
+    return _Encoder(fallback, dataclasses).enc(value, 0)
 
 
 class _Encoder:
-    def __init__(self, fallback: str):
+    def __init__(self, fallback: str, dataclasses: bool = False):
         self.fallback = fallback
+        self.dataclasses = dataclasses
         self.active: set[int] = set()  # ids on the current path, to catch cycles
 
     def enc(self, v: Any, depth: int) -> Any:
@@ -157,10 +162,18 @@ class _Encoder:
             return {_TAG: "decimal", "v": str(v)}
         if "uuid" in mod and t is mod["uuid"].UUID:
             return {_TAG: "uuid", "v": str(v)}
+        if "pathlib" in mod and isinstance(v, mod["pathlib"].PurePath):
+            return {_TAG: "path", "v": str(v)}
         if "numpy" in mod and t is getattr(mod["numpy"], "ndarray", None):
             encoded = _encode_ndarray(v)
             if encoded is not None:
                 return encoded
+        if "numpy" in mod and isinstance(v, mod["numpy"].generic) and v.dtype.kind in "biufc":
+            return self.enc(v.item(), depth)  # a numpy scalar travels as the Python scalar it holds
+        dc = mod.get("dataclasses") if self.dataclasses else None
+        if dc is not None and dc.is_dataclass(v) and not isinstance(v, type):
+            fields = {f.name: self.enc(getattr(v, f.name), depth + 1) for f in dc.fields(v)}
+            return {_TAG: "dataclass", "v": [t.__name__, t.__module__, fields]}
         if "PIL.Image" in mod and isinstance(v, mod["PIL.Image"].Image):
             return _encode_image(v)
         for tag, (cls, to_plain, _) in _REGISTRY.items():
@@ -283,6 +296,13 @@ def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:
         return uuid.UUID(str(v))
     if tag == "ndarray":
         return _decode_ndarray(v)
+    if tag == "path":
+        import pathlib
+
+        return pathlib.Path(str(v))
+    if tag == "dataclass":
+        fields = decode(v[2], allow_pickle)
+        return {"__dataclass__": str(v[0]), "__module__": str(v[1]), **fields}
     if tag == "image":
         return _decode_image(v)
     if tag == "_pickle":
@@ -334,5 +354,8 @@ def _decode_image(v: Any) -> Any:
 
 
 _BUILTIN_TAGS = frozenset(
-    "tuple dict set frozenset bytes bytearray datetime date time timedelta complex decimal uuid ndarray image".split()
+    (
+        "tuple dict set frozenset bytes bytearray datetime date time timedelta complex decimal uuid ndarray image "
+        "path dataclass"
+    ).split()
 )
