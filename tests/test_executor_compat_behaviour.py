@@ -150,3 +150,96 @@ def test_worker_results_carry_paths_and_numpy_scalars() -> None:
     pytest.importorskip("numpy")
     out = _run("local", ["pathlib", "numpy"], "import pathlib, numpy\n(pathlib.Path('/a/b'), numpy.int64(7))")
     assert out == (pathlib.Path("/a/b"), 7)
+
+
+@pytest.mark.parametrize(
+    "imports, code, phrase",
+    [
+        ([], "import random\nrandom._os", "Forbidden access to module: os (Forbidden access to private attribute '_os'"),
+        (["threading"], "import queue\nqueue.threading._sys", "Forbidden access to module: sys ("),
+        ([], "import random\ngetattr(random, '_os')", "Forbidden access to module: os ("),
+        (["importlib"], "import importlib\nimportlib.import_module('os')", "Forbidden access to module: os (Import of os"),
+    ],
+)
+def test_refusals_name_the_module_they_protect(kind: str, imports: list[str], code: str, phrase: str) -> None:
+    with pytest.raises(InterpreterError) as info:
+        _run(kind, imports, code)
+    assert phrase in str(info.value)
+
+
+def test_a_private_module_attribute_of_an_authorized_module_is_refused_as_private_only() -> None:
+    with pytest.raises(InterpreterError) as info:
+        InProcessExecutor(additional_authorized_imports=["os"])("import random\nrandom._os")
+    assert "Forbidden access to private attribute '_os'" in str(info.value)
+    assert "Forbidden access to module" not in str(info.value)
+
+
+# ---- smolagents' operation counter (evaluate_python_code only) ---------------------------------------
+def add_two(x: int) -> int:
+    return x + 2
+
+
+@pytest.mark.parametrize(
+    "code, state, tools, count",
+    [
+        ("x = 3", {}, {}, 2),  # the assignment and its value; the target is not evaluated
+        ("y = add_two(x)", {"x": 3}, {"add_two": add_two}, 3),  # a called name is not counted, its argument is
+        ("d = {'x': x, 'y': add_two(x)}\nd['y']", {"x": 3}, {"add_two": add_two}, 11),
+        ("t = f'x: {x:>{w}.{p}f}.'", {"x": 3.3, "w": 8, "p": 2}, {}, 14),  # literal parts, fields and specs
+        ("if x <= 3:\n    y = 2\nelse:\n    y = 5", {"x": 8}, {}, 6),  # only the branch that ran
+        ("x = 0\nfor i in range(3):\n    x = i", {}, {"range": range}, 11),  # the body at each iteration
+        ("def f():\n    return 0\n\nf()", {}, {}, 5),  # a function body when it is called
+        ("lst = [1, 2, 3]\nlst[1:]", {}, {}, 10),  # a slice counts as a node, with its bounds
+    ],
+)
+def test_evaluate_python_code_counts_operations_like_smolagents(code: str, state: dict, tools: dict, count: int) -> None:
+    state = dict(state)
+    evaluate_python_code(code, tools, state=state)
+    assert state["_operations_count"] == {"counter": count}
+
+
+def test_counting_keeps_docstrings_future_imports_and_results() -> None:
+    state: dict = {}
+    code = (
+        '"""module doc"""\nclass C:\n    """A class."""\n    def m(self):\n        """A method."""\n'
+        "        return 1\nc = C()\n(c.__doc__, c.m.__doc__, c.m())"
+    )
+    result, _ = evaluate_python_code(code, {}, state=state)
+    assert result == ("A class.", "A method.", 1)
+    assert evaluate_python_code("from __future__ import annotations\nx = 1", {}, state={})[0] == 1
+
+
+def test_counting_limits_can_be_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeloop.executors import compat
+
+    monkeypatch.setattr(compat, "MAX_WHILE_ITERATIONS", 100)
+    with pytest.raises(InterpreterError, match="Maximum number of 100 iterations in While loop exceeded"):
+        evaluate_python_code("i = 0\nwhile i < 3:\n    i -= 1", {}, state={})
+    assert evaluate_python_code("i = 0\nwhile i < 50:\n    i += 1\ni", {}, state={})[0] == 50  # per loop
+    monkeypatch.setattr(compat, "MAX_OPERATIONS", 100)
+    with pytest.raises(InterpreterError, match="Reached the max number of operations of 100"):
+        evaluate_python_code("for i in range(50):\n    x = i", {"range": range}, state={})
+
+
+def test_executors_do_not_count() -> None:
+    ex = InProcessExecutor()
+    ex("x = 3")
+    assert "_operations_count" not in ex.state
+    assert ex.session.operations_count == 0
+    with pytest.raises(InterpreterError, match="reserved"):
+        ex("__codeloop_count__(1, 1)")  # the counter's name stays reserved for code
+
+
+def test_the_alias_view_restores_a_patched_module_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unittest.mock import patch
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "compat"))
+    import alias
+
+    from codeloop.executors import compat
+
+    view = alias._View("smolagents.local_python_executor", ("codeloop.executors", "codeloop.executors.compat"))
+    with patch.object(view, "MAX_OPERATIONS", 100):
+        assert compat.MAX_OPERATIONS == 100 and view.MAX_OPERATIONS == 100
+    assert compat.MAX_OPERATIONS == 10_000_000  # unittest.mock deletes the name through the view: restored
+    assert "MAX_OPERATIONS" not in vars(view)

@@ -435,7 +435,10 @@ class ModuleGate:
     def _import_module(self, name: str, package: str | None = None) -> types.ModuleType:
         if name.startswith("."):
             raise PolicyViolation("Relative imports are not allowed (rule: authorized imports)")
-        real = self._load(name)
+        try:
+            real = self._load(name)
+        except PolicyViolation as exc:  # smolagents' phrase for a module reached through a call
+            raise PolicyViolation(f"Forbidden access to module: {name} ({exc})") from None
         if "." in name:
             self._bind_submodules(name)
         return self.proxy(real)

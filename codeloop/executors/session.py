@@ -122,6 +122,7 @@ class ExecutionSession:
         own_process: bool = False,
         offload: bool = True,
         handoff_wait: float = 0.002,
+        count_operations: tuple[int, int] | None = None,
     ):
         """``own_process=True`` (the isolated worker) lets each run set the interpreter's recursion
         limit to ``policy.max_recursion_depth`` frames above the caller; in a shared process the
@@ -130,7 +131,11 @@ class ExecutionSession:
         ``offload=True``: ``arun`` runs the code in a worker thread, so the event loop stays free
         and the code may call ``asyncio.run``; ``False`` runs it in the loop's thread (saves the
         thread hand-off, tens of microseconds, but the loop waits for the code). ``handoff_wait``: see
-        ``arun``."""
+        ``arun``.
+
+        ``count_operations=(max_operations, max_while_iterations)``: count operations as smolagents'
+        evaluator does (opcount.py; ``operations_count``) and stop code past those limits. For
+        ``evaluate_python_code`` only: it costs a call per node."""
         self.policy = policy or Policy()
         self._own_process = own_process
         self._offload = offload
@@ -168,6 +173,12 @@ class ExecutionSession:
         self._saved_recursion_limit: int | None = None
         self._decimal_ctx: Any = None
         self._lock = threading.Lock()
+        self._counting = count_operations
+        self.operations_count = 0
+        if count_operations is not None:
+            self._loop_iterations: dict[int, int] = {}
+            self._builtins[names.COUNT] = self._count
+            self._builtins[names.COUNT_WHILE] = self._count_while
         if tools:
             self.add_tools(tools)
         if variables:
@@ -242,6 +253,29 @@ class ExecutionSession:
         self._result = value
         return value  # an assignment's value passes through (``x = __codeloop_result__(v)``)
 
+    def _count(self, value: Any, n: int, loop: int | None = None) -> Any:
+        self.operations_count += n
+        if loop is not None:
+            self._loop_iterations[loop] = 0
+        limit = self._counting[0]  # type: ignore[index]
+        if self.operations_count > limit:
+            raise OperationLimitExceeded(
+                f"Reached the max number of operations of {limit}. Maybe there is an infinite loop somewhere in "
+                "the code, or you're just asking too many calculations. (rule: max_operations)"
+            )
+        return value
+
+    def _count_while(self, loop: int, test: Any) -> Any:
+        if test:
+            done = self._loop_iterations.get(loop, 0) + 1
+            self._loop_iterations[loop] = done
+            limit = self._counting[1]  # type: ignore[index]
+            if done > limit:
+                raise OperationLimitExceeded(
+                    f"Maximum number of {limit} iterations in While loop exceeded (rule: max_while_iterations)"
+                )
+        return test
+
     def _import_star(self, module: str, level: int) -> None:
         self._modules.import_star(module, level, self._namespace)
 
@@ -277,7 +311,7 @@ class ExecutionSession:
         if not isinstance(code, str):
             raise InterpreterError(f"Code must be a string, got {type(code).__name__}")
         try:
-            return compile_code(code, self._protected)
+            return compile_code(code, self._protected, self._counting is not None)
         except SyntaxError as exc:
             text = (exc.text or "").rstrip("\n")
             pointer = ""
