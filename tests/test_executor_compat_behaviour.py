@@ -243,3 +243,33 @@ def test_the_alias_view_restores_a_patched_module_constant(monkeypatch: pytest.M
         assert compat.MAX_OPERATIONS == 100 and view.MAX_OPERATIONS == 100
     assert compat.MAX_OPERATIONS == 10_000_000  # unittest.mock deletes the name through the view: restored
     assert "MAX_OPERATIONS" not in vars(view)
+
+
+def test_static_tools_lists_the_functions_code_can_call(kind: str) -> None:
+    with create_executor(kind, additional_functions={"helper": len}) as ex:
+        ex.send_tools({"search": str.upper})
+        assert {"helper", "search"} <= set(ex.static_tools)
+
+
+def test_a_function_defined_by_code_keeps_its_source(kind: str) -> None:
+    code = 'def target_function():\n    return "Hello world"\n\nfinal_answer(target_function)'
+    with create_executor(kind) as ex:
+        fn = ex(code).output
+        assert fn.__name__ == "target_function"
+        assert fn.__source__ == "def target_function():\n    return 'Hello world'"
+        if kind == "local":  # it crossed the process boundary as data: it does not run on the host
+            with pytest.raises(TypeError, match="defined by code in the sandbox"):
+                fn()
+        else:
+            assert fn() == "Hello world"
+        with pytest.raises(InterpreterError, match="__source__"):
+            ex("target_function.__source__ = 'x'")  # code cannot rewrite it (a dunder)
+
+
+def test_a_function_passed_to_a_host_final_answer_tool_keeps_its_source(kind: str) -> None:
+    from codeloop import FinalAnswerTool
+
+    with create_executor(kind) as ex:
+        ex.send_tools({"final_answer": FinalAnswerTool()})
+        fn = ex("def f(x):\n    return x * 2\nfinal_answer(f)").output
+        assert fn.__name__ == "f" and fn.__source__ == "def f(x):\n    return x * 2"

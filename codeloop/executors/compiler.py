@@ -333,7 +333,15 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     # ---- scopes --------------------------------------------------------------------------
-    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST | list[ast.stmt]:
+        if self.scope_stack[-1] == "module":  # keep its source on the function (fn.__source__)
+            source = opcount.source_of(node)
+            node = self._rewrite_function(node)
+            keep = _call(names.SOURCE, [_name(node.name, node), _const(source, node)], node)
+            return [node, ast.copy_location(ast.Expr(keep), node)]
+        return self._rewrite_function(node)
+
+    def _rewrite_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | ast.AsyncFunctionDef:
         self.check_binding(node.name, node)
         self.check_annotation(node.returns)
         node.decorator_list = [self.visit(d) for d in node.decorator_list]

@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     *("RESERVED_PREFIX", "TICK", "LIVE", "LOOP", "OPS", "SELF_OK", "OWNED_IDS", "TYPE", "ID"),
     *("SELF_TYPES", "SELF_TYPE_SLOTS", "CLAIM_SELF", "PRIV", "STORE", "ATTR", "MARK", "SEAL"),
-    *("RESULT", "IMPORT_STAR", "MATCH_CLASS", "MATCH_ERROR", "CLASS_TOKEN", "TOKEN", "COUNT", "COUNT_WHILE"),
+    *("RESULT", "IMPORT_STAR", "MATCH_CLASS", "MATCH_ERROR", "CLASS_TOKEN", "TOKEN", "COUNT", "COUNT_WHILE", "SOURCE"),
 ]
 
 RESERVED_PREFIX = "__codeloop"
@@ -42,3 +42,5 @@ TOKEN = "__codeloop_token__"
 # smolagents' operation counter, in evaluate_python_code only (opcount.py)
 COUNT = "__codeloop_count__"
 COUNT_WHILE = "__codeloop_count_while__"
+# keeps the source of a function the code defines at module level, as smolagents does (fn.__source__)
+SOURCE = "__codeloop_source__"

@@ -33,6 +33,14 @@ def instrument(tree: ast.Module) -> ast.Module:
     return tree
 
 
+def source_of(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function's source as the code wrote it (without the counting calls added here)."""
+    return getattr(node, _SOURCE, None) or ast.unparse(node)
+
+
+_SOURCE = "_codeloop_source"
+
+
 def _own_name(name: str) -> ast.Name:
     node = ast.Name(id=name, ctx=ast.Load())
     setattr(node, _OWN, True)
@@ -72,6 +80,8 @@ class _Counter:
                 out.append(ast.copy_location(ast.Expr(_count(None, 2 if _is_docstring(stmt) else 1)), stmt))
                 continue
             extra: list[ast.expr] = []
+            if module and isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                setattr(stmt, _SOURCE, ast.unparse(stmt))
             if isinstance(stmt, ast.While):
                 self.loops += 1
                 extra = [ast.Constant(self.loops)]

@@ -86,6 +86,7 @@ _PLAIN_BUILTINS.update(
         names.TOKEN: guards.TOKEN,
         names.TYPE: type,
         names.ID: id,
+        names.SOURCE: patches.keep_source,
     }
 )
 # real builtins a caller may pass in tools that would undo the guards: use ours instead

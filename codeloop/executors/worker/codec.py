@@ -3,7 +3,7 @@
 Values become JSON-compatible data; anything JSON cannot say directly is a tagged object
 ``{"$t": tag, "v": data}``. Supported: None, bool, int, float, str, list, dict (any encodable keys),
 tuple, set, frozenset, bytes, bytearray, datetime/date/time/timedelta, Decimal, complex, UUID,
-pathlib paths, numpy arrays of plain numeric/bool dtypes and numpy scalars (as the Python scalar), PIL
+functions the agent code defined (as name and source: ``SandboxFunction``), pathlib paths, numpy arrays of plain numeric/bool dtypes and numpy scalars (as the Python scalar), PIL
 images (PNG) and types added with :func:`register_type`. ``encode(..., dataclasses=True)`` also writes a
 dataclass instance as its fields, which decode as a dict with ``"__dataclass__"`` (the class name): the
 class itself is never rebuilt.
@@ -28,10 +28,11 @@ import base64
 import datetime as _dt
 import reprlib
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CodecError", "encode", "decode", "decode_list", "register_type", "safe_repr"]
+__all__ = ["CodecError", "SandboxFunction", "encode", "decode", "decode_list", "register_type", "safe_repr"]
 
 _TAG = "$t"
 MAX_DEPTH = 100
@@ -162,6 +163,8 @@ class _Encoder:
             return {_TAG: "decimal", "v": str(v)}
         if "uuid" in mod and t is mod["uuid"].UUID:
             return {_TAG: "uuid", "v": str(v)}
+        if t is types.FunctionType and type(getattr(v, "__source__", None)) is str or t is SandboxFunction:
+            return {_TAG: "function", "v": [str(v.__name__), str(v.__source__)]}  # one the agent code defined
         if "pathlib" in mod and isinstance(v, mod["pathlib"].PurePath):
             return {_TAG: "path", "v": str(v)}
         if "numpy" in mod and t is getattr(mod["numpy"], "ndarray", None):
@@ -296,6 +299,8 @@ def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:
         return uuid.UUID(str(v))
     if tag == "ndarray":
         return _decode_ndarray(v)
+    if tag == "function":
+        return SandboxFunction(str(v[0]), str(v[1]))
     if tag == "path":
         import pathlib
 
@@ -314,6 +319,32 @@ def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:
     if tag in _REGISTRY:
         return _REGISTRY[tag][2](decode(v, allow_pickle))
     return {"type": str(tag), "value": decode(v, allow_pickle)}
+
+
+class SandboxFunction:
+    """A function the code defined on the other side of the boundary: its name and source, not the
+    function (it is never rebuilt, so nothing of it runs here). Calling it says so."""
+
+    def __init__(self, name: str, source: str):
+        self.__name__ = name
+        self.__source__ = source
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{self.__name__}() was defined by code in the sandbox and cannot run outside it; its source is in "
+            f"{self.__name__}.__source__"
+        )
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__} defined in the sandbox>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SandboxFunction) and (self.__name__, self.__source__) == (
+            other.__name__,
+            other.__source__,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _hashable(key: Any) -> Any:
@@ -356,6 +387,6 @@ def _decode_image(v: Any) -> Any:
 _BUILTIN_TAGS = frozenset(
     (
         "tuple dict set frozenset bytes bytearray datetime date time timedelta complex decimal uuid ndarray image "
-        "path dataclass"
+        "path dataclass function"
     ).split()
 )
