@@ -273,3 +273,12 @@ def test_a_function_passed_to_a_host_final_answer_tool_keeps_its_source(kind: st
         ex.send_tools({"final_answer": FinalAnswerTool()})
         fn = ex("def f(x):\n    return x * 2\nfinal_answer(f)").output
         assert fn.__name__ == "f" and fn.__source__ == "def f(x):\n    return x * 2"
+
+
+def test_the_generated_deserializer_loads_safe_data_with_the_standard_library_only() -> None:
+    namespace: dict = {}
+    exec(SafeSerializer.get_deserializer_code(), namespace, namespace)  # noqa: S102 - our own generated code
+    value = {"n": 3, "t": (1, 2), "b": b"x", "p": pathlib.Path("/tmp"), "s": {1}}
+    assert namespace["_deserialize"](SafeSerializer.dumps(value)) == value
+    with pytest.raises(ValueError, match="never unpickles"):
+        namespace["_deserialize"]("pickle:gASVAAAAAAAAAAB9lC4=")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
+import pathlib
 from typing import Any
 
 from .worker.codec import CodecError, decode, encode
@@ -50,6 +51,15 @@ class SafeSerializer:
             raise SerializationError(f"Invalid safe serialized data: {type(exc).__name__}: {exc}") from None
 
     @staticmethod
+    def get_deserializer_code(allow_pickle: bool = False) -> str:
+        """Python source that defines ``_deserialize(text)``, which loads what ``dumps`` wrote with the
+        standard library only (for code run where codeloop is not installed, e.g. in a remote sandbox).
+        ``allow_pickle`` is accepted for compatibility: the generated code never unpickles either."""
+        from .worker import codec
+
+        return pathlib.Path(codec.__file__).read_text(encoding="utf-8") + _DESERIALIZE
+
+    @staticmethod
     def dumps(obj: Any, allow_pickle: bool = False) -> str:
         """``"safe:" + JSON``. ``allow_pickle`` is accepted for compatibility; codeloop never pickles."""
         data = SafeSerializer.to_json_safe(obj)
@@ -71,6 +81,18 @@ class SafeSerializer:
         except ValueError as exc:
             raise SerializationError(f"Invalid safe serialized data: {exc}") from None
         return SafeSerializer.from_json_safe(payload)
+
+
+_DESERIALIZE = '''
+
+def _deserialize(text):
+    """The value SafeSerializer.dumps wrote ("safe:" + JSON); anything else is refused (never unpickled)."""
+    import json as _json
+
+    if not isinstance(text, str) or not text.startswith("safe:"):
+        raise ValueError("not safe serialized data: codeloop never unpickles")
+    return decode(_json.loads(text[len("safe:"):]), allow_pickle=False)
+'''
 
 
 def _load(data: Any) -> Any:
@@ -107,8 +129,6 @@ def _ndarray(data: dict[str, Any]) -> Any:
 
 
 def _path(data: dict[str, Any]) -> Any:
-    import pathlib
-
     return pathlib.Path(str(data["data"]))
 
 
