@@ -282,3 +282,32 @@ def test_the_generated_deserializer_loads_safe_data_with_the_standard_library_on
     assert namespace["_deserialize"](SafeSerializer.dumps(value)) == value
     with pytest.raises(ValueError, match="never unpickles"):
         namespace["_deserialize"]("pickle:gASVAAAAAAAAAAB9lC4=")
+
+
+def test_a_worker_killed_while_its_fork_server_is_sending_does_not_deadlock() -> None:
+    # what the garbage collector does when it collects a LocalPythonExecutor inside ForkServer.fork (found by
+    # smolagents' suite: the tier hung): the kill request is sent from the thread that holds the send lock
+    import threading
+
+    from codeloop.executors.worker.host import LocalPythonExecutor
+    from codeloop.executors.worker.pool import WorkerPool
+
+    pool = WorkerPool(pool_size=0, max_workers=4, acquire_timeout=20)
+    try:
+        ex = LocalPythonExecutor(pool=pool)
+        assert ex("1 + 1").output == 2
+        server = next(iter(pool._servers.values()))
+        pid = ex._worker.proc.pid
+        done = threading.Event()
+
+        def kill_while_sending() -> None:
+            with server._lock:
+                server.kill_child(pid)
+            done.set()
+
+        threading.Thread(target=kill_while_sending, daemon=True).start()
+        assert done.wait(10), "kill_child deadlocked on the fork server's send lock"
+        assert server.wait_exit(pid, 10) is not None
+        ex.close()
+    finally:
+        pool.close()
