@@ -297,17 +297,17 @@ def test_a_worker_killed_while_its_fork_server_is_sending_does_not_deadlock() ->
         ex = LocalPythonExecutor(pool=pool)
         assert ex("1 + 1").output == 2
         server = next(iter(pool._servers.values()))
-        pid = ex._worker.proc.pid
+        rid = ex._worker.proc.rid  # (the fork server names its workers by fork request id)
         done = threading.Event()
 
         def kill_while_sending() -> None:
             with server._lock:
-                server.kill_child(pid)
+                server.kill_child(rid)
             done.set()
 
         threading.Thread(target=kill_while_sending, daemon=True).start()
         assert done.wait(10), "kill_child deadlocked on the fork server's send lock"
-        assert server.wait_exit(pid, 10) is not None
+        assert server.wait_exit(rid, 10) is not None
         ex.close()
     finally:
         pool.close()
