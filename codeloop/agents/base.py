@@ -26,7 +26,7 @@ from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, Task
 from ..messages import ChatMessage
 from ..tools.agent_types import handle_agent_output_types
 from ..usage_limits import RunBudget, UsageLimits
-from .logger import AgentLogger, LogLevel
+from .logger import AgentLogger, LogLevel, caller_captures
 from .loop import AgentLoop
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
 from .run import Run, RunResult
@@ -427,19 +427,20 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
                 task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
             )
             return iterate_sync(self._astream_steps(run))
-        return run_sync(
-            self.arun(
-                task,
-                reset=reset,
-                images=images,
-                additional_args=additional_args,
-                max_steps=max_steps,
-                return_full_result=return_full_result,
-                output_type=output_type,
-                usage_limits=usage_limits,
-                run_id=run_id,
+        with caller_captures(self):
+            return run_sync(
+                self.arun(
+                    task,
+                    reset=reset,
+                    images=images,
+                    additional_args=additional_args,
+                    max_steps=max_steps,
+                    return_full_result=return_full_result,
+                    output_type=output_type,
+                    usage_limits=usage_limits,
+                    run_id=run_id,
+                )
             )
-        )
 
     def stream(self, task: str, **kwargs: Any) -> Iterator[Event]:
         """Sync ``astream``: the typed events of a run."""
@@ -501,17 +502,21 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         result: RunResult = await self.arun(
             full_task, additional_args=additional_args, return_full_result=True, reset=True, **kwargs
         )
-        output = result.output
         if result.state == "cancelled":
             raise AgentError(f"Team member '{self.name}' was interrupted before it answered.")
+        summary = result._memory.messages_before(summary_mode=True) if result._memory is not None else None
+        return self._managed_report(result.output, result.state, summary)
+
+    def _managed_report(self, output: Any, state: str | None, summary: list[ChatMessage] | None) -> str:
+        templates = self.prompt_templates["managed_agent"]
         if output is None or (isinstance(output, str) and not output.strip()):
-            output = f"(team member '{self.name}' gave no answer; its run ended with state {result.state!r})"
+            output = f"(team member '{self.name}' gave no answer; its run ended with state {state!r})"
         answer = populate_template(templates["report"], {"name": self.name, "final_answer": output})
-        if result.state == "max_steps_error":
+        if state == "max_steps_error":
             answer += f"\n(Note: team member '{self.name}' reached its step limit before finishing.)"
-        if self.provide_run_summary and result._memory is not None:
+        if self.provide_run_summary and summary is not None:
             answer += "\n\nFor more detail, find below a summary of this agent's work:\n<summary_of_work>\n"
-            for message in result._memory.messages_before(summary_mode=True):
+            for message in summary:
                 content = str(message.text)
                 answer += "\n" + (
                     content if len(content) < 4000 else content[:2000] + "\n...\n" + content[-2000:]
@@ -522,6 +527,15 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
 
     def __call__(self, task: str, **kwargs: Any) -> str:
         """Sync call as a managed agent (smolagents: ``manager`` calls ``member(task)``)."""
+        if "run" in vars(self) or type(self).run is not MultiStepAgent.run:
+            # a subclass (or instance) that overrides run(), smolagents style, is called through it
+            templates = self.prompt_templates["managed_agent"]
+            full_task = populate_template(templates["task"], {"name": self.name, "task": task})
+            output = self.run(full_task, **kwargs)
+            state = "success"
+            if isinstance(output, RunResult):
+                output, state = output.output, output.state
+            return self._managed_report(output, state, self.write_memory_to_messages(summary_mode=True))
         return run_sync(self.acall_as_managed_agent(task, **kwargs))
 
     # ---- display ----
