@@ -66,7 +66,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.executors.session",
     ),
     "smolagents.agent_types": ("codeloop.tools.agent_types",),
-    "smolagents.tool_validation": ("codeloop.tools.validation",),
+    "smolagents.tool_validation": ("codeloop.tools.validation", "codeloop.tools.self_contained"),
     "smolagents._function_type_hints_utils": (
         "codeloop.tools.decorator",
         "codeloop.tools.docstrings",

@@ -184,3 +184,119 @@ def test_markup_in_code_is_logged_literally_and_import_advice_names_the_paramete
     with agent.logger.console.capture() as capture:
         agent.run("task")
     assert "`additional_authorized_imports`" in capture.get().replace("\n", "")
+
+
+# --------------------------------------------------------------------------- tools saved as source
+
+import numpy as np  # noqa: E402  (module-level on purpose: a tool that reads it is not self-contained)
+
+from codeloop import Tool, tool  # noqa: E402
+from codeloop.errors import ToolDefinitionError  # noqa: E402
+from codeloop.tools.self_contained import MethodChecker  # noqa: E402
+from codeloop.tools.validation import validate_tool_attributes  # noqa: E402
+
+LIMIT = 3
+
+
+class _SelfContained(Tool):
+    name = "self_contained"
+    description = "Uses only its own names."
+    inputs = {"text": {"type": "string", "description": "Text."}}
+    output_type = "string"
+    table = {"a": [1, 2]}
+
+    def __init__(self, prefix: str = ">", count=2):
+        super().__init__()
+        self.prefix = prefix
+
+    def forward(self, text: str) -> str:
+        import math
+
+        a, b = "1", "2"
+        words = [w.upper() for w in text.split() if w]
+        pairs = {k: v for k, v in self.table.items()}
+        return self.prefix + " ".join(words) + a + b + str(math.pi)[:1] + str(len(pairs))
+
+
+class _BorrowsGlobals(Tool):
+    name = "borrows"
+    description = "Reads module names."
+    inputs = {"text": {"type": "string", "description": "Text."}}
+    output_type = "string"
+    computed = [x for x in range(3)]
+
+    def __init__(self, required, limit=LIMIT):
+        super().__init__()
+
+    def forward(self, text: str) -> str:
+        return str(np.pi) + text
+
+
+def test_self_contained_class_validates_and_saves(tmp_path):
+    validate_tool_attributes(_SelfContained)
+    tool_ = _SelfContained()
+    assert "class _SelfContained(Tool)" in tool_.to_dict()["code"]
+    tool_.save(tmp_path)
+    assert (tmp_path / "tool.py").exists()
+
+
+def test_tool_borrowing_from_its_module_is_refused_with_every_reason(tmp_path):
+    with pytest.raises(ToolDefinitionError) as info:
+        validate_tool_attributes(_BorrowsGlobals)
+    message = str(info.value)
+    assert "Complex attributes should be defined in __init__, not as class attributes: computed" in message
+    assert "Parameters in __init__ must have default values, found required parameters: required" in message
+    assert "Parameters in __init__ must have literal default values, found non-literal defaults: limit" in message
+    assert "forward: Name 'np' is undefined." in message
+    made = _BorrowsGlobals("x")  # usable in this process; only saving needs the source to stand alone
+    assert made("a") == str(np.pi) + "a"
+    with pytest.raises(ToolDefinitionError, match="'np' is undefined"):
+        made.to_dict()
+    with pytest.raises(ToolDefinitionError, match="'np' is undefined"):
+        made.save(tmp_path)
+
+
+def test_function_tool_reading_a_module_global_cannot_be_saved(tmp_path):
+    @tool
+    def noisy() -> str:
+        """Returns noise."""
+        return str(np.random.random())
+
+    @tool
+    def clean(n: int) -> str:
+        """Counts.
+
+        Args:
+            n: How many.
+        """
+        import random
+
+        return str([random.random() for _ in range(n)])
+
+    with pytest.raises(ToolDefinitionError, match="'np' is undefined"):
+        noisy.save(tmp_path)
+    clean.save(tmp_path)
+    assert "def forward(self, n: int)" in (tmp_path / "tool.py").read_text()
+
+
+def test_builtin_tools_validate():
+    from codeloop import DuckDuckGoSearchTool, VisitWebpageTool
+
+    validate_tool_attributes(DuckDuckGoSearchTool)
+    validate_tool_attributes(VisitWebpageTool)
+
+
+def test_method_checker_scopes():
+    import ast
+
+    code = (
+        "def forward(self, x):\n"
+        "    a, b = 1, 2\n"
+        "    f = lambda y: y + a\n"
+        "    def inner(z):\n        return z + b + w\n"
+        "    try:\n        pass\n    except ValueError as e:\n        print(e)\n"
+        "    return [i for i in range(x) if i > q]\n"
+    )
+    checker = MethodChecker(set())
+    checker.visit(ast.parse(code))
+    assert checker.errors == ["Name 'w' is undefined.", "Name 'q' is undefined."]

@@ -118,6 +118,8 @@ class Counting(Tool):
         self.setups = 0
 
     def setup(self):
+        import time  # inside the method, so the class's source can be saved on its own
+
         time.sleep(0.05)  # long enough for concurrent first calls to overlap
         self.setups += 1
 

@@ -18,6 +18,7 @@ import json
 import sys
 import textwrap
 import threading
+import warnings
 from abc import ABCMeta
 from collections.abc import Awaitable, Coroutine
 from typing import Any, NamedTuple, TypeVar
@@ -93,12 +94,18 @@ class Tool(metaclass=_ToolMeta):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Check complete class statements now, so a mistake points at the class, not at its first use.
+        # Check complete class statements now, but raise when the class is instantiated (as smolagents
+        # does, so a module may define a class that is only ever validated) with a warning right away.
+        cls._definition_error = None
         if (
             all(getattr(cls, attr, None) is not None for attr in _REQUIRED_ATTRS)
             and cls.forward is not Tool.forward
         ):
-            check_definition(cls, cls.forward, owner=cls.__name__)
+            try:
+                check_definition(cls, cls.forward, owner=cls.__name__)
+            except ToolDefinitionError as error:
+                cls._definition_error = error
+                warnings.warn(f"{cls.__qualname__} cannot be used: {error}", stacklevel=2)
 
     # ------------------------------------------------------------------ definition
 
@@ -294,6 +301,13 @@ class Tool(metaclass=_ToolMeta):
         except (OSError, TypeError):
             return None
 
+    def _check_self_contained(self) -> None:
+        """Saved source must stand on its own (ToolDefinitionError naming what it borrows from its module)."""
+        from .self_contained import check_self_contained, is_builtin_tool
+
+        if not is_builtin_tool(type(self)):
+            check_self_contained(type(self))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the tool, with its source code when it can be found."""
         data: dict[str, Any] = {
@@ -306,6 +320,7 @@ class Tool(metaclass=_ToolMeta):
             data["output_schema"] = self.output_schema
         code = self._source_code()
         if code:
+            self._check_self_contained()
             data["code"] = code
             data["requirements"] = _requirements(code)
         return data

@@ -181,6 +181,11 @@ class FunctionTool(Tool):
             for k, v in arguments.items()
         }
 
+    def _check_self_contained(self) -> None:
+        from .self_contained import check_function_self_contained
+
+        check_function_self_contained(self.forward, self.name)
+
     def _source_code(self) -> str | None:
         try:
             return textwrap.dedent(inspect.getsource(self.forward))

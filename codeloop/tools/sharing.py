@@ -66,6 +66,7 @@ def tool_file_code(tool: Tool) -> str:
         raise ToolDefinitionError(
             f"Tool '{tool.name}' wraps an outside service ({kind}); save the code that creates it instead."
         )
+    tool._check_self_contained()
     if isinstance(tool, FunctionTool):
         try:
             source = textwrap.dedent(inspect.getsource(tool.forward))
