@@ -51,6 +51,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.tools.base",
         "codeloop.models.toolcall_parsing",
         "codeloop.executors.compat",
+        "codeloop.tools.self_contained",
     ),
     "smolagents.local_python_executor": (
         "codeloop.executors",
@@ -104,7 +105,6 @@ PRIVATE: frozenset[str] = frozenset(
         "timeout",
         "fix_final_answer_code",
         "instance_to_source",
-        "get_source",
         "Path",
         "RETRY_WAIT",
         "encode_image_base64",

@@ -300,3 +300,50 @@ def test_method_checker_scopes():
     checker = MethodChecker(set())
     checker.visit(ast.parse(code))
     assert checker.errors == ["Name 'w' is undefined.", "Name 'q' is undefined."]
+
+
+def test_get_source_of_plain_objects_and_errors():
+    from codeloop.tools.self_contained import get_source
+
+    class Plain: ...
+
+    def plain(): ...
+
+    assert get_source(Plain) == "class Plain: ..."
+    assert get_source(plain) == "def plain(): ..."
+    with pytest.raises(TypeError, match="Expected class or callable"):
+        get_source(None)
+
+
+def test_tool_class_defined_in_an_ipython_cell_saves(tmp_path):
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from codeloop.tools.self_contained import get_source
+
+    shell = InteractiveShell.instance()
+    try:
+        cell = (
+            "from codeloop import Tool\n"
+            "class CellTool(Tool):\n"
+            "    name = 'cell_tool'\n"
+            "    description = 'Made in a cell.'\n"
+            "    inputs = {'task': {'type': 'string', 'description': 'x'}}\n"
+            "    output_type = 'string'\n"
+            "    def forward(self, task: str):\n"
+            "        return task\n"
+        )
+        assert shell.run_cell(cell, store_history=True).success
+        made = shell.user_ns["CellTool"]
+        assert get_source(made).startswith("class CellTool(Tool):")
+        result = shell.run_cell(f"CellTool().save({str(tmp_path)!r})", store_history=True)
+        assert result.success, result.error_in_exec
+        assert "class CellTool(Tool):" in (tmp_path / "tool.py").read_text()
+        shell.user_ns["In"] = ["", "print('nothing here')"]
+        with pytest.raises(ValueError, match="Could not find source code for CellTool in IPython history"):
+            get_source(made)
+        shell.user_ns["In"] = [""]
+        with pytest.raises(ValueError, match="No code cells found in IPython session"):
+            get_source(made)
+    finally:
+        InteractiveShell.clear_instance()

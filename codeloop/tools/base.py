@@ -296,9 +296,11 @@ class Tool(metaclass=_ToolMeta):
         return function_tool_schema(self.name, self.description, self.inputs, defaults)
 
     def _source_code(self) -> str | None:
+        from .self_contained import get_source  # also finds a class defined in a notebook cell
+
         try:
-            return textwrap.dedent(inspect.getsource(type(self)))
-        except (OSError, TypeError):
+            return get_source(type(self)) + "\n"
+        except (OSError, TypeError, ValueError):
             return None
 
     def _check_self_contained(self) -> None:
@@ -349,8 +351,8 @@ class Tool(metaclass=_ToolMeta):
         """Rebuild a tool from ``to_dict()`` output (it must hold 'code')."""
         if "code" not in tool_dict:
             raise ToolDefinitionError(
-                f"Tool dict for {tool_dict.get('name', '?')!r} has no 'code'; only tools whose source was "
-                "available when saved can be loaded again."
+                f"Tool dict for {tool_dict.get('name', '?')!r} must contain 'code' key: only tools whose source "
+                "was available when saved can be loaded again."
             )
         made = cls.from_code(tool_dict["code"], **kwargs)
         if tool_dict.get("output_schema") is not None:

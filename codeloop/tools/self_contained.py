@@ -20,9 +20,42 @@ from typing import Any
 
 from ..errors import ToolDefinitionError
 
-__all__ = ["MethodChecker", "check_self_contained", "check_function_self_contained", "is_builtin_tool"]
+__all__ = ["MethodChecker", "check_self_contained", "check_function_self_contained", "get_source", "is_builtin_tool"]
 
 _BUILTINS = frozenset(dir(builtins)) | {"__class__", "__name__", "__file__", "__doc__"}
+
+
+def get_source(obj: Any) -> str:
+    """The source code of a class or function, dedented; also for one defined in an IPython/Jupyter cell,
+    where ``inspect`` cannot find a class's source (it is then read from the session's cell history)."""
+    if not (inspect.isclass(obj) or callable(obj)):
+        raise TypeError(f"Expected class or callable, got {type(obj).__name__}.")
+    try:
+        return textwrap.dedent(inspect.getsource(obj)).strip()
+    except (OSError, TypeError) as error:
+        inspect_error: Exception = error
+    try:
+        from IPython import get_ipython  # only when IPython is already in use
+    except ImportError:
+        get_ipython = None  # type: ignore[assignment]
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is None:
+        raise OSError(f"The source code of {obj!r} cannot be found: {inspect_error}") from inspect_error
+    cells = [cell for cell in shell.user_ns.get("In", []) if isinstance(cell, str) and cell.strip()]
+    if not cells:
+        raise ValueError("No code cells found in IPython session")
+    name = getattr(obj, "__name__", None)
+    for cell in reversed(cells):  # the latest definition is the one in use
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+                segment = ast.get_source_segment(cell, node)
+                if segment:
+                    return textwrap.dedent(segment).strip()
+    raise ValueError(f"Could not find source code for {name} in IPython history")
 
 
 def is_builtin_tool(cls: type) -> bool:
@@ -160,8 +193,8 @@ def _is_literal(node: ast.AST) -> bool:
 
 def _class_node(cls: type) -> ast.ClassDef | None:
     try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
+        source = get_source(cls)
+    except (OSError, TypeError, ValueError):
         return None
     tree = ast.parse(source)
     return next((n for n in tree.body if isinstance(n, ast.ClassDef)), None)
@@ -231,8 +264,8 @@ def check_self_contained(cls: type, check_imports: bool = True) -> None:
 def check_function_self_contained(func: Any, owner: str) -> None:
     """The same rule for a ``@tool`` function: it may read only its arguments, its own names and builtins."""
     try:
-        source = textwrap.dedent(inspect.getsource(func))
-    except (OSError, TypeError):
+        source = get_source(func)
+    except (OSError, TypeError, ValueError):
         return
     tree = ast.parse(source)
     for node in tree.body:
