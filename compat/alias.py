@@ -10,7 +10,7 @@ Names that codeloop does not have are not invented here. Two kinds are given a s
 can still be imported and its other tests run; using a stand-in raises, and the tests that use one are in
 ``exclusions.txt`` with the same reason:
 
-* names that belong to an open codeloop issue (``PENDING``), e.g. ``AgentImage`` (#13);
+* names that belong to an open codeloop issue (``PENDING``), e.g. ``launch_gradio_demo`` (#15);
 * smolagents' private internals that codeloop's design replaces (``PRIVATE``), e.g. ``evaluate_subscript``.
 """
 
@@ -66,7 +66,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.executors.interpreter_tool",
         "codeloop.executors.session",
     ),
-    "smolagents.agent_types": ("codeloop.tools.agent_types",),
+    "smolagents.agent_types": ("codeloop.tools.agent_types", "codeloop.tools.agent_media"),
     "smolagents.tool_validation": ("codeloop.tools.validation", "codeloop.tools.self_contained"),
     "smolagents._function_type_hints_utils": (
         "codeloop.tools.decorator",
@@ -79,17 +79,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
 
 # names of open issues: the tests that need them wait for that issue
 PENDING: dict[str, str] = {
-    "AgentImage": "#13",
-    "AgentAudio": "#13",
-    "SpeechToTextTool": "#13",
     "launch_gradio_demo": "#15",
-    "stream_to_gradio": "#15",
     "create_agent_gradio_app_template": "#15",
-    "TransformersModel": "#12",
-    "MLXModel": "#12",
-    "AmazonBedrockModel": "#12",
-    "LiteLLMRouterModel": "#12",
-    "MODEL_REGISTRY": "#12",
 }
 
 # smolagents internals that codeloop's executor and memory replace by design (see exclusions.txt)

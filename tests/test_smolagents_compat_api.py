@@ -347,3 +347,80 @@ def test_tool_class_defined_in_an_ipython_cell_saves(tmp_path):
             get_source(made)
     finally:
         InteractiveShell.clear_instance()
+
+
+# --------------------------------------------------------------------------- agents as dicts
+
+
+def test_agent_dict_round_trip_with_team_and_tools(monkeypatch):
+    from codeloop import OpenAIModel
+    from codeloop.models import MODEL_REGISTRY
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = OpenAIModel(model_id="gpt-4o-mini", api_base="http://127.0.0.1:9/v1")
+    member = CodeAgent(tools=[], model=model, name="member", description="Helps.", max_steps=5)
+    main = ToolCallingAgent(
+        tools=[_SelfContained()], model=model, managed_agents=[member], name="main", description="d", max_steps=7
+    )
+    data = main.to_dict()
+    assert isinstance(data["managed_agents"], list) and data["managed_agents"][0]["class"] == "CodeAgent"
+    assert data["model"] == {"class": "OpenAIModel", "data": {k: v for k, v in model.to_dict().items() if k != "class"}}
+    assert [t["name"] for t in data["tools"]] == ["self_contained", "final_answer"]
+    assert "OpenAIModel" in MODEL_REGISTRY
+    again = ToolCallingAgent.from_dict(data)
+    assert (again.name, again.max_steps, list(again.managed_agents)) == ("main", 7, ["member"])
+    assert again.managed_agents["member"].max_steps == 5
+    assert again.tools["self_contained"]("a b") .startswith(">A B")
+    assert again.model.model_id == "gpt-4o-mini"
+    assert ToolCallingAgent.from_dict(data, max_steps=30).max_steps == 30
+    code = CodeAgent(tools=[], model=model, additional_authorized_imports=["json"], executor_type="local")
+    rebuilt = CodeAgent.from_dict(code.to_dict())
+    assert "json" in rebuilt.additional_authorized_imports and rebuilt.executor_type == "local"
+
+
+def test_agent_from_dict_refuses_unknown_classes():
+    data = {"class": "CodeAgent", "model": {"class": "os.system", "data": {}}, "tools": [], "managed_agents": []}
+    with pytest.raises(ValueError, match="Unknown model class 'os.system'.*Supported models: .*OpenAIModel"):
+        CodeAgent.from_dict(data)
+    data["managed_agents"] = [{"class": "Evil", "model": data["model"], "tools": [], "managed_agents": []}]
+    with pytest.raises(ValueError, match="Unknown agent class 'Evil'.*Supported agents: CodeAgent, ToolCallingAgent"):
+        CodeAgent.from_dict(data, model=_Answers())
+
+
+def test_image_from_image_open_is_wrapped(tmp_path):
+    import PIL.Image
+
+    from codeloop import AgentImage
+
+    PIL.Image.new("RGB", (4, 3), (1, 2, 3)).save(tmp_path / "x.png")
+    wrapped = AgentImage(PIL.Image.open(tmp_path / "x.png"))  # lazily decoded by PIL
+    assert wrapped.size == (4, 3) and wrapped.getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_sync_step_stream_yields_smolagents_items_only():
+    import json
+
+    from codeloop import ActionStep
+    from codeloop.events import Event
+    from codeloop.memory import ToolCall
+
+    class Structured(Model):
+        def generate(self, messages, stop_sequences=None, response_format=None):
+            return ChatMessage(role="assistant", content=json.dumps({"thought": "t", "code": "x = 1"}))
+
+    agent = CodeAgent(tools=[], model=Structured(), use_structured_outputs_internally=True, verbosity_level=-1)
+    try:
+        items = list(agent._step_stream(ActionStep(step_number=1, timing=Timing())))
+    finally:
+        agent.cleanup()  # the manual step's executor
+    assert not any(isinstance(i, Event) for i in items)
+    assert isinstance(items[0], ToolCall) and items[0].arguments == "x = 1"
+
+
+def test_process_tool_calls_without_calls_observes_nothing():
+    from codeloop import ActionStep
+
+    agent = ToolCallingAgent(tools=[], model=_ToolCallAnswer(None), verbosity_level=-1)
+    step = ActionStep(step_number=1, timing=Timing())
+    assert list(agent.process_tool_calls(ChatMessage(role="assistant", content="", tool_calls=[]), step)) == []
+    assert step.observations == ""

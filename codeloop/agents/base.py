@@ -26,6 +26,7 @@ from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, Task
 from ..messages import ChatMessage
 from ..tools.agent_types import handle_agent_output_types
 from ..usage_limits import RunBudget, UsageLimits
+from .agent_dict import agent_from_dict, agent_to_dict
 from .logger import AgentLogger, LogLevel, caller_captures
 from .loop import AgentLoop
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
@@ -399,9 +400,9 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
             if isinstance(item, Event):
                 yield item
 
-    async def _astream_steps(self, run: Run) -> AsyncIterator[Any]:
+    async def _astream_steps(self, run: Run, items: AsyncIterator[Any] | None = None) -> AsyncIterator[Any]:
         """smolagents' stream items: stream deltas, ToolCall, ToolOutput, ActionOutput and memory steps."""
-        async for item in self._drive(run):
+        async for item in items if items is not None else self._drive(run):
             if type(item) is ModelDelta:
                 yield item.delta
             elif not isinstance(item, Event):
@@ -471,7 +472,9 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         """smolagents' extension point: one step as a sync generator of stream items, ending with an
         ``ActionOutput``. A subclass that overrides it (smolagents style) is driven by the async loop in a
         code thread; by default it is a sync view of ``_astep_stream``."""
-        return iterate_sync(self._astep_stream(self._standby_run(), memory_step))
+        run = self._standby_run()
+        run_sync(self._ensure_step_resources(run))
+        return iterate_sync(self._astream_steps(run, self._astep_stream(run, memory_step)))
 
     async def _astep_from_sync(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
         """Drives a subclass's own sync ``_step_stream`` without blocking the loop."""
@@ -577,20 +580,13 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         self.cleanup()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "class": type(self).__name__,
-            "name": self.name,
-            "description": self.description,
-            "tools": list(self.tools),
-            "managed_agents": {n: a.to_dict() for n, a in self.managed_agents.items()},
-            "model": self.model.to_dict()
-            if hasattr(self.model, "to_dict")
-            else {"class": type(self.model).__name__},
-            "prompt_templates": self.prompt_templates,
-            "max_steps": self.max_steps,
-            "planning_interval": self.planning_interval,
-            "instructions": self.instructions,
-        }
+        """The agent as a dict in smolagents' layout (tools with their source; see agents/agent_dict.py)."""
+        return agent_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, agent_dict: dict[str, Any], **kwargs: Any) -> MultiStepAgent:
+        """Rebuild an agent from ``to_dict()`` output; ``kwargs`` override its settings (``model=``...)."""
+        return agent_from_dict(cls, agent_dict, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"
