@@ -424,3 +424,40 @@ def test_process_tool_calls_without_calls_observes_nothing():
     step = ActionStep(step_number=1, timing=Timing())
     assert list(agent.process_tool_calls(ChatMessage(role="assistant", content="", tool_calls=[]), step)) == []
     assert step.observations == ""
+
+
+def test_get_json_schema_allows_a_function_without_return_hint_but_tool_does_not():
+    from codeloop.tools.decorator import get_json_schema
+
+    def do_nothing(x: str | None = None):
+        """Does nothing.
+
+        Args:
+            x: Some optional string.
+        """
+
+    schema = get_json_schema(do_nothing)
+    assert schema["function"]["parameters"]["properties"]["x"]["type"] == "string"
+    assert schema["function"]["return"] == {"type": "null"}
+    with pytest.raises(ToolDefinitionError, match="Tool return type not found"):
+        tool(do_nothing)
+
+
+def test_missing_exa_key_is_a_value_error(monkeypatch):
+    from codeloop import WebSearchTool
+
+    monkeypatch.delenv("EXA_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="EXA_API_KEY"):
+        WebSearchTool(engine="exa")("query")
+
+
+def test_base_memory_step_dict_is_empty_and_subclasses_must_say():
+    from codeloop.memory import MemoryStep
+
+    assert MemoryStep().dict() == {}
+
+    class Custom(MemoryStep):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Custom must implement dict"):
+        Custom().dict()
