@@ -99,7 +99,9 @@ class MemoryStep:
     """Base of all memory steps."""
 
     def dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        if type(self) is MemoryStep:  # the base step has no fields (smolagents: asdict of an empty dataclass)
+            return {}
+        raise NotImplementedError(f"{type(self).__name__} must implement dict() to be saved or shown.")
 
     def _message_key(self) -> Any:
         """What to_messages depends on; None means "do not cache"."""

@@ -10,7 +10,7 @@ Names that codeloop does not have are not invented here. Two kinds are given a s
 can still be imported and its other tests run; using a stand-in raises, and the tests that use one are in
 ``exclusions.txt`` with the same reason:
 
-* names that belong to an open codeloop issue (``PENDING``), e.g. ``AgentImage`` (#13);
+* names that belong to an open codeloop issue (``PENDING``), e.g. ``launch_gradio_demo`` (#15);
 * smolagents' private internals that codeloop's design replaces (``PRIVATE``), e.g. ``evaluate_subscript``.
 """
 
@@ -34,7 +34,12 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.errors",
         "codeloop.agents.logger",
     ),
-    "smolagents.tools": ("codeloop.tools", "codeloop.tools.base", "codeloop.tools.validation"),
+    "smolagents.tools": (
+        "codeloop.tools",
+        "codeloop.tools.base",
+        "codeloop.tools.validation",
+        "codeloop.ui.tool_demo",
+    ),
     "smolagents.models": (
         "codeloop.models",
         "codeloop.models.base",
@@ -51,6 +56,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.tools.base",
         "codeloop.models.toolcall_parsing",
         "codeloop.executors.compat",
+        "codeloop.tools.self_contained",
     ),
     "smolagents.local_python_executor": (
         "codeloop.executors",
@@ -65,8 +71,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.executors.interpreter_tool",
         "codeloop.executors.session",
     ),
-    "smolagents.agent_types": ("codeloop.tools.agent_types",),
-    "smolagents.tool_validation": ("codeloop.tools.validation",),
+    "smolagents.agent_types": ("codeloop.tools.agent_types", "codeloop.tools.agent_media"),
+    "smolagents.tool_validation": ("codeloop.tools.validation", "codeloop.tools.self_contained"),
     "smolagents._function_type_hints_utils": (
         "codeloop.tools.decorator",
         "codeloop.tools.docstrings",
@@ -78,17 +84,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
 
 # names of open issues: the tests that need them wait for that issue
 PENDING: dict[str, str] = {
-    "AgentImage": "#13",
-    "AgentAudio": "#13",
-    "SpeechToTextTool": "#13",
-    "launch_gradio_demo": "#15",
-    "stream_to_gradio": "#15",
     "create_agent_gradio_app_template": "#15",
-    "TransformersModel": "#12",
-    "MLXModel": "#12",
-    "AmazonBedrockModel": "#12",
-    "LiteLLMRouterModel": "#12",
-    "MODEL_REGISTRY": "#12",
 }
 
 # smolagents internals that codeloop's executor and memory replace by design (see exclusions.txt)
@@ -102,7 +98,6 @@ PRIVATE: frozenset[str] = frozenset(
         "timeout",
         "fix_final_answer_code",
         "instance_to_source",
-        "get_source",
         "Path",
         "RETRY_WAIT",
         "encode_image_base64",

@@ -118,6 +118,8 @@ class Counting(Tool):
         self.setups = 0
 
     def setup(self):
+        import time  # inside the method, so the class's source can be saved on its own
+
         time.sleep(0.05)  # long enough for concurrent first calls to overlap
         self.setups += 1
 
@@ -434,7 +436,7 @@ def test_round_trip_through_to_dict():
         "        return text.upper()\n"
     )
     assert Tool.from_code(code)("hey") == "HEY"
-    with pytest.raises(ToolDefinitionError, match="has no 'code'"):
+    with pytest.raises(ToolDefinitionError, match="must contain 'code' key"):
         Tool.from_dict({"name": "x"})
     with pytest.raises(ValueError, match="trust_remote_code=True"):  # refused before any request
         Tool.from_hub("org/tool")

@@ -9,6 +9,7 @@ import pytest
 
 from codeloop.errors import ToolDefinitionError, ToolValidationError
 from codeloop.tools import Tool, tool
+from codeloop.tools.validation import validate_tool_attributes
 
 # --------------------------------------------------------------------------- @tool definition errors
 
@@ -141,7 +142,7 @@ def test_bad_tool_name(bad_name):
         return a
 
     with pytest.raises(
-        ToolDefinitionError, match="not a valid Python identifier or is a Python keyword"
+        ToolDefinitionError, match="must be a valid Python identifier and not a reserved keyword, found"
     ) as info:
         tool(name=bad_name)(func) if bad_name else _named_tool("", func)
     assert repr(bad_name) in str(info.value)
@@ -163,8 +164,10 @@ def _named_tool(name, func):
 # --------------------------------------------------------------------------- subclass definition errors
 
 
-def test_subclass_signature_mismatch_at_class_creation():
-    with pytest.raises(ToolDefinitionError) as info:
+def test_subclass_signature_mismatch_warns_at_class_creation_and_raises_at_instantiation():
+    # as in smolagents, a module may define an invalid class (only validate_tool_attributes sees it); the
+    # class statement warns, and the class cannot be instantiated
+    with pytest.warns(UserWarning, match="Mismatch cannot be used"):
 
         class Mismatch(Tool):
             name = "mismatch"
@@ -175,12 +178,16 @@ def test_subclass_signature_mismatch_at_class_creation():
             def forward(self, b: str) -> str:
                 return b
 
+    with pytest.raises(ToolDefinitionError) as info:
+        Mismatch()
     message = str(info.value)
     assert "Tool 'mismatch'" in message and "['a']" in message and "['b']" in message
+    with pytest.raises(ToolDefinitionError, match="Tool 'mismatch'"):
+        validate_tool_attributes(Mismatch)
 
 
 def test_subclass_optional_arg_must_be_nullable():
-    with pytest.raises(ToolDefinitionError, match="Tool 'opt': argument 'a' is optional"):
+    with pytest.warns(UserWarning, match="Tool 'opt': argument 'a' is optional"):
 
         class Opt(Tool):
             name = "opt"
@@ -191,9 +198,12 @@ def test_subclass_optional_arg_must_be_nullable():
             def forward(self, a: str = "x") -> str:
                 return a
 
+    with pytest.raises(ToolDefinitionError, match="Tool 'opt': argument 'a' is optional"):
+        Opt()
+
 
 def test_subclass_nullable_needs_default_or_optional_hint():
-    with pytest.raises(ToolDefinitionError, match="Tool 'nul': input 'a' is nullable"):
+    with pytest.warns(UserWarning, match="Tool 'nul': input 'a' is nullable"):
 
         class Nul(Tool):
             name = "nul"
@@ -203,6 +213,9 @@ def test_subclass_nullable_needs_default_or_optional_hint():
 
             def forward(self, a: str) -> str:
                 return a
+
+    with pytest.raises(ToolDefinitionError, match="Tool 'nul': input 'a' is nullable"):
+        Nul()
 
 
 def test_subclass_nullable_ok_with_optional_hint():

@@ -26,7 +26,8 @@ from ..memory import ActionStep, AgentMemory, CallbackRegistry, MemoryStep, Task
 from ..messages import ChatMessage
 from ..tools.agent_types import handle_agent_output_types
 from ..usage_limits import RunBudget, UsageLimits
-from .logger import AgentLogger, LogLevel
+from .agent_dict import agent_from_dict, agent_to_dict
+from .logger import AgentLogger, LogLevel, caller_captures
 from .loop import AgentLoop
 from .prompts import check_prompt_templates, load_prompt_templates, populate_template
 from .run import Run, RunResult
@@ -399,9 +400,9 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
             if isinstance(item, Event):
                 yield item
 
-    async def _astream_steps(self, run: Run) -> AsyncIterator[Any]:
+    async def _astream_steps(self, run: Run, items: AsyncIterator[Any] | None = None) -> AsyncIterator[Any]:
         """smolagents' stream items: stream deltas, ToolCall, ToolOutput, ActionOutput and memory steps."""
-        async for item in self._drive(run):
+        async for item in items if items is not None else self._drive(run):
             if type(item) is ModelDelta:
                 yield item.delta
             elif not isinstance(item, Event):
@@ -427,19 +428,20 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
                 task, reset, images, additional_args, max_steps, output_type, usage_limits, run_id=run_id
             )
             return iterate_sync(self._astream_steps(run))
-        return run_sync(
-            self.arun(
-                task,
-                reset=reset,
-                images=images,
-                additional_args=additional_args,
-                max_steps=max_steps,
-                return_full_result=return_full_result,
-                output_type=output_type,
-                usage_limits=usage_limits,
-                run_id=run_id,
+        with caller_captures(self):
+            return run_sync(
+                self.arun(
+                    task,
+                    reset=reset,
+                    images=images,
+                    additional_args=additional_args,
+                    max_steps=max_steps,
+                    return_full_result=return_full_result,
+                    output_type=output_type,
+                    usage_limits=usage_limits,
+                    run_id=run_id,
+                )
             )
-        )
 
     def stream(self, task: str, **kwargs: Any) -> Iterator[Event]:
         """Sync ``astream``: the typed events of a run."""
@@ -470,7 +472,9 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         """smolagents' extension point: one step as a sync generator of stream items, ending with an
         ``ActionOutput``. A subclass that overrides it (smolagents style) is driven by the async loop in a
         code thread; by default it is a sync view of ``_astep_stream``."""
-        return iterate_sync(self._astep_stream(self._standby_run(), memory_step))
+        run = self._standby_run()
+        run_sync(self._ensure_step_resources(run))
+        return iterate_sync(self._astream_steps(run, self._astep_stream(run, memory_step)))
 
     async def _astep_from_sync(self, run: Run, memory_step: ActionStep) -> AsyncIterator[Any]:
         """Drives a subclass's own sync ``_step_stream`` without blocking the loop."""
@@ -501,17 +505,21 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         result: RunResult = await self.arun(
             full_task, additional_args=additional_args, return_full_result=True, reset=True, **kwargs
         )
-        output = result.output
         if result.state == "cancelled":
             raise AgentError(f"Team member '{self.name}' was interrupted before it answered.")
+        summary = result._memory.messages_before(summary_mode=True) if result._memory is not None else None
+        return self._managed_report(result.output, result.state, summary)
+
+    def _managed_report(self, output: Any, state: str | None, summary: list[ChatMessage] | None) -> str:
+        templates = self.prompt_templates["managed_agent"]
         if output is None or (isinstance(output, str) and not output.strip()):
-            output = f"(team member '{self.name}' gave no answer; its run ended with state {result.state!r})"
+            output = f"(team member '{self.name}' gave no answer; its run ended with state {state!r})"
         answer = populate_template(templates["report"], {"name": self.name, "final_answer": output})
-        if result.state == "max_steps_error":
+        if state == "max_steps_error":
             answer += f"\n(Note: team member '{self.name}' reached its step limit before finishing.)"
-        if self.provide_run_summary and result._memory is not None:
+        if self.provide_run_summary and summary is not None:
             answer += "\n\nFor more detail, find below a summary of this agent's work:\n<summary_of_work>\n"
-            for message in result._memory.messages_before(summary_mode=True):
+            for message in summary:
                 content = str(message.text)
                 answer += "\n" + (
                     content if len(content) < 4000 else content[:2000] + "\n...\n" + content[-2000:]
@@ -522,6 +530,15 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
 
     def __call__(self, task: str, **kwargs: Any) -> str:
         """Sync call as a managed agent (smolagents: ``manager`` calls ``member(task)``)."""
+        if "run" in vars(self) or type(self).run is not MultiStepAgent.run:
+            # a subclass (or instance) that overrides run(), smolagents style, is called through it
+            templates = self.prompt_templates["managed_agent"]
+            full_task = populate_template(templates["task"], {"name": self.name, "task": task})
+            output = self.run(full_task, **kwargs)
+            state = "success"
+            if isinstance(output, RunResult):
+                output, state = output.output, output.state
+            return self._managed_report(output, state, self.write_memory_to_messages(summary_mode=True))
         return run_sync(self.acall_as_managed_agent(task, **kwargs))
 
     # ---- display ----
@@ -563,20 +580,13 @@ class MultiStepAgent(RunViews, StoredRuns, AgentLoop):
         self.cleanup()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "class": type(self).__name__,
-            "name": self.name,
-            "description": self.description,
-            "tools": list(self.tools),
-            "managed_agents": {n: a.to_dict() for n, a in self.managed_agents.items()},
-            "model": self.model.to_dict()
-            if hasattr(self.model, "to_dict")
-            else {"class": type(self.model).__name__},
-            "prompt_templates": self.prompt_templates,
-            "max_steps": self.max_steps,
-            "planning_interval": self.planning_interval,
-            "instructions": self.instructions,
-        }
+        """The agent as a dict in smolagents' layout (tools with their source; see agents/agent_dict.py)."""
+        return agent_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, agent_dict: dict[str, Any], **kwargs: Any) -> MultiStepAgent:
+        """Rebuild an agent from ``to_dict()`` output; ``kwargs`` override its settings (``model=``...)."""
+        return agent_from_dict(cls, agent_dict, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, tools={list(self.tools)}, model={self.model!r})"

@@ -303,7 +303,7 @@ class CodeAgent(MultiStepAgent):
             message_text = str(e) if isinstance(e, InterpreterError) else f"{type(e).__name__}: {e}"
             if "Import of " in message_text and " is not allowed" in message_text:
                 message_text += (
-                    "\n(Note for the user: add the module to additional_authorized_imports when creating the "
+                    "\n(Note for the user: add the module to `additional_authorized_imports` when creating the "
                     "CodeAgent if it should be allowed.)"
                 )
             yield run.event(CodeOutputEvent, logs=logs, error=message_text)

@@ -8,6 +8,9 @@ events below its level, so a quiet agent pays almost nothing per step. rich is i
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +35,7 @@ from ..messages import TokenUsage
 if TYPE_CHECKING:
     from ..messages import ChatMessage
 
-__all__ = ["LogLevel", "AgentLogger", "Monitor", "YELLOW_HEX"]
+__all__ = ["LogLevel", "AgentLogger", "Monitor", "YELLOW_HEX", "caller_captures"]
 
 YELLOW_HEX = "#d4b702"
 
@@ -62,6 +65,25 @@ _EVENT_LEVEL: dict[type[Event], LogLevel] = {
 }
 
 
+@contextmanager
+def caller_captures(agent: Any) -> Iterator[None]:
+    """``AgentLogger.caller_capture`` for an agent's logger and its team members' (same run, same thread)."""
+    with ExitStack() as stack:
+        seen: set[int] = set()
+        todo = [agent]
+        while todo:
+            member = todo.pop()
+            if id(member) in seen:
+                continue
+            seen.add(id(member))
+            enter = getattr(getattr(member, "logger", None), "caller_capture", None)
+            if enter is not None:  # a user's own logger may not have it
+                stack.enter_context(enter())
+            members = getattr(member, "managed_agents", None) or {}
+            todo.extend(members.values() if isinstance(members, dict) else members)
+        yield
+
+
 def _short(value: Any, limit: int = 2000) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit // 2] + "\n[...]\n" + text[-limit // 2 :]
@@ -76,6 +98,7 @@ class AgentLogger:
         self._console = console
         self._last_step: dict[str, int | None] = {}
         self._error_shown: set[tuple[str, int | None]] = set()  # code errors already printed
+        self._caller: tuple[int, list[Any], int] | None = None  # see caller_capture
 
     @property
     def console(self) -> Any:
@@ -85,12 +108,43 @@ class AgentLogger:
             self._console = Console(highlight=False)
         return self._console
 
+    @contextmanager
+    def caller_capture(self) -> Iterator[None]:
+        """While a sync ``run()`` waits, let the run's prints join the caller's ``console.capture()``.
+
+        rich buffers a capture per thread, and the run prints from the event loop's thread, so without
+        this ``with agent.logger.console.capture()`` around ``agent.run(...)`` would capture nothing.
+        """
+        local = getattr(self._console, "_thread_locals", None)
+        if local is None or not getattr(local, "buffer_index", 0):  # no capture open in the caller
+            yield
+            return
+        self._caller = (threading.get_ident(), local.buffer, local.buffer_index)
+        try:
+            yield
+        finally:
+            self._caller = None
+
+    def _print(self, *args: Any, **kwargs: Any) -> None:
+        console = self.console
+        caller = self._caller
+        if caller is None or caller[0] == threading.get_ident():
+            console.print(*args, **kwargs)
+            return
+        local = console._thread_locals
+        saved = (local.buffer, local.buffer_index)
+        local.buffer, local.buffer_index = caller[1], caller[2]  # the caller's capture buffer, for this print
+        try:
+            console.print(*args, **kwargs)
+        finally:
+            local.buffer, local.buffer_index = saved
+
     # ---- direct printing (smolagents' AgentLogger methods) ----
     def log(self, *args: Any, level: int | str = LogLevel.INFO, **kwargs: Any) -> None:
         if isinstance(level, str):
             level = LogLevel[level.upper()]
         if level <= self.level:
-            self.console.print(*args, **kwargs)
+            self._print(*args, **kwargs)
 
     def log_error(self, error_message: str) -> None:
         from rich.text import Text
@@ -160,7 +214,7 @@ class AgentLogger:
     def visualize_agent_tree(self, agent: Any) -> None:
         from rich.tree import Tree
 
-        self.console.print(_agent_tree(agent, Tree))
+        self._print(_agent_tree(agent, Tree))
 
     # ---- event subscriber ----
     def __call__(self, event: Event) -> None:
@@ -185,7 +239,7 @@ class AgentLogger:
     def _on_model_delta(self, event: ModelDelta) -> None:
         self._step_rule(event)
         if event.delta.content:
-            self.console.print(event.delta.content, end="", markup=False, highlight=False)
+            self._print(event.delta.content, end="", markup=False, highlight=False)
 
     def _on_model_output(self, event: ModelOutput) -> None:
         self._step_rule(event)
@@ -229,7 +283,7 @@ class AgentLogger:
         if parts:
             from rich.console import Group
 
-            self.console.print(Group(*parts))
+            self._print(Group(*parts))
 
     def _on_plan(self, event: PlanEvent) -> None:
         from rich.rule import Rule

@@ -31,7 +31,7 @@ from ..events import (
     RunStarted,
     StepFinished,
 )
-from ..memory import ActionStep, FinalAnswerStep, PlanningStep, TaskStep, ToolCall, set_model_inputs_ref
+from ..memory import ActionStep, FinalAnswerStep, PlanningStep, ToolCall, set_model_inputs_ref
 from ..messages import ChatMessage, ChatMessageStreamDelta, MessageRole, Timing, agglomerate_stream_deltas
 from ..usage_limits import UsageLimitExceeded
 from .context import after_model_call, before_model_call, compacted_messages
@@ -429,7 +429,9 @@ class AgentLoop:
         templates = self.prompt_templates["planning"]  # type: ignore[attr-defined]
         variables = {"task": run.task, "tools": self.tools, "managed_agents": self._managed_tools}  # type: ignore[attr-defined]
         start = time.time()
-        is_first = not any(not isinstance(s, TaskStep) for s in run.memory.steps)
+        # As in smolagents: only a memory holding just this task gets an initial plan; a memory that holds
+        # earlier steps (a reset=False run, injected steps) gets an update plan that shows them.
+        is_first = len(run.memory.steps) == 1
         if is_first:
             messages = [
                 ChatMessage(MessageRole.USER, _text(populate_template(templates["initial_plan"], variables)))

@@ -13,6 +13,7 @@ import itertools
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -62,7 +63,15 @@ class RunResult:
         *,
         memory: AgentMemory | None = None,
         run_id: str = "",
+        messages: list[dict[str, Any]] | None = None,
     ):
+        if messages is not None:  # smolagents' old name for steps
+            if steps is not None:
+                raise ValueError("Cannot specify both 'steps' and 'messages' (the deprecated name of 'steps').")
+            warnings.warn(
+                "RunResult(messages=...) is deprecated: pass steps=... instead.", FutureWarning, stacklevel=2
+            )
+            steps = messages
         self.output = output
         self.state = state
         self._steps = steps
@@ -84,6 +93,12 @@ class RunResult:
     @steps.setter
     def steps(self, value: list[dict[str, Any]]) -> None:
         self._steps = value
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Deprecated name of ``steps`` (smolagents keeps it with a FutureWarning)."""
+        warnings.warn("RunResult.messages is deprecated: use RunResult.steps.", FutureWarning, stacklevel=2)
+        return self.steps
 
     @property
     def cost(self) -> float | None:
@@ -254,13 +269,19 @@ class Run:
         else:
             await run_in_code_thread(executor.close) if slow else executor.close()
 
+    def _usage_reported(self) -> bool:
+        # smolagents gives token_usage=None when the model reported no usage at all, rather than zeros
+        return self.usage != TokenUsage() or any(
+            getattr(step, "token_usage", None) is not None for step in self.memory.steps
+        )
+
     def result(self) -> RunResult:
         result = RunResult(
             output=self.output,
             state=self.status
             if self.status in ("success", "max_steps_error", "cancelled")
             else self.status,
-            token_usage=self.usage,
+            token_usage=self.usage if self._usage_reported() else None,
             timing=self.timing,
             memory=self.memory,
             run_id=self.id,

@@ -72,7 +72,10 @@ class RunViews:
     @property
     def step_number(self) -> int:
         run = self._view_run()
-        return run.step_number if run is not None else 0
+        if run is None:
+            return 0
+        # smolagents counts the answer asked for after max_steps as one more step
+        return run.step_number + 1 if run.status == "max_steps_error" else run.step_number
 
     @property
     def task(self) -> str | None:

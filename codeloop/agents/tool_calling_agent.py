@@ -120,7 +120,7 @@ class ToolCallingAgent(MultiStepAgent):
     ) -> AsyncIterator[Any]:
         """Run the tool calls of one model reply; yields events, ToolCall, ToolOutput, then ActionOutput."""
         message = self._tool_calls_of(message)
-        calls = message.tool_calls or []
+        calls = list(message.tool_calls or [])
         for call in calls:
             call.function.arguments = _parse_arguments(call.function.arguments)
         yield run.event(ActionParsed, tool_calls=calls)
@@ -346,6 +346,9 @@ class ToolCallingAgent(MultiStepAgent):
     def process_tool_calls(self, chat_message: ChatMessage, memory_step: ActionStep) -> Iterator[ToolCall | ToolOutput]:
         """Run the tool calls of ``chat_message`` and record them in ``memory_step`` (smolagents' method,
         kept for compatibility); yields each ``ToolCall``, then each ``ToolOutput``."""
+        if not chat_message.tool_calls:  # no calls given, no work (smolagents); the loop parses text instead
+            memory_step.tool_calls, memory_step.observations = [], ""
+            return
         run = self._compat_run()
         for item in iterate_sync(self._aprocess_tool_calls(run, chat_message, memory_step)):
             if isinstance(item, ToolCall | ToolOutput):

@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIServerModel": "codeloop.models.openai",
     "AzureOpenAIModel": "codeloop.models.openai",
     "LlamaCppModel": "codeloop.models.llamacpp",
+    "MODEL_REGISTRY": "codeloop.models.registry",
     "ModelProfile": "codeloop.models.profiles",
     "resolve_profile": "codeloop.models.profiles",
     "register_profile": "codeloop.models.profiles",

@@ -71,6 +71,7 @@ class AgentImage(AgentType, _PILImage.Image):
 
     def _adopt(self, image: _PILImage.Image) -> None:
         # Share the decoded pixels so PIL's own methods (size, save, convert...) work on this object.
+        image.load()  # an image from Image.open is decoded lazily: it has no pixels until loaded
         self.im = image.im
         self._mode = image.mode
         self._size = image.size

@@ -18,6 +18,7 @@ import json
 import sys
 import textwrap
 import threading
+import warnings
 from abc import ABCMeta
 from collections.abc import Awaitable, Coroutine
 from typing import Any, NamedTuple, TypeVar
@@ -93,12 +94,18 @@ class Tool(metaclass=_ToolMeta):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Check complete class statements now, so a mistake points at the class, not at its first use.
+        # Check complete class statements now, but raise when the class is instantiated (as smolagents
+        # does, so a module may define a class that is only ever validated) with a warning right away.
+        cls._definition_error = None
         if (
             all(getattr(cls, attr, None) is not None for attr in _REQUIRED_ATTRS)
             and cls.forward is not Tool.forward
         ):
-            check_definition(cls, cls.forward, owner=cls.__name__)
+            try:
+                check_definition(cls, cls.forward, owner=cls.__name__)
+            except ToolDefinitionError as error:
+                cls._definition_error = error
+                warnings.warn(f"{cls.__qualname__} cannot be used: {error}", stacklevel=2)
 
     # ------------------------------------------------------------------ definition
 
@@ -289,10 +296,19 @@ class Tool(metaclass=_ToolMeta):
         return function_tool_schema(self.name, self.description, self.inputs, defaults)
 
     def _source_code(self) -> str | None:
+        from .self_contained import get_source  # also finds a class defined in a notebook cell
+
         try:
-            return textwrap.dedent(inspect.getsource(type(self)))
-        except (OSError, TypeError):
+            return get_source(type(self)) + "\n"
+        except (OSError, TypeError, ValueError):
             return None
+
+    def _check_self_contained(self) -> None:
+        """Saved source must stand on its own (ToolDefinitionError naming what it borrows from its module)."""
+        from .self_contained import check_self_contained, is_builtin_tool
+
+        if not is_builtin_tool(type(self)):
+            check_self_contained(type(self))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the tool, with its source code when it can be found."""
@@ -306,6 +322,7 @@ class Tool(metaclass=_ToolMeta):
             data["output_schema"] = self.output_schema
         code = self._source_code()
         if code:
+            self._check_self_contained()
             data["code"] = code
             data["requirements"] = _requirements(code)
         return data
@@ -334,8 +351,8 @@ class Tool(metaclass=_ToolMeta):
         """Rebuild a tool from ``to_dict()`` output (it must hold 'code')."""
         if "code" not in tool_dict:
             raise ToolDefinitionError(
-                f"Tool dict for {tool_dict.get('name', '?')!r} has no 'code'; only tools whose source was "
-                "available when saved can be loaded again."
+                f"Tool dict for {tool_dict.get('name', '?')!r} must contain 'code' key: only tools whose source "
+                "was available when saved can be loaded again."
             )
         made = cls.from_code(tool_dict["code"], **kwargs)
         if tool_dict.get("output_schema") is not None:

@@ -59,8 +59,11 @@ def function_schema(
     name: str | None = None,
     description: str | None = None,
     localns: dict[str, Any] | None = None,
+    require_return_hint: bool = True,
 ) -> dict[str, Any]:
-    """Everything a Tool needs from a function: name, description, inputs, output_type, output_schema..."""
+    """Everything a Tool needs from a function: name, description, inputs, output_type, output_schema...
+
+    ``require_return_hint=False`` (``get_json_schema``) reads a function without one as returning null."""
     tool_name = name or getattr(func, "__name__", "tool")
     doc = inspect.getdoc(func)
     try:
@@ -120,7 +123,7 @@ def function_schema(
         "return_annotation": None,
     }
     if "return" not in hints:
-        if inputs:
+        if inputs and require_return_hint:
             raise ToolDefinitionError(
                 f"Tool '{tool_name}': Tool return type not found: the function has no return type hint; add one "
                 f"(for example '-> str', or '-> Any' when the result can be anything)."
@@ -180,6 +183,11 @@ class FunctionTool(Tool):
             k: (self._coercers[k](v) if k in self._coercers and v is not None else v)
             for k, v in arguments.items()
         }
+
+    def _check_self_contained(self) -> None:
+        from .self_contained import check_function_self_contained
+
+        check_function_self_contained(self.forward, self.name)
 
     def _source_code(self) -> str | None:
         try:
@@ -272,7 +280,7 @@ def _caller_locals() -> dict[str, Any] | None:
 def get_json_schema(func: Callable[..., Any]) -> dict[str, Any]:
     """smolagents' function-schema helper, kept for compatibility: ``{"type": "function", "function": ...}``
     built from the type hints and Google-style docstring (codeloop's own path is ``function_schema``)."""
-    spec = function_schema(func)
+    spec = function_schema(func, require_return_hint=False)  # smolagents' helper allows no return hint
     properties = {name: dict(schema) for name, schema in spec["inputs"].items()}
     required = [name for name, schema in spec["inputs"].items() if not schema.get("nullable")]
     function: dict[str, Any] = {

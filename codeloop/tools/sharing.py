@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ToolDefinitionError
 from .base import Tool, _requirements
+from .self_contained import get_source
 
 __all__ = [
     "tool_file_code",
@@ -66,6 +67,7 @@ def tool_file_code(tool: Tool) -> str:
         raise ToolDefinitionError(
             f"Tool '{tool.name}' wraps an outside service ({kind}); save the code that creates it instead."
         )
+    tool._check_self_contained()
     if isinstance(tool, FunctionTool):
         try:
             source = textwrap.dedent(inspect.getsource(tool.forward))
@@ -90,9 +92,9 @@ def tool_file_code(tool: Tool) -> str:
         body = "\n".join(attrs) + "\n\n" + source
         return f"{_HEADER}\n\nclass SimpleTool(Tool):\n{textwrap.indent(body, '    ')}\n"
     try:
-        source = textwrap.dedent(inspect.getsource(type(tool)))
-    except (OSError, TypeError) as exc:
-        raise ToolDefinitionError(f"Tool '{tool.name}': its class's source code cannot be found.") from exc
+        source = get_source(type(tool))
+    except (OSError, TypeError, ValueError) as exc:
+        raise ToolDefinitionError(f"Tool '{tool.name}': its class's source code cannot be found ({exc}).") from exc
     _check_instance_matches_class(tool)
     return f"{_HEADER}\n\n{source.rstrip()}\n"
 

@@ -93,8 +93,8 @@ def check_definition(tool: Any, forward: Callable[..., Any] | None, *, owner: st
         if keyword.iskeyword(suggestion) or not suggestion.isidentifier():
             suggestion = f"{suggestion}_tool" if suggestion.isidentifier() else f"tool_{suggestion}"
         raise ToolDefinitionError(
-            f"Tool name {name!r} is not a valid Python identifier or is a Python keyword; "
-            f"the agent calls tools as functions, so rename it (for example {suggestion!r})."
+            f"Class attribute 'name' must be a valid Python identifier and not a reserved keyword, found {name!r}: "
+            f"the agent calls tools as functions, so rename the tool (for example {suggestion!r})."
         )
     output_schema = getattr(tool, "output_schema", None)
     if output_schema is not None and not isinstance(output_schema, dict):
@@ -233,9 +233,13 @@ def validate_tool_arguments(tool: Any, arguments: Any) -> None:
 
 
 def validate_tool_attributes(cls: type, check_imports: bool = True) -> None:
-    """Check a ``Tool`` subclass's definition (smolagents' name, kept for compatibility).
+    """Check a ``Tool`` subclass (smolagents' name): its definition, and that its source can be saved and
+    shared on its own (codeloop.tools.self_contained; not for codeloop's built-in tools).
 
-    Raises ``ToolDefinitionError`` naming the field at fault. ``check_imports`` is accepted for
-    compatibility; codeloop checks what a tool imports when it is saved or loaded.
+    Raises ``ToolDefinitionError`` (a ``ValueError``) listing what is at fault.
     """
+    from .self_contained import check_self_contained, is_builtin_tool
+
     check_definition(cls, getattr(cls, "forward", None), owner=cls.__name__)
+    if not is_builtin_tool(cls):
+        check_self_contained(cls, check_imports=check_imports)

@@ -40,6 +40,10 @@ class WebToolError(CodeloopError, RuntimeError):
     """
 
 
+class WebToolConfigError(WebToolError, ValueError):
+    """A web tool is missing a setting (an API key); a ValueError too, as smolagents raises."""
+
+
 @dataclass
 class Fetched:
     """A finished response, cut to the tool's byte limit."""

@@ -20,7 +20,15 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlparse
 
 from ..base import Tool
-from ._http import BROWSER_USER_AGENT, RateLimiter, WebToolError, check_client_options, fetch, seconds
+from ._http import (
+    BROWSER_USER_AGENT,
+    RateLimiter,
+    WebToolConfigError,
+    WebToolError,
+    check_client_options,
+    fetch,
+    seconds,
+)
 
 __all__ = [
     "DuckDuckGoSearchTool",
@@ -383,7 +391,7 @@ class WebSearchTool(Tool):
     async def search_exa(self, query: str) -> list[dict[str, str]]:
         api_key = self.api_key or os.getenv("EXA_API_KEY")
         if not api_key:
-            raise WebToolError(
+            raise WebToolConfigError(
                 "Missing API key: set the EXA_API_KEY environment variable or pass api_key= to WebSearchTool."
             )
         page = await self._get(
