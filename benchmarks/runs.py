@@ -104,6 +104,10 @@ def _store_writes(tmp: str, steps: int, executor: str) -> Any:
             log.append(("record_call", a, k))
             super().record_call(*a, **k)
 
+        def write(self, *a: Any, **k: Any) -> None:
+            log.append(("write", a, k))
+            super().write(*a, **k)
+
     _timed_run(steps, executor, Recording(os.path.join(tmp, "recorded.db")), "recorded")
     count = iter(range(1_000_000))
 
@@ -149,7 +153,7 @@ def main() -> int:
         print(f"ratio with/without store: {best_stored / best_plain:.2f}x (target <= 1.5x)")
         print(
             f"floor: one bare SQLite WAL transaction here costs {_commit_cost(tmp) * 1e3:.3f} ms; a step with "
-            "a tool call writes 3 (call started + model reply, call result, step + events)"
+            "a tool call writes 2 (call started + model reply + the previous step and its events; call result)"
         )
         print(f"store bytes per step: {size / steps:.0f} B of database file ({rows / steps:.0f} B of row data)")
         writes = _store_writes(tmp, steps, executor)

@@ -131,6 +131,27 @@ class RunStore(ABC):
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         """Insert or replace a tool call record (and merge ``data`` into the run's, in one transaction)."""
 
+    def write(
+        self,
+        run_id: str,
+        *,
+        steps: list[tuple[int, dict[str, Any], list[Any]]] = (),  # type: ignore[assignment]
+        call: CallRecord | None = None,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Several writes of one run: memory steps ``(index, step, events)``, then ``call``, then the run's
+        state and ``data``. The SQL stores do it in one transaction (a run journal batches a finished
+        step with the next write this way); this default makes one write after the other."""
+        for index, step, events in steps:
+            self.append_step(run_id, index, step, events)
+        if call is not None:
+            self.record_call(run_id, call, data=data)
+            if state is not None:
+                self.update_run(run_id, state=state)
+        elif state is not None or data:
+            self.update_run(run_id, state=state, data=data)
+
     @abstractmethod
     def get_run(self, run_id: str) -> StoredRun | None: ...
 
@@ -286,44 +307,66 @@ class SQLStore(RunStore):
         data: dict[str, Any] | None = None,
     ) -> None:
         with self._transaction() as cur:
-            self._execute(
-                cur,
-                "INSERT INTO codeloop_steps (run_id, idx, step, events) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (run_id, idx) DO UPDATE SET step = excluded.step, events = excluded.events",
-                (run_id, index, dumps(step), dumps(events)),
-            )
+            self._insert_step(cur, run_id, index, step, events)
             self._update(cur, run_id, state, data)
+
+    def _insert_step(self, cur: Any, run_id: str, index: int, step: dict[str, Any], events: list[Any]) -> None:
+        self._execute(
+            cur,
+            "INSERT INTO codeloop_steps (run_id, idx, step, events) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, idx) DO UPDATE SET step = excluded.step, events = excluded.events",
+            (run_id, index, dumps(step), dumps(events)),
+        )
 
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         with self._transaction() as cur:
             self._update(cur, run_id, None, data)
-            if call.status == "done" and call.decision is None:  # the usual result of a started call
-                self._execute(
-                    cur,
-                    "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
-                    "WHERE run_id = ? AND call_key = ? AND status = 'started'",
-                    (dumps(call.result), call.error, run_id, call.key),
-                )
-                if cur.rowcount == 1:
-                    return
+            self._upsert_call(cur, run_id, call)
+
+    def write(
+        self,
+        run_id: str,
+        *,
+        steps: list[tuple[int, dict[str, Any], list[Any]]] = (),  # type: ignore[assignment]
+        call: CallRecord | None = None,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self._transaction() as cur:
+            for index, step, events in steps:
+                self._insert_step(cur, run_id, index, step, events)
+            self._update(cur, run_id, state, data)
+            if call is not None:
+                self._upsert_call(cur, run_id, call)
+
+    def _upsert_call(self, cur: Any, run_id: str, call: CallRecord) -> None:
+        if call.status == "done" and call.decision is None:  # the usual result of a started call
             self._execute(
                 cur,
-                "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "
-                "decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, call_key) DO UPDATE SET "
-                "status = excluded.status, result = excluded.result, error = excluded.error, "
-                "decision = excluded.decision, arguments = excluded.arguments",
-                (
-                    run_id,
-                    call.key,
-                    call.step,
-                    call.tool,
-                    dumps(call.arguments),
-                    call.status,
-                    dumps(call.result),
-                    call.error,
-                    dumps(call.decision),
-                ),
+                "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
+                "WHERE run_id = ? AND call_key = ? AND status = 'started'",
+                (dumps(call.result), call.error, run_id, call.key),
             )
+            if cur.rowcount == 1:
+                return
+        self._execute(
+            cur,
+            "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "
+            "decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, call_key) DO UPDATE SET "
+            "status = excluded.status, result = excluded.result, error = excluded.error, "
+            "decision = excluded.decision, arguments = excluded.arguments",
+            (
+                run_id,
+                call.key,
+                call.step,
+                call.tool,
+                dumps(call.arguments),
+                call.status,
+                dumps(call.result),
+                call.error,
+                dumps(call.decision),
+            ),
+        )
 
     @staticmethod
     def _stored(row: Any) -> StoredRun:
