@@ -28,9 +28,23 @@ def _jsonable(value: Any) -> Any:
     return jsonable(value)
 
 
-# The C encoder does the walk; only values it does not know (objects with to_dict, sets...) go through
-# memory.jsonable, which turns them into JSON-safe data (the rest as repr).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_jsonable).encode
+def _default(value: Any) -> Any:
+    """A value the C encoder does not know: an object's ``to_dict()`` as it is (the encoder walks it and
+    comes back here for what is nested in it); anything else through memory.jsonable (the rest as repr)."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        try:
+            data = to_dict()
+        except Exception:  # noqa: BLE001 - a broken to_dict must not make a step unserializable
+            return repr(value)
+        if type(data) is dict:
+            return data
+    return _jsonable(value)
+
+
+# The C encoder does the walk; only values it does not know (objects with to_dict, sets...) come to
+# _default, which turns them into JSON-safe data.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
 
 
 def dumps(value: Any) -> str:

@@ -384,11 +384,24 @@ class Journal:
             return "no approval handler is configured"
         return await self.handler(request)
 
-    def call_tool(self, key: str, name: str, tool: Any, arguments: Any, call: Callable[[], Any]) -> Any:
-        """A sync tool call (code threads): the RPC call waits here while a person decides."""
+    def call_tool(
+        self,
+        key: str,
+        name: str,
+        tool: Any,
+        arguments: Any,
+        call: Callable[[], Any],
+        announce: Callable[[], None] | None = None,
+    ) -> Any:
+        """A sync tool call (code threads): the RPC call waits here while a person decides. ``announce``
+        (the ToolCallStarted event) is called once the call is on record, right before it runs, or first
+        thing when it is not to run (asked, denied, paused); never for an answer from the record."""
         verdict, detail = self._decide(key, name, tool, arguments)
         if verdict == "replay":
             return self._replayed(detail)
+        if verdict != "run" and announce is not None:
+            announce()
+            announce = None
         if verdict == "pause":
             raise self._pause(key, name, arguments, detail)
         if verdict == "ask":
@@ -399,10 +412,14 @@ class Journal:
             verdict = "run" if detail is True else "deny"
         if verdict == "deny":
             raise self._denied(name, detail)
-        return self._run_sync(key, name, arguments, call)
+        return self._run_sync(key, name, arguments, call, announce)
 
-    def _run_sync(self, key: str, name: str, arguments: Any, call: Callable[[], Any]) -> Any:
+    def _run_sync(
+        self, key: str, name: str, arguments: Any, call: Callable[[], Any], announce: Callable[[], None] | None
+    ) -> Any:
         self._before(key, name, arguments)
+        if announce is not None:
+            announce()
         try:
             result = call()
         except Exception as e:
