@@ -396,3 +396,18 @@ def test_a_finished_step_goes_with_the_next_write_or_soon_after(tmp_path):
     assert transactions == [1, 1, 2, 0]
     steps = store.get_run("fast").steps
     assert [s.get("step_number") for s in steps] == [None, 1, 2, 3]
+
+
+def test_a_run_stored_without_its_task_step_resumes_with_its_task(tmp_path):
+    store = SQLiteStore(str(tmp_path / "runs.db"))
+    store.create_run("bare", agent="CodeAgent", task="Say the magic word.", data={"max_steps": 5})
+    seen = []
+
+    def reply(messages):
+        seen.append(" ".join(str(m.content) for m in messages))
+        return code("final_answer('please')")
+
+    agent = CodeAgent(tools=[], model=ScriptedModel(reply), store=store, executor_type="inprocess", verbosity_level=0)
+    assert agent.resume("bare").output == "please"
+    assert "Say the magic word." in seen[0]
+    assert store.get_run("bare").steps[0]["task"] == "Say the magic word."
