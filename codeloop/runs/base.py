@@ -203,6 +203,12 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS codeloop_runs_updated ON codeloop_runs (updated)",
 )
 
+# the usual result of a started call (a no-op when the call is not "started": then it is upserted)
+DONE_SQL = (
+    "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
+    "WHERE run_id = ? AND call_key = ? AND status = 'started'"
+)
+
 _RUN_COLUMNS = "run_id, agent, task, state, created, updated, parent_id, fork_step, data"
 # states stored by earlier versions, read back under their current names
 _OLD_STATES = {"interrupted": "cancelled"}
@@ -355,12 +361,7 @@ class SQLStore(RunStore):
 
     def _upsert_call(self, cur: Any, run_id: str, call: CallRecord) -> None:
         if call.status == "done" and call.decision is None:  # the usual result of a started call
-            self._execute(
-                cur,
-                "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
-                "WHERE run_id = ? AND call_key = ? AND status = 'started'",
-                (dumps(call.result), call.error, run_id, call.key),
-            )
+            self._execute(cur, DONE_SQL, (dumps(call.result), call.error, run_id, call.key))
             if cur.rowcount == 1:
                 return
         self._execute(
