@@ -394,8 +394,14 @@ def test_a_finished_step_goes_with_the_next_write_or_soon_after(tmp_path):
     # the task step; step 1 with step 2's call; step 2 with the final step (written at once: its reply is
     # in no call record); the end of the run. (Step 1's own call had no finished step to carry.)
     assert transactions == [1, 1, 2, 0]
-    steps = store.get_run("fast").steps
-    assert [s.get("step_number") for s in steps] == [None, 1, 2, 3]
+    stored = store.get_run("fast")
+    assert [s.get("step_number") for s in stored.steps] == [None, 1, 2, 3]
+    # the reply is stored once, with its step; the ModelOutput event refers to it and reads back whole
+    (output,) = [e for e in stored.events[1] if e["type"] == "model_output"]
+    assert output["message"] == stored.steps[1]["model_output_message"] and "Thought: go." in str(output)
+    with sqlite3.connect(db) as conn:
+        raw = conn.execute("SELECT events FROM codeloop_steps WHERE run_id = 'fast' AND idx = 1").fetchone()[0]
+    assert '"$ref"' in raw and "Thought: go." not in raw
 
 
 def test_a_run_stored_without_its_task_step_resumes_with_its_task(tmp_path):

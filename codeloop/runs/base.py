@@ -19,7 +19,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunStore", "SQLStore", "StoredRun", "CallRecord", "dumps", "loads"]
+__all__ = ["RunStore", "SQLStore", "StoredRun", "CallRecord", "dumps", "loads", "MESSAGE_REF", "resolve_events"]
+
+#: in a stored step's events, a ModelOutput's message that is the step's own ``model_output_message``
+#: (stored once, with the step)
+MESSAGE_REF = {"$ref": "model_output_message"}
+
+
+def resolve_events(step: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A step's stored events with references to the step's data replaced by that data."""
+    for event in events:
+        if event.get("message") == MESSAGE_REF:
+            event["message"] = step.get("model_output_message")
+    return events
 
 
 def _jsonable(value: Any) -> Any:
@@ -409,7 +421,7 @@ class SQLStore(RunStore):
             )
             for step, events in cur.fetchall():
                 run.steps.append(loads(step))
-                run.events.append(loads(events))
+                run.events.append(resolve_events(run.steps[-1], loads(events)))
             self._execute(
                 cur,
                 "SELECT call_key, step, tool, arguments, status, result, error, decision FROM codeloop_calls "

@@ -27,7 +27,7 @@ from ..errors import AgentToolExecutionError
 from ..events import ApprovalRequested, Event, RunFailed, RunFinished, RunStarted, StepFinished
 from ..memory import ActionStep
 from ..messages import ChatMessage
-from .base import CallRecord, RunStore
+from .base import MESSAGE_REF, CallRecord, RunStore
 
 if TYPE_CHECKING:
     from ..agents.run import Run
@@ -210,6 +210,9 @@ class Journal:
                 record["tape"] = tape
                 defer = False
             defer = defer and type(step) is ActionStep
+            message = getattr(step, "model_output_message", None)
+            if events and message is not None:  # the reply is stored once, with the step
+                events = [{**e, "message": MESSAGE_REF} if e.get("message") is message else e for e in events]
             rows.append((index, record, events))
             events = []
             self._stored_steps += 1
