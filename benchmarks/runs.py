@@ -123,6 +123,16 @@ def _store_writes(tmp: str, steps: int, executor: str) -> Any:
     return replay
 
 
+def _pairs(tmp: str, steps: int, executor: str, repeat: int, tag: str) -> tuple[list[float], list[float]]:
+    """Run times without and with a store, interleaved so that load changes hit both alike."""
+    _timed_run(5, executor, None, f"warm{tag}")  # imports, first worker
+    plain, stored = [], []
+    for i in range(repeat):
+        plain.append(_timed_run(steps, executor, None, f"p{tag}{i}"))
+        stored.append(_timed_run(steps, executor, os.path.join(tmp, f"r{tag}{i}.db"), f"s{tag}{i}"))
+    return plain, stored
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
@@ -131,12 +141,7 @@ def main() -> int:
     args = parser.parse_args()
     steps, executor = args.steps, args.executor
     with tempfile.TemporaryDirectory() as tmp:
-        _timed_run(5, executor, None, "warm")  # imports, first worker
-        plain, stored = [], []
-        for i in range(args.repeat):  # interleaved, so load changes hit both alike
-            plain.append(_timed_run(steps, executor, None, f"p{i}"))
-            db = os.path.join(tmp, f"r{i}.db")
-            stored.append(_timed_run(steps, executor, db, f"s{i}"))
+        plain, stored = _pairs(tmp, steps, executor, args.repeat, "")
         with sqlite3.connect(os.path.join(tmp, "r0.db")) as conn:  # fold the WAL into the file first
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             rows = conn.execute(
@@ -156,6 +161,12 @@ def main() -> int:
             "a tool call writes 2 (call started + model reply + the previous step and its events; call result)"
         )
         print(f"store bytes per step: {size / steps:.0f} B of database file ({rows / steps:.0f} B of row data)")
+        other = "inprocess" if executor == "local" else "local"
+        o_plain, o_stored = _pairs(tmp, steps, other, args.repeat, other)
+        print(
+            f"executor={other} (same run): step without store {min(o_plain) / steps * 1e3:.3f} ms, store overhead "
+            f"{(min(o_stored) - min(o_plain)) / steps * 1e3:.3f} ms per step, ratio {min(o_stored) / min(o_plain):.2f}x"
+        )
         writes = _store_writes(tmp, steps, executor)
         print(
             f"store writes alone (this run's writes replayed on a fresh store, best of {args.repeat}): "
