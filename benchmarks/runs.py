@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 from typing import Any
@@ -156,6 +157,10 @@ def main() -> int:
         print(f"step with SQLite store: {best_stored / steps * 1e3:.3f} ms")
         print(f"store overhead per step: {per_step * 1e3:.3f} ms (target <= 0.3 ms)")
         print(f"ratio with/without store: {best_stored / best_plain:.2f}x (target <= 1.5x)")
+        # On a loaded machine the two minima can come from unlike moments; the runs were made in pairs, one
+        # right after the other, so the median of the pairs' differences is the steadier estimate.
+        paired = statistics.median(s - p for p, s in zip(plain, stored, strict=True)) / steps
+        print(f"  median over the {args.repeat} back-to-back pairs: {paired * 1e3:.3f} ms per step")
         print(
             f"floor: one bare SQLite WAL transaction here costs {_commit_cost(tmp) * 1e3:.3f} ms; a step with "
             "a tool call writes 2 (call started + model reply + the previous step and its events; call result)"
