@@ -354,3 +354,66 @@ def test_an_interrupted_run_is_stored_as_cancelled_and_resumes(tmp_path):
     resumed = fresh.resume("c1")
     assert (resumed.state, resumed.output) == ("success", 21)
     store.close()
+
+
+def test_a_finished_step_goes_with_the_next_write_or_soon_after(tmp_path):
+    """A step whose reply and tool results are stored waits for the run's next write (one transaction
+    with the next step's first call); during a slow model call it is written after FLUSH_AFTER."""
+    from codeloop.runs import journal
+
+    db = str(tmp_path / "runs.db")
+    transactions: list[int] = []
+    stored_while_asking: list[int] = []
+
+    class Counting(SQLiteStore):
+        def write(self, run_id, *, steps=(), **kwargs):
+            transactions.append(len(steps))
+            super().write(run_id, steps=steps, **kwargs)
+
+    def reply(messages):
+        done = sum(1 for m in messages if getattr(m.role, "value", m.role) == "assistant")
+        if done == 1:  # the model is slow here: step 1 must be in the store by now
+            with SQLiteStore(db) as other:
+                stored_while_asking.append(len(other.get_run("slow").steps))
+        return STEPS[done]
+
+    store = Counting(db)
+    agent = CodeAgent(
+        tools=[send, lookup], model=ScriptedModel(reply, latency=4 * journal.FLUSH_AFTER), store=store,
+        executor_type="inprocess", verbosity_level=0,
+    )
+    result = agent.run("t", run_id="slow", return_full_result=True)
+    assert result.state == "success"
+    assert stored_while_asking == [2]  # the task and step 1, written by the timer during the slow call
+    fast = CodeAgent(
+        tools=[send, lookup], model=ScriptedModel(by_step(STEPS)), store=store, executor_type="inprocess",
+        verbosity_level=0,
+    )
+    transactions.clear()
+    assert fast.run("t", run_id="fast") == "X|sent to bob"
+    # the task step; step 1 with step 2's call; step 2 with the final step (written at once: its reply is
+    # in no call record); the end of the run. (Step 1's own call had no finished step to carry.)
+    assert transactions == [1, 1, 2, 0]
+    stored = store.get_run("fast")
+    assert [s.get("step_number") for s in stored.steps] == [None, 1, 2, 3]
+    # the reply is stored once, with its step; the ModelOutput event refers to it and reads back whole
+    (output,) = [e for e in stored.events[1] if e["type"] == "model_output"]
+    assert output["message"] == stored.steps[1]["model_output_message"] and "Thought: go." in str(output)
+    with sqlite3.connect(db) as conn:
+        raw = conn.execute("SELECT events FROM codeloop_steps WHERE run_id = 'fast' AND idx = 1").fetchone()[0]
+    assert '"$ref"' in raw and "Thought: go." not in raw
+
+
+def test_a_run_stored_without_its_task_step_resumes_with_its_task(tmp_path):
+    store = SQLiteStore(str(tmp_path / "runs.db"))
+    store.create_run("bare", agent="CodeAgent", task="Say the magic word.", data={"max_steps": 5})
+    seen = []
+
+    def reply(messages):
+        seen.append(" ".join(str(m.content) for m in messages))
+        return code("final_answer('please')")
+
+    agent = CodeAgent(tools=[], model=ScriptedModel(reply), store=store, executor_type="inprocess", verbosity_level=0)
+    assert agent.resume("bare").output == "please"
+    assert "Say the magic word." in seen[0]
+    assert store.get_run("bare").steps[0]["task"] == "Say the magic word."

@@ -37,6 +37,7 @@ def _kill_and_resume(tmp: str, n: int) -> tuple[int, dict, list[str]]:
     return killed.returncode, json.loads(resumed.stdout.strip().splitlines()[-1]), _ledger(ledger)
 
 
+@pytest.mark.timeout(300)  # 41 agent processes, 3 at a time: minutes on a loaded machine
 def test_sigkill_at_twenty_points_then_resume(tmp_path):
     full = _agent("run", str(tmp_path / "full.db"), str(tmp_path / "full.ledger"), "full", "0")
     assert full.returncode == 0, full.stderr[-2000:]

@@ -247,6 +247,8 @@ class Run:
     # ---- executor ----
     async def aclose(self) -> None:
         """Close the executor this run created (its variables are kept for a ``reset=False`` follow-up)."""
+        if self.journal is not None and self.journal.store is not None:
+            self.journal.flush()  # a finished step still waiting for the run's next write (codeloop.runs)
         executor, self.executor = self.executor, None
         if executor is None or not self.owns_executor:
             return

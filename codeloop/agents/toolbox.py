@@ -92,6 +92,10 @@ class RunTool:
         run = self.run
         if run.budget is not None:  # max_tool_calls: refused before the call (the loop then stops the run)
             run.budget.before_tool_call(self.name)
+        return self._announce(args, kwargs)
+
+    def _announce(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        run = self.run
         call_id = f"code_call_{next(_call_ids)}"
         run.push_event(
             run.event(
@@ -156,13 +160,26 @@ class RunTool:
 
         if journal.replaying:
             return journal.call_tool(key, self.name, self.tool, arguments, call)
-        call_id, start = self._started(args, kwargs), time.perf_counter()
+        run = self.run
+        if run.budget is not None:  # refused before anything is recorded
+            run.budget.before_tool_call(self.name)
+        started: list[Any] = []
+
+        def announce() -> None:
+            # ToolCallStarted goes out once the call is on record, just before it runs: the loop thread
+            # that handles the event then does not contend with the record's write
+            started.extend((self._announce(args, kwargs), time.perf_counter()))
+
         try:
-            result = journal.call_tool(key, self.name, self.tool, arguments, call)
+            result = journal.call_tool(key, self.name, self.tool, arguments, call, announce)
         except BaseException as e:
-            self._finished(call_id, start, error=e)
+            if not started:
+                announce()
+            self._finished(*started, error=e)
             raise
-        self._finished(call_id, start, result)
+        if not started:
+            announce()
+        self._finished(*started, result)
         return result
 
 

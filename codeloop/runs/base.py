@@ -19,7 +19,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunStore", "SQLStore", "StoredRun", "CallRecord", "dumps", "loads"]
+__all__ = ["RunStore", "SQLStore", "StoredRun", "CallRecord", "dumps", "loads", "MESSAGE_REF", "resolve_events"]
+
+#: in a stored step's events, a ModelOutput's message that is the step's own ``model_output_message``
+#: (stored once, with the step)
+MESSAGE_REF = {"$ref": "model_output_message"}
+
+
+def resolve_events(step: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A step's stored events with references to the step's data replaced by that data."""
+    for event in events:
+        if event.get("message") == MESSAGE_REF:
+            event["message"] = step.get("model_output_message")
+    return events
 
 
 def _jsonable(value: Any) -> Any:
@@ -28,9 +40,23 @@ def _jsonable(value: Any) -> Any:
     return jsonable(value)
 
 
-# The C encoder does the walk; only values it does not know (objects with to_dict, sets...) go through
-# memory.jsonable, which turns them into JSON-safe data (the rest as repr).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_jsonable).encode
+def _default(value: Any) -> Any:
+    """A value the C encoder does not know: an object's ``to_dict()`` as it is (the encoder walks it and
+    comes back here for what is nested in it); anything else through memory.jsonable (the rest as repr)."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        try:
+            data = to_dict()
+        except Exception:  # noqa: BLE001 - a broken to_dict must not make a step unserializable
+            return repr(value)
+        if type(data) is dict:
+            return data
+    return _jsonable(value)
+
+
+# The C encoder does the walk; only values it does not know (objects with to_dict, sets...) come to
+# _default, which turns them into JSON-safe data.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
 
 
 def dumps(value: Any) -> str:
@@ -131,6 +157,27 @@ class RunStore(ABC):
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         """Insert or replace a tool call record (and merge ``data`` into the run's, in one transaction)."""
 
+    def write(
+        self,
+        run_id: str,
+        *,
+        steps: list[tuple[int, dict[str, Any], list[Any]]] = (),  # type: ignore[assignment]
+        call: CallRecord | None = None,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Several writes of one run: memory steps ``(index, step, events)``, then ``call``, then the run's
+        state and ``data``. The SQL stores do it in one transaction (a run journal batches a finished
+        step with the next write this way); this default makes one write after the other."""
+        for index, step, events in steps:
+            self.append_step(run_id, index, step, events)
+        if call is not None:
+            self.record_call(run_id, call, data=data)
+            if state is not None:
+                self.update_run(run_id, state=state)
+        elif state is not None or data:
+            self.update_run(run_id, state=state, data=data)
+
     @abstractmethod
     def get_run(self, run_id: str) -> StoredRun | None: ...
 
@@ -166,6 +213,12 @@ _SCHEMA = (
         arguments TEXT, status TEXT NOT NULL, result TEXT, error TEXT, decision TEXT,
         PRIMARY KEY (run_id, call_key))""",
     "CREATE INDEX IF NOT EXISTS codeloop_runs_updated ON codeloop_runs (updated)",
+)
+
+# the usual result of a started call (a no-op when the call is not "started": then it is upserted)
+DONE_SQL = (
+    "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
+    "WHERE run_id = ? AND call_key = ? AND status = 'started'"
 )
 
 _RUN_COLUMNS = "run_id, agent, task, state, created, updated, parent_id, fork_step, data"
@@ -286,44 +339,61 @@ class SQLStore(RunStore):
         data: dict[str, Any] | None = None,
     ) -> None:
         with self._transaction() as cur:
-            self._execute(
-                cur,
-                "INSERT INTO codeloop_steps (run_id, idx, step, events) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (run_id, idx) DO UPDATE SET step = excluded.step, events = excluded.events",
-                (run_id, index, dumps(step), dumps(events)),
-            )
+            self._insert_step(cur, run_id, index, step, events)
             self._update(cur, run_id, state, data)
+
+    def _insert_step(self, cur: Any, run_id: str, index: int, step: dict[str, Any], events: list[Any]) -> None:
+        self._execute(
+            cur,
+            "INSERT INTO codeloop_steps (run_id, idx, step, events) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, idx) DO UPDATE SET step = excluded.step, events = excluded.events",
+            (run_id, index, dumps(step), dumps(events)),
+        )
 
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
         with self._transaction() as cur:
             self._update(cur, run_id, None, data)
-            if call.status == "done" and call.decision is None:  # the usual result of a started call
-                self._execute(
-                    cur,
-                    "UPDATE codeloop_calls SET status = 'done', result = ?, error = ? "
-                    "WHERE run_id = ? AND call_key = ? AND status = 'started'",
-                    (dumps(call.result), call.error, run_id, call.key),
-                )
-                if cur.rowcount == 1:
-                    return
-            self._execute(
-                cur,
-                "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "
-                "decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, call_key) DO UPDATE SET "
-                "status = excluded.status, result = excluded.result, error = excluded.error, "
-                "decision = excluded.decision, arguments = excluded.arguments",
-                (
-                    run_id,
-                    call.key,
-                    call.step,
-                    call.tool,
-                    dumps(call.arguments),
-                    call.status,
-                    dumps(call.result),
-                    call.error,
-                    dumps(call.decision),
-                ),
-            )
+            self._upsert_call(cur, run_id, call)
+
+    def write(
+        self,
+        run_id: str,
+        *,
+        steps: list[tuple[int, dict[str, Any], list[Any]]] = (),  # type: ignore[assignment]
+        call: CallRecord | None = None,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self._transaction() as cur:
+            for index, step, events in steps:
+                self._insert_step(cur, run_id, index, step, events)
+            self._update(cur, run_id, state, data)
+            if call is not None:
+                self._upsert_call(cur, run_id, call)
+
+    def _upsert_call(self, cur: Any, run_id: str, call: CallRecord) -> None:
+        if call.status == "done" and call.decision is None:  # the usual result of a started call
+            self._execute(cur, DONE_SQL, (dumps(call.result), call.error, run_id, call.key))
+            if cur.rowcount == 1:
+                return
+        self._execute(
+            cur,
+            "INSERT INTO codeloop_calls (run_id, call_key, step, tool, arguments, status, result, error, "
+            "decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, call_key) DO UPDATE SET "
+            "status = excluded.status, result = excluded.result, error = excluded.error, "
+            "decision = excluded.decision, arguments = excluded.arguments",
+            (
+                run_id,
+                call.key,
+                call.step,
+                call.tool,
+                dumps(call.arguments),
+                call.status,
+                dumps(call.result),
+                call.error,
+                dumps(call.decision),
+            ),
+        )
 
     @staticmethod
     def _stored(row: Any) -> StoredRun:
@@ -351,7 +421,7 @@ class SQLStore(RunStore):
             )
             for step, events in cur.fetchall():
                 run.steps.append(loads(step))
-                run.events.append(loads(events))
+                run.events.append(resolve_events(run.steps[-1], loads(events)))
             self._execute(
                 cur,
                 "SELECT call_key, step, tool, arguments, status, result, error, decision FROM codeloop_calls "

@@ -6,6 +6,12 @@ in one transaction; RunFinished/RunFailed write the state), ``replayed_model_out
 (the reply of the step in progress is stored before its action runs, so a resumed run repeats the same
 action) and ``call_tool``/``acall_tool`` (every tool call, from code or from the model: answered from the
 record when it already finished, gated by approval, recorded before and after it runs).
+
+A finished step whose reply went into the store with its first tool call, and whose code read no clock
+or random value, is not written at once: it goes with the run's next write (the next step's first tool
+call, a pause, the end), one transaction instead of two, or after ``FLUSH_AFTER`` seconds when nothing
+else was written (a slow model call). A crash in between loses no effect: the step's reply and its tool
+results are stored, so a resumed run redoes it from them with every call answered from the record.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from ..errors import AgentToolExecutionError
 from ..events import ApprovalRequested, Event, RunFailed, RunFinished, RunStarted, StepFinished
 from ..memory import ActionStep
 from ..messages import ChatMessage
-from .base import CallRecord, RunStore
+from .base import MESSAGE_REF, CallRecord, RunStore
 
 if TYPE_CHECKING:
     from ..agents.run import Run
 
-__all__ = ["Journal", "ApprovalPending", "ToolCallDenied", "ReplayDiverged", "step_record"]
+__all__ = ["Journal", "ApprovalPending", "ToolCallDenied", "ReplayDiverged", "step_record", "event_record"]
+
+#: seconds a finished step may wait for the run's next write before it is written on its own
+FLUSH_AFTER = 0.05
 
 _IN_DOUBT = (
     "the call was in flight when the process stopped and may or may not have taken effect; "
@@ -54,6 +63,14 @@ def step_record(step: Any) -> dict[str, Any]:
         step = copy.copy(step)
         step.model_input_messages = None
     return step.dict()
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """An event as stored: ``event.to_dict()``'s keys, with nested values (messages, usage) left for the
+    store's JSON encoder to turn into dicts (one walk instead of two)."""
+    record = {"type": event.type}
+    record.update(event.__dict__)
+    return record
 
 
 class Journal:
@@ -90,11 +107,17 @@ class Journal:
         self.replay_errors: set[int] = set()
         self.replay_seconds = 0.0
         self.note: str | None = None
-        self._events: list[dict[str, Any]] = []
+        self._events: list[Event] = []
         self._counts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._stored_steps = 0
         self._reply: dict[str, Any] | None = None
+        # finished steps not written yet (index, record, events) and the run data that goes with them;
+        # taken and written under _write_lock, so writes from the loop and from code threads keep order
+        self._unsaved: list[tuple[int, dict[str, Any], list[dict[str, Any]]]] = []
+        self._unsaved_data: dict[str, Any] = {}
+        self._write_lock = threading.Lock()
+        self._flush_timer: Any = None
 
     # ---- the event subscriber ----
     def on_event(self, event: Event) -> None:
@@ -109,7 +132,30 @@ class Journal:
         elif kind is RunStarted:
             self._start()
         elif event.type != "model_delta":
-            self._events.append(event.to_dict())
+            self._events.append(event)
+
+    def _write(
+        self, call: CallRecord | None = None, state: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
+        """One write of the run, carrying the finished steps not written yet."""
+        with self._write_lock:
+            steps, self._unsaved = self._unsaved, []
+            if steps:
+                data = {**self._unsaved_data, **(data or {})}
+                self._unsaved_data = {}
+            elif call is None and state is None and not data:
+                return
+            if steps or call is None:
+                self.store.write(self.run.id, steps=steps, call=call, state=state, data=data)  # type: ignore[union-attr]
+            else:
+                self.store.record_call(self.run.id, call, data=data)  # type: ignore[union-attr]
+
+    def flush(self) -> None:
+        """Write the finished steps still waiting for the run's next write (no-op when none)."""
+        timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
+        self._write()
 
     def _usage(self) -> dict[str, Any] | None:
         usage = self.run.usage
@@ -139,26 +185,52 @@ class Journal:
             data={"max_steps": run.max_steps, "seed": self.seed, **self._extra()},
         )
         # The task step (and any steps of a reset=False predecessor) are the start of the record.
-        for index, step in enumerate(steps):
-            self.store.append_step(run.id, index, step_record(step), [])  # type: ignore[union-attr]
+        if steps:
+            rows = [(index, step_record(step), []) for index, step in enumerate(steps)]
+            self.store.write(run.id, steps=rows)  # type: ignore[union-attr]
         self._stored_steps = len(steps)
 
     def _save_step(self) -> None:
         run = self.run
         steps = run.memory.steps
-        events, self._events = self._events, []
+        events = [event_record(e) for e in self._events]
+        self._events = []
+        # A step may wait for the run's next write only when a resumed run can redo it exactly: its reply
+        # went into the store with its first tool call (so no reply is waiting here), and its code read
+        # no clock or random value (those are kept in the step's own record).
+        defer = self._reply is None
+        self._reply = None
+        rows = []
         while self._stored_steps < len(steps):
             index = self._stored_steps
-            data = self._extra()
-            data["pending_step"] = None
-            self._reply = None
-            record = step_record(steps[index])
+            step = steps[index]
+            record = step_record(step)
             tape = self._tapes.pop(record.get("step_number", -1), None) if self._tapes else None
             if tape:
                 record["tape"] = tape
-            self.store.append_step(run.id, index, record, events, data=data)  # type: ignore[union-attr]
+                defer = False
+            defer = defer and type(step) is ActionStep
+            message = getattr(step, "model_output_message", None)
+            if events and message is not None:  # the reply is stored once, with the step
+                events = [{**e, "message": MESSAGE_REF} if e.get("message") is message else e for e in events]
+            rows.append((index, record, events))
             events = []
             self._stored_steps += 1
+        if not rows:
+            return
+        data = self._extra()
+        data["pending_step"] = None
+        with self._write_lock:
+            self._unsaved.extend(rows)
+            self._unsaved_data.update(data)
+        if not defer:
+            self.flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_timer = None
+        self._write()
 
     def _finish(self, event: Event) -> None:
         run = self.run
@@ -174,7 +246,10 @@ class Journal:
         if state != "awaiting_approval":
             data["pending_step"] = None
         self._reply = None
-        self.store.update_run(run.id, state=state, data=data)  # type: ignore[union-attr]
+        timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
+        self._write(state=state, data=data)
 
     # ---- clock and random values of code (executors/tape.py) ----
     def before_code(self, executor: Any, replay: list[Any] | None = None) -> None:
@@ -274,8 +349,7 @@ class Journal:
             entry = {"call_id": key, "tool": name, "arguments": arguments, "reason": reason}
             self.pending.append(entry)
             if self.store is not None:
-                self.store.record_call(
-                    run.id,
+                self._write(
                     CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason),
                     data=self._take_reply(),
                 )
@@ -296,20 +370,13 @@ class Journal:
 
     def _before(self, key: str, name: str, arguments: Any) -> None:
         if self.store is not None:
-            self.store.record_call(
-                self.run.id,
-                CallRecord(key, self.run.step_number, name, arguments, "started"),
-                data=self._take_reply(),
-            )
+            self._write(CallRecord(key, self.run.step_number, name, arguments, "started"), data=self._take_reply())
 
     def _after(self, key: str, name: str, arguments: Any, result: Any, error: BaseException | None) -> None:
         if self.store is not None:
             text = None if error is None else f"{type(error).__name__}: {error}"
-            self.store.record_call(
-                self.run.id,
-                CallRecord(
-                    key, self.run.step_number, name, arguments, "done", None if error else result, text
-                ),
+            self._write(
+                CallRecord(key, self.run.step_number, name, arguments, "done", None if error else result, text)
             )
 
     async def _ask(self, key: str, name: str, arguments: Any) -> Any:
@@ -320,11 +387,24 @@ class Journal:
             return "no approval handler is configured"
         return await self.handler(request)
 
-    def call_tool(self, key: str, name: str, tool: Any, arguments: Any, call: Callable[[], Any]) -> Any:
-        """A sync tool call (code threads): the RPC call waits here while a person decides."""
+    def call_tool(
+        self,
+        key: str,
+        name: str,
+        tool: Any,
+        arguments: Any,
+        call: Callable[[], Any],
+        announce: Callable[[], None] | None = None,
+    ) -> Any:
+        """A sync tool call (code threads): the RPC call waits here while a person decides. ``announce``
+        (the ToolCallStarted event) is called once the call is on record, right before it runs, or first
+        thing when it is not to run (asked, denied, paused); never for an answer from the record."""
         verdict, detail = self._decide(key, name, tool, arguments)
         if verdict == "replay":
             return self._replayed(detail)
+        if verdict != "run" and announce is not None:
+            announce()
+            announce = None
         if verdict == "pause":
             raise self._pause(key, name, arguments, detail)
         if verdict == "ask":
@@ -335,10 +415,14 @@ class Journal:
             verdict = "run" if detail is True else "deny"
         if verdict == "deny":
             raise self._denied(name, detail)
-        return self._run_sync(key, name, arguments, call)
+        return self._run_sync(key, name, arguments, call, announce)
 
-    def _run_sync(self, key: str, name: str, arguments: Any, call: Callable[[], Any]) -> Any:
+    def _run_sync(
+        self, key: str, name: str, arguments: Any, call: Callable[[], Any], announce: Callable[[], None] | None
+    ) -> Any:
         self._before(key, name, arguments)
+        if announce is not None:
+            announce()
         try:
             result = call()
         except Exception as e:

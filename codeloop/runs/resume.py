@@ -75,6 +75,10 @@ def _stored_result(stored: StoredRun) -> RunResult:
 def _rebuild(agent: Any, stored: StoredRun, approvals: dict[str, Any] | None, usage_limits: Any = None) -> Run:
     from ..agents.run import Run
 
+    if not stored.steps:  # the process stopped between storing the run and its task step
+        task_step = TaskStep(task=stored.task).dict()
+        agent.store.append_step(stored.run_id, 0, task_step, [])
+        stored.steps = [task_step]
     memory = AgentMemory(agent.system_prompt)
     memory.steps = [memory_step_from_dict(step) for step in stored.steps]
     task = next((s.task for s in memory.steps if isinstance(s, TaskStep)), stored.task)
