@@ -125,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     # faces
     "GradioUI": "codeloop.ui",
     "stream_to_gradio": "codeloop.ui",
+    "launch_gradio_demo": "codeloop.ui",
     # bounded runs: usage limits, compaction, cost
     "SummaryStep": "codeloop.memory",
     "UsageLimits": "codeloop.usage_limits",
@@ -132,6 +133,9 @@ _EXPORTS: dict[str, str] = {
     "Compaction": "codeloop.compaction",
     "register_price": "codeloop.models.cost",
     "Price": "codeloop.models.cost",
+    # smolagents' safe value serializer (remote executors)
+    "SafeSerializer": "codeloop.executors.serialization",
+    "SerializationError": "codeloop.executors.serialization",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
