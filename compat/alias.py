@@ -97,8 +97,6 @@ PRIVATE: frozenset[str] = frozenset(
         "_AGENT_TYPE_MAPPING",
         "get_safe_module",
         "ALLOWED_DUNDER_METHODS",
-        "MAX_OPERATIONS",
-        "MAX_WHILE_ITERATIONS",
         "MethodChecker",
         "CallbackRegistry",
         "timeout",
@@ -151,6 +149,9 @@ class _View(types.ModuleType):
             return
         for module in self._modules():
             if name in vars(module):
+                # the first write keeps the module's own value: deleting the name through the view (how
+                # unittest.mock ends a patch of a name not in the view's __dict__) puts it back
+                self.__dict__.setdefault("_originals", {}).setdefault((module.__name__, name), vars(module)[name])
                 setattr(module, name, value)
                 return
         super().__setattr__(name, value)
@@ -159,9 +160,13 @@ class _View(types.ModuleType):
         if name in self.__dict__:
             super().__delattr__(name)
             return
+        originals = self.__dict__.get("_originals", {})
         for module in self._modules():
             if name in vars(module):
-                delattr(module, name)
+                if (module.__name__, name) in originals:
+                    setattr(module, name, originals.pop((module.__name__, name)))
+                else:
+                    delattr(module, name)
                 return
         raise AttributeError(name)
 

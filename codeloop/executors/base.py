@@ -57,6 +57,12 @@ class PythonExecutor(ABC):
         """The code's variables, as far as this executor can see them."""
         return {}
 
+    @property
+    def static_tools(self) -> dict[str, Any]:
+        """The tools code can call by name (smolagents' name for them); executors that keep them host-side
+        hold them in ``_tools``."""
+        return dict(getattr(self, "_tools", None) or {})
+
     def set_tape(self, spec: dict[str, Any] | None) -> None:  # noqa: B027 - optional hook
         """Record the clock and random values the next run's code reads, or with ``spec["replay"]`` give
         it those recorded by an earlier run (a stored run's replay; see ``executors/tape.py``).

@@ -17,6 +17,11 @@ __all__ = ["evaluate_python_code", "BASE_BUILTIN_MODULES", "check_import_authori
 
 BASE_BUILTIN_MODULES = sorted(DEFAULT_AUTHORIZED_IMPORTS)
 _MISSING = object()
+# smolagents' evaluator limits, read at each call (a test may patch them): nodes evaluated by one call of
+# evaluate_python_code, and iterations of one while loop. codeloop's executors have an operation budget
+# (Policy.max_operations) instead.
+MAX_OPERATIONS = 10_000_000
+MAX_WHILE_ITERATIONS = 1_000_000
 
 
 
@@ -78,9 +83,10 @@ def evaluate_python_code(
     # smolagents callers pass BASE_PYTHON_TOOLS (the builtins, constants included) as static tools: the
     # builtins are there already, so only what differs from them is a tool
     tools = {k: v for k, v in (static_tools or {}).items() if BASE_PYTHON_TOOLS.get(k, _MISSING) is not v}
-    session = ExecutionSession(policy, tools=tools)
+    session = ExecutionSession(policy, tools=tools, count_operations=(MAX_OPERATIONS, MAX_WHILE_ITERATIONS))
     variables = {k: v for k, v in (state or {}).items() if k.isidentifier() and not k.startswith("__")}
     variables.pop("_print_outputs", None)
+    variables.pop("_operations_count", None)
     variables.update(custom_tools or {})
     for name in session.protected_names:
         variables.pop(name, None)
@@ -95,6 +101,7 @@ def evaluate_python_code(
             state.update(after)
     if state is not None:
         state["_print_outputs"] = PrintContainer(out.logs)
+        state["_operations_count"] = {"counter": session.operations_count}
     return out.output, out.is_final_answer
 
 
@@ -112,12 +119,12 @@ def _evaluate_node(
     authorized_imports: Any,
 ) -> Any:
     code = ast.unparse(node)
-    had_prints = "_print_outputs" in state
+    had = {k for k in ("_print_outputs", "_operations_count") if k in state}
     try:
         return evaluate_python_code(code, static_tools, custom_tools, state, authorized_imports or [])[0]
     finally:
-        if not had_prints:  # smolagents' per-node functions leave the state's print buffer alone
-            state.pop("_print_outputs", None)
+        for key in {"_print_outputs", "_operations_count"} - had:  # smolagents' per-node functions leave
+            state.pop(key, None)  # the state's print buffer and counter alone
 
 
 # smolagents exposes its evaluator's per-node functions; code that calls them gets the value the same

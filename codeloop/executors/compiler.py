@@ -56,7 +56,7 @@ import threading
 from collections import OrderedDict
 from types import CodeType
 
-from . import names
+from . import names, opcount
 from .astnodes import binds as _binds
 from .astnodes import call as _call
 from .astnodes import const as _const
@@ -173,6 +173,8 @@ class _Rewriter(ast.NodeTransformer):
     # ---- names ---------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if isinstance(node.ctx, ast.Load):
+            if opcount.is_own(node):
+                return node
             if node.id.startswith(names.RESERVED_PREFIX):
                 self.fail(f"The name '{node.id}' is reserved by the executor (rule: reserved names)", node)
             if is_dunder(node.id) and node.id not in ALLOWED_DUNDER_NAMES:
@@ -331,7 +333,15 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     # ---- scopes --------------------------------------------------------------------------
-    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST | list[ast.stmt]:
+        if self.scope_stack[-1] == "module":  # keep its source on the function (fn.__source__)
+            source = opcount.source_of(node)
+            node = self._rewrite_function(node)
+            keep = _call(names.SOURCE, [_name(node.name, node), _const(source, node)], node)
+            return [node, ast.copy_location(ast.Expr(keep), node)]
+        return self._rewrite_function(node)
+
+    def _rewrite_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | ast.AsyncFunctionDef:
         self.check_binding(node.name, node)
         self.check_annotation(node.returns)
         node.decorator_list = [self.visit(d) for d in node.decorator_list]
@@ -543,22 +553,25 @@ def _report_last(body: list[ast.stmt]) -> None:
             _report_last(handler.body)
 
 
-_CACHE: OrderedDict[tuple[str, frozenset[str]], CodeType] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, frozenset[str], bool], CodeType] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 512
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
-def compile_code(source: str, protected: frozenset[str]) -> CodeType:
-    """Parse, check, rewrite and compile ``source``; cached by (source, protected names).
+def compile_code(source: str, protected: frozenset[str], count: bool = False) -> CodeType:
+    """Parse, check, rewrite and compile ``source``; cached by (source, protected names, count).
+    ``count``: with smolagents' operation counter (opcount.py; evaluate_python_code only).
 
     Raises ``SyntaxError`` for code CPython itself rejects and ``StaticViolation`` for policy breaks.
     """
-    key = (source, protected)
+    key = (source, protected, count)
     code = _CACHE.get(key)
     if code is not None:
         return code
     tree = ast.parse(source, filename=FILENAME, mode="exec")
+    if count:
+        tree = opcount.instrument(tree)
     tree = _rewrite(tree, protected)
     code = compile(tree, FILENAME, "exec", flags=_FLAGS, dont_inherit=True)
     with _CACHE_LOCK:

@@ -19,6 +19,7 @@ import builtins
 import contextvars
 import functools
 import string
+import sys
 import types
 import weakref
 from collections import UserString
@@ -216,11 +217,24 @@ def _private_message(name: str) -> str:
     )
 
 
+def _refused_private(obj: Any, name: str) -> PolicyViolation:
+    message = _private_message(name)
+    if type(obj) is types.ModuleType:  # a module proxy: say which module the name leads to, if it is one
+        real = sys.modules.get(vars(obj).get("__name__") or "")
+        value = getattr(real, "__dict__", {}).get(name)
+        session = ACTIVE_SESSION.get()
+        if isinstance(value, types.ModuleType) and not (
+            session is not None and session.policy.is_import_authorized(value.__name__)
+        ):
+            message = f"Forbidden access to module: {value.__name__} ({message})"
+    return PolicyViolation(message)
+
+
 def priv_guard(obj: Any, name: str) -> Any:
     """``obj._x`` becomes ``priv_guard(obj, '_x')._x``."""
     if private_ok(obj, name):
         return obj
-    raise PolicyViolation(_private_message(name))
+    raise _refused_private(obj, name)
 
 
 def store_guard(obj: Any, name: str) -> Any:
@@ -245,7 +259,7 @@ def _check_name(obj: Any, name: Any) -> str:
                     f"Forbidden access to dunder attribute: {name} (reading '{name}' is refused; rule: no dunder attributes)"
                 )
         elif name not in ALLOWED_PRIVATE and not private_ok(obj, name):
-            raise PolicyViolation(_private_message(name))
+            raise _refused_private(obj, name)
     elif name in FORBIDDEN_ATTRIBUTES:
         raise PolicyViolation(
             f"Forbidden access to interpreter internals '{name}' (rule: no frame/code/generator internals)"

@@ -28,10 +28,18 @@ import importlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import guards, patches, safecopy
-from .policy import DANGEROUS_VALUE_TYPES, PIP_NAMES, ExecutionTimeout, Policy, PolicyViolation
+from .policy import (
+    DANGEROUS_FUNCTIONS,
+    DANGEROUS_VALUE_TYPES,
+    PIP_NAMES,
+    ExecutionTimeout,
+    Policy,
+    PolicyViolation,
+)
 
 if TYPE_CHECKING:
     from .session import ExecutionSession
@@ -41,6 +49,54 @@ __all__ = ["ModuleGate", "PIP_NAMES"]
 
 _COPIED_DUNDERS = ("__version__", "__all__", "__doc__")
 _HIDDEN: Any = object()  # a patch value meaning: this attribute is not shown to code
+# Functions of an authorized os that start other programs: refused unless authorized by their full name
+# ("os.system") or by "*", or handed to the code as a tool of that name (smolagents' rule for its
+# DANGEROUS_FUNCTIONS).
+_PROCESS_FUNCTIONS = frozenset(
+    {n.rpartition(".")[2] for n in DANGEROUS_FUNCTIONS if n.startswith(("os.", "posix."))}
+    | {"execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe", "posix_spawn",
+       "posix_spawnp", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"}
+)  # fmt: skip
+
+
+class _Refused:
+    """A patch value: reading this module attribute is refused with ``message``."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+class SysModulesView(Mapping[str, types.ModuleType]):
+    """``sys.modules`` as code sees it when ``sys`` is authorized: the loaded modules it may import, as
+    its proxies; reading another one is refused (``Forbidden access to module: os``)."""
+
+    def __init__(self, gate: ModuleGate):
+        self._gate = gate
+
+    def __getitem__(self, name: str) -> types.ModuleType:
+        if not isinstance(name, str):
+            raise KeyError(name)
+        if not self._gate.policy.is_import_authorized(name):
+            raise PolicyViolation(
+                f"Forbidden access to module: {name} (through sys.modules; '{name}' is not an authorized "
+                "import (rule: authorized imports))"
+            )
+        real = sys.modules.get(name)
+        if not isinstance(real, types.ModuleType):
+            raise KeyError(name)
+        return self._gate.proxy(real)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._gate.policy.is_import_authorized(name) and name in sys.modules
+
+    def __iter__(self) -> Iterator[str]:
+        allowed = self._gate.policy.is_import_authorized
+        return iter([n for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType) and allowed(n)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class ModuleGate:
@@ -189,7 +245,7 @@ class ModuleGate:
         for k, v in patches.items():
             if k in source or hasattr(real, k):
                 d[k] = v
-            if v is _HIDDEN:
+            if v is _HIDDEN or isinstance(v, _Refused):
                 d.pop(k, None)
         if not partial:
             for k in _COPIED_DUNDERS:
@@ -202,6 +258,7 @@ class ModuleGate:
             or real.__name__ == "builtins"
             or callable(source.get("__getattr__"))
             or type(real) is not types.ModuleType  # its attributes may not all be in its __dict__
+            or any(isinstance(v, _Refused) for v in patches.values())  # refused with a message
         ):
             d["__getattr__"] = self._make_getattr(real, partial, p)
 
@@ -264,7 +321,9 @@ class ModuleGate:
                 # the interpreter itself asks for __spec__, __loader__... (module repr): not there.
                 raise AttributeError(f"module '{modname}' has no attribute '{name}'")
             full = f"{modname}.{name}"
-            if modname == "builtins":  # only the guarded builtins exist for code
+            if modname == "builtins":  # only the guarded builtins exist for code (and its tools)
+                if name in self.session.protected_names:
+                    return self.session.builtins_for_module(with_tools=True)[name]
                 raise PolicyViolation(
                     f"Forbidden access to function: {name} ('builtins.{name}' is not available to code; "
                     "rule: forbidden builtins)"
@@ -274,6 +333,9 @@ class ModuleGate:
                 or any(a.startswith(full + ".") for a in policy.authorized_imports)
             ):
                 raise PolicyViolation(policy.import_refusal(full))
+            refused = self._patches(modname).get(name)
+            if isinstance(refused, _Refused):
+                raise PolicyViolation(refused.message)
             try:
                 value = getattr(real, name)
             except AttributeError:
@@ -349,12 +411,34 @@ class ModuleGate:
             return self.session.tape.uuid_patches()
         if modname == "importlib":
             return {"import_module": self._import_module}
+        if modname == "sys":
+            return {"modules": SysModulesView(self)}
+        if modname in ("os", "posix", "nt"):
+            return self._process_functions(modname)
         return {}
+
+    def _process_functions(self, modname: str) -> dict[str, Any]:
+        if self.policy.allows_all_imports:  # "*" grants everything, these too
+            return {}
+        granted = self.policy.authorized_imports
+        tools = self.session.protected_names
+        return {
+            fn: _Refused(
+                f"Forbidden access to function: {fn} ('{modname}.{fn}' starts other programs; "
+                f"authorize it by name, e.g. additional_authorized_imports=[..., 'os.{fn}'] (rule: dangerous "
+                "functions))"
+            )
+            for fn in _PROCESS_FUNCTIONS
+            if f"os.{fn}" not in granted and f"{modname}.{fn}" not in granted and fn not in tools
+        }
 
     def _import_module(self, name: str, package: str | None = None) -> types.ModuleType:
         if name.startswith("."):
             raise PolicyViolation("Relative imports are not allowed (rule: authorized imports)")
-        real = self._load(name)
+        try:
+            real = self._load(name)
+        except PolicyViolation as exc:  # smolagents' phrase for a module reached through a call
+            raise PolicyViolation(f"Forbidden access to module: {name} ({exc})") from None
         if "." in name:
             self._bind_submodules(name)
         return self.proxy(real)

@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     *("RESERVED_PREFIX", "TICK", "LIVE", "LOOP", "OPS", "SELF_OK", "OWNED_IDS", "TYPE", "ID"),
     *("SELF_TYPES", "SELF_TYPE_SLOTS", "CLAIM_SELF", "PRIV", "STORE", "ATTR", "MARK", "SEAL"),
-    *("RESULT", "IMPORT_STAR", "MATCH_CLASS", "MATCH_ERROR", "CLASS_TOKEN", "TOKEN"),
+    *("RESULT", "IMPORT_STAR", "MATCH_CLASS", "MATCH_ERROR", "CLASS_TOKEN", "TOKEN", "COUNT", "COUNT_WHILE", "SOURCE"),
 ]
 
 RESERVED_PREFIX = "__codeloop"
@@ -39,3 +39,8 @@ MATCH_CLASS = "__codeloop_match_class__"
 MATCH_ERROR = "__codeloop_match_error__"
 CLASS_TOKEN = "__codeloop_class_token__"  # class attribute proving a class came from a class statement
 TOKEN = "__codeloop_token__"
+# smolagents' operation counter, in evaluate_python_code only (opcount.py)
+COUNT = "__codeloop_count__"
+COUNT_WHILE = "__codeloop_count_while__"
+# keeps the source of a function the code defines at module level, as smolagents does (fn.__source__)
+SOURCE = "__codeloop_source__"

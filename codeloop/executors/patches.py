@@ -11,6 +11,7 @@ Layer 3 (executors). ``modules.py`` puts these into the module proxies code rece
 from __future__ import annotations
 
 import functools
+import types
 from typing import Any
 
 from .compiler import StaticViolation, check_expression_source
@@ -245,3 +246,11 @@ def match_class(cls: Any) -> Any:
                     return _raising_class(PolicyViolation(message + " (in __match_args__)"))
             break
     return cls
+
+
+def keep_source(fn: Any, source: str) -> Any:
+    """After a module-level ``def``: the function keeps its source in ``__source__``, as in smolagents (a
+    function handed out of the isolated worker travels as its name and source, see worker/codec.py)."""
+    if type(fn) is types.FunctionType:
+        fn.__source__ = source  # type: ignore[attr-defined]
+    return fn

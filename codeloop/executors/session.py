@@ -27,7 +27,7 @@ from types import CodeType
 from typing import Any
 
 from ..errors import ExecutionTimeoutError, InterpreterError
-from . import guards, names, patches
+from . import guards, hints, names, patches
 from .base import CodeOutput
 from .capture import PrintCapture
 from .compiler import FILENAME, StaticViolation, compile_code
@@ -86,6 +86,7 @@ _PLAIN_BUILTINS.update(
         names.TOKEN: guards.TOKEN,
         names.TYPE: type,
         names.ID: id,
+        names.SOURCE: patches.keep_source,
     }
 )
 # real builtins a caller may pass in tools that would undo the guards: use ours instead
@@ -122,6 +123,7 @@ class ExecutionSession:
         own_process: bool = False,
         offload: bool = True,
         handoff_wait: float = 0.002,
+        count_operations: tuple[int, int] | None = None,
     ):
         """``own_process=True`` (the isolated worker) lets each run set the interpreter's recursion
         limit to ``policy.max_recursion_depth`` frames above the caller; in a shared process the
@@ -130,7 +132,11 @@ class ExecutionSession:
         ``offload=True``: ``arun`` runs the code in a worker thread, so the event loop stays free
         and the code may call ``asyncio.run``; ``False`` runs it in the loop's thread (saves the
         thread hand-off, tens of microseconds, but the loop waits for the code). ``handoff_wait``: see
-        ``arun``."""
+        ``arun``.
+
+        ``count_operations=(max_operations, max_while_iterations)``: count operations as smolagents'
+        evaluator does (opcount.py; ``operations_count``) and stop code past those limits. For
+        ``evaluate_python_code`` only: it costs a call per node."""
         self.policy = policy or Policy()
         self._own_process = own_process
         self._offload = offload
@@ -162,11 +168,18 @@ class ExecutionSession:
         self._protected: frozenset[str] = frozenset({"final_answer"})
         self._builtins["final_answer"] = self._wrap_final_answer(None)
         self._result: Any = None
+        self._source: str | None = None  # the code of the current run, for the hints of its errors
         self._final: Any = _UNSET
         self._running = False
         self._saved_recursion_limit: int | None = None
         self._decimal_ctx: Any = None
         self._lock = threading.Lock()
+        self._counting = count_operations
+        self.operations_count = 0
+        if count_operations is not None:
+            self._loop_iterations: dict[int, int] = {}
+            self._builtins[names.COUNT] = self._count
+            self._builtins[names.COUNT_WHILE] = self._count_while
         if tools:
             self.add_tools(tools)
         if variables:
@@ -219,9 +232,12 @@ class ExecutionSession:
         """The code's variables (a copy of the namespace without the executor's entries)."""
         return {k: v for k, v in self._namespace.items() if not is_dunder(k)}
 
-    def builtins_for_module(self) -> dict[str, Any]:
-        """What ``import builtins`` shows code (only when authorized): the guarded builtins."""
-        return {k: v for k, v in self._builtins.items() if not k.startswith("_") and k not in self._tools}
+    def builtins_for_module(self, with_tools: bool = False) -> dict[str, Any]:
+        """What ``import builtins`` shows code (only when authorized): the guarded builtins (``with_tools``:
+        and the tools, which code may call by name anyway: ``builtins.exec`` when ``exec`` is a tool)."""
+        return {
+            k: v for k, v in self._builtins.items() if not k.startswith("_") and (with_tools or k not in self._tools)
+        }
 
     def set_tape(self, spec: dict[str, Any] | None) -> None:
         """Record (``spec["replay"]``: replay) the clock and random values of the next run; ``spec["seed"]``
@@ -237,6 +253,29 @@ class ExecutionSession:
     def _set_result(self, value: Any) -> Any:
         self._result = value
         return value  # an assignment's value passes through (``x = __codeloop_result__(v)``)
+
+    def _count(self, value: Any, n: int, loop: int | None = None) -> Any:
+        self.operations_count += n
+        if loop is not None:
+            self._loop_iterations[loop] = 0
+        limit = self._counting[0]  # type: ignore[index]
+        if self.operations_count > limit:
+            raise OperationLimitExceeded(
+                f"Reached the max number of operations of {limit}. Maybe there is an infinite loop somewhere in "
+                "the code, or you're just asking too many calculations. (rule: max_operations)"
+            )
+        return value
+
+    def _count_while(self, loop: int, test: Any) -> Any:
+        if test:
+            done = self._loop_iterations.get(loop, 0) + 1
+            self._loop_iterations[loop] = done
+            limit = self._counting[1]  # type: ignore[index]
+            if done > limit:
+                raise OperationLimitExceeded(
+                    f"Maximum number of {limit} iterations in While loop exceeded (rule: max_while_iterations)"
+                )
+        return test
 
     def _import_star(self, module: str, level: int) -> None:
         self._modules.import_star(module, level, self._namespace)
@@ -273,14 +312,14 @@ class ExecutionSession:
         if not isinstance(code, str):
             raise InterpreterError(f"Code must be a string, got {type(code).__name__}")
         try:
-            return compile_code(code, self._protected)
+            return compile_code(code, self._protected, self._counting is not None)
         except SyntaxError as exc:
             text = (exc.text or "").rstrip("\n")
             pointer = ""
-            if text and exc.offset:
-                pointer = "\n" + " " * (max(exc.offset, 1) - 1) + "^"
+            if text and exc.offset:  # indented like the source lines of a Python traceback
+                pointer = "\n    " + " " * (max(exc.offset, 1) - 1) + "^"
             err = InterpreterError(
-                f"Code parsing failed at line {exc.lineno}: {type(exc).__name__}: {exc.msg}\n{text}{pointer}"
+                f"Code parsing failed at line {exc.lineno}: {type(exc).__name__}: {exc.msg}\n    {text}{pointer}"
             )
             _annotate(err, "", type(exc).__name__, exc.lineno)
             raise err from None
@@ -334,6 +373,7 @@ class ExecutionSession:
         """Run ``code`` and return its CodeOutput; raises InterpreterError on failure."""
         code_obj = self._compile(code)
         self._begin()
+        self._source = code
         try:
             ctx = contextvars.copy_context()
             value = ctx.run(self._eval, code_obj)
@@ -356,6 +396,7 @@ class ExecutionSession:
 
         code_obj = self._compile(code)
         self._begin()
+        self._source = code
         ctx = contextvars.copy_context()
 
         def timed() -> Any:
@@ -478,6 +519,9 @@ class ExecutionSession:
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
             if type(exc) is NameError and isinstance(exc.name, str):  # smolagents' wording, kept
                 detail += f" (The variable `{exc.name}` is not defined.)"
+            hint = hints.explain(exc, self._source, FILENAME)
+            if hint:
+                detail = f"{detail} ({hint})" if detail else hint
             message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
         err = (ExecutionTimeoutError if isinstance(exc, ExecutionTimeout) else InterpreterError)(message)
         _annotate(err, logs, exc_type, lineno)

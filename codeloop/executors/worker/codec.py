@@ -3,7 +3,10 @@
 Values become JSON-compatible data; anything JSON cannot say directly is a tagged object
 ``{"$t": tag, "v": data}``. Supported: None, bool, int, float, str, list, dict (any encodable keys),
 tuple, set, frozenset, bytes, bytearray, datetime/date/time/timedelta, Decimal, complex, UUID,
-numpy arrays of plain numeric/bool dtypes, PIL images (PNG) and types added with :func:`register_type`.
+functions the agent code defined (as name and source: ``SandboxFunction``), pathlib paths, numpy arrays of plain numeric/bool dtypes and numpy scalars (as the Python scalar), PIL
+images (PNG) and types added with :func:`register_type`. ``encode(..., dataclasses=True)`` also writes a
+dataclass instance as its fields, which decode as a dict with ``"__dataclass__"`` (the class name): the
+class itself is never rebuilt.
 
 Direction matters:
 - worker -> host: the host decodes with ``allow_pickle=False`` (always), so only the constructors of
@@ -25,10 +28,11 @@ import base64
 import datetime as _dt
 import reprlib
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CodecError", "encode", "decode", "decode_list", "register_type", "safe_repr"]
+__all__ = ["CodecError", "SandboxFunction", "encode", "decode", "decode_list", "register_type", "safe_repr"]
 
 _TAG = "$t"
 MAX_DEPTH = 100
@@ -85,21 +89,23 @@ def _type_name(value: Any) -> str:
         return "object"
 
 
-def encode(value: Any, fallback: str = "error") -> Any:
+def encode(value: Any, fallback: str = "error", dataclasses: bool = False) -> Any:
     """Turn ``value`` into JSON-compatible data.
 
     ``fallback``: "error" raises CodecError for an unsupported value, "repr" replaces it with its repr
-    string (worker side), "pickle" pickles it (host -> worker only).
+    string (worker side), "pickle" pickles it (host -> worker only). ``dataclasses``: a dataclass
+    instance is written as its class name and fields (it decodes as a dict, see the module docstring).
     """
     t = type(value)
     if t is str or t is float or t is bool or value is None:  # most tool results: no encoder needed
         return value
-    return _Encoder(fallback).enc(value, 0)
+    return _Encoder(fallback, dataclasses).enc(value, 0)
 
 
 class _Encoder:
-    def __init__(self, fallback: str):
+    def __init__(self, fallback: str, dataclasses: bool = False):
         self.fallback = fallback
+        self.dataclasses = dataclasses
         self.active: set[int] = set()  # ids on the current path, to catch cycles
 
     def enc(self, v: Any, depth: int) -> Any:
@@ -157,10 +163,20 @@ class _Encoder:
             return {_TAG: "decimal", "v": str(v)}
         if "uuid" in mod and t is mod["uuid"].UUID:
             return {_TAG: "uuid", "v": str(v)}
+        if t is types.FunctionType and type(getattr(v, "__source__", None)) is str or t is SandboxFunction:
+            return {_TAG: "function", "v": [str(v.__name__), str(v.__source__)]}  # one the agent code defined
+        if "pathlib" in mod and isinstance(v, mod["pathlib"].PurePath):
+            return {_TAG: "path", "v": str(v)}
         if "numpy" in mod and t is getattr(mod["numpy"], "ndarray", None):
             encoded = _encode_ndarray(v)
             if encoded is not None:
                 return encoded
+        if "numpy" in mod and isinstance(v, mod["numpy"].generic) and v.dtype.kind in "biufc":
+            return self.enc(v.item(), depth)  # a numpy scalar travels as the Python scalar it holds
+        dc = mod.get("dataclasses") if self.dataclasses else None
+        if dc is not None and dc.is_dataclass(v) and not isinstance(v, type):
+            fields = {f.name: self.enc(getattr(v, f.name), depth + 1) for f in dc.fields(v)}
+            return {_TAG: "dataclass", "v": [t.__name__, t.__module__, fields]}
         if "PIL.Image" in mod and isinstance(v, mod["PIL.Image"].Image):
             return _encode_image(v)
         for tag, (cls, to_plain, _) in _REGISTRY.items():
@@ -283,6 +299,15 @@ def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:
         return uuid.UUID(str(v))
     if tag == "ndarray":
         return _decode_ndarray(v)
+    if tag == "function":
+        return SandboxFunction(str(v[0]), str(v[1]))
+    if tag == "path":
+        import pathlib
+
+        return pathlib.Path(str(v))
+    if tag == "dataclass":
+        fields = decode(v[2], allow_pickle)
+        return {"__dataclass__": str(v[0]), "__module__": str(v[1]), **fields}
     if tag == "image":
         return _decode_image(v)
     if tag == "_pickle":
@@ -294,6 +319,32 @@ def _decode_tagged(tag: Any, v: Any, allow_pickle: bool) -> Any:
     if tag in _REGISTRY:
         return _REGISTRY[tag][2](decode(v, allow_pickle))
     return {"type": str(tag), "value": decode(v, allow_pickle)}
+
+
+class SandboxFunction:
+    """A function the code defined on the other side of the boundary: its name and source, not the
+    function (it is never rebuilt, so nothing of it runs here). Calling it says so."""
+
+    def __init__(self, name: str, source: str):
+        self.__name__ = name
+        self.__source__ = source
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{self.__name__}() was defined by code in the sandbox and cannot run outside it; its source is in "
+            f"{self.__name__}.__source__"
+        )
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__} defined in the sandbox>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SandboxFunction) and (self.__name__, self.__source__) == (
+            other.__name__,
+            other.__source__,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _hashable(key: Any) -> Any:
@@ -334,5 +385,8 @@ def _decode_image(v: Any) -> Any:
 
 
 _BUILTIN_TAGS = frozenset(
-    "tuple dict set frozenset bytes bytearray datetime date time timedelta complex decimal uuid ndarray image".split()
+    (
+        "tuple dict set frozenset bytes bytearray datetime date time timedelta complex decimal uuid ndarray image "
+        "path dataclass function"
+    ).split()
 )

@@ -41,7 +41,9 @@ class ForkServer:
         self.sandbox = sandbox
         host_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = host_end
-        self._lock = threading.Lock()
+        # re-entrant: a LocalPythonExecutor's __del__ (garbage collection inside fork's json.dumps) kills its
+        # worker through kill_child in the same thread; each send is one whole SEQPACKET message
+        self._lock = threading.RLock()
         self._cond = threading.Condition()
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
