@@ -4,7 +4,9 @@
 token), gives the processor a chat template that writes ``<image>`` where a message has an image part,
 and saves a ``LlavaForConditionalGeneration`` with random weights (a two-layer CLIP vision tower on 28x28
 images, a two-layer Llama) with its ``LlavaProcessor`` (CLIP image processor + tokenizer) to ``folder``:
-the files ``AutoProcessor`` and ``AutoModelForImageTextToText`` load, as for a downloaded model. Its replies
+the files ``AutoProcessor`` and ``AutoModelForImageTextToText`` load, as for a downloaded model. The weights
+are stored under the names LLaVA checkpoints on the Hub use (``vision_tower.vision_model.*``), which
+transformers and mlx-vlm both load; transformers 5 itself saves the vision tower without ``vision_model``. Its replies
 are random text; tests check what reaches the model. Needs ``torch``, ``transformers`` and ``tokenizers``;
 nothing is downloaded. A folder already built is reused.
 """
@@ -70,6 +72,21 @@ def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
+    _hub_layout(folder / "model.safetensors")
     processor.save_pretrained(folder)
     stamp.write_text(str(seed))
     return folder
+
+
+def _hub_layout(weights: Path) -> None:
+    """Renames the vision tower's tensors as in Hub LLaVA checkpoints (``vision_tower.vision_model.*``)."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    prefix = "vision_tower."
+    renamed = {
+        (prefix + "vision_model." + name[len(prefix):]
+         if name.startswith(prefix) and not name.startswith(prefix + "vision_model.") else name): tensor
+        for name, tensor in tensors.items()
+    }
+    save_file(renamed, weights, metadata={"format": "pt"})

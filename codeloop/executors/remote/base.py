@@ -149,6 +149,12 @@ class RemoteWorker(WorkerProcess):
     def _forked(self) -> bool:
         return False  # a sandbox is ended by its own transport, never through a fork server
 
+    def kill(self, reason: str | None = None) -> None:
+        super().kill(reason)
+        # the base kills only a process still running; a cloud sandbox outlives a worker command that
+        # ended by itself (a crash, no Python), so it is deleted here too (Sandbox.kill is idempotent)
+        self.sandbox.kill()
+
     def _stderr_tail(self, limit: int = 2000) -> str:
         try:
             return self.sandbox.stderr_tail()[-limit:].strip()
