@@ -20,11 +20,11 @@ from typing import Any
 
 from codeloop.executors.worker import codec
 from codeloop.executors.worker.process import BoxCall, WorkerDied, WorkerProcess
+from codeloop.executors.worker.protocol import call_parts
 
 __all__ = ["next_frame", "run_step", "state"]
 
 _NO_ROUTE: tuple[Any, str] = (None, "")
-_NO_KWARGS: dict[str, Any] = {}  # (read-only)
 
 
 async def run_step(executor: Any, worker: WorkerProcess, code: str, loop: asyncio.AbstractEventLoop) -> Any:
@@ -73,22 +73,8 @@ async def run_step(executor: Any, worker: WorkerProcess, code: str, loop: asynci
 
 def _instant_call(frame: Any, routes: dict[str, tuple[Any, str]]) -> tuple | None:
     """The parts of a sync call of an instant tool (see LocalPythonExecutor._start_tool), else None."""
-    if type(frame) is tuple:  # the usual call: one str argument, through the mailbox
-        cid, name, arg = frame
-        call: tuple = (cid, name, [arg], _NO_KWARGS, True, True, True)
-    elif type(frame) is dict and frame["op"] == "call":  # (a compact frame: its keys are all there)
-        call = (
-            frame["cid"],
-            frame["tool"],
-            frame["args"],
-            frame["kwargs"],
-            frame["sync"],
-            "box" in frame,
-            "text" in frame,
-        )
-    else:
-        return None
-    return call if call[4] and routes.get(call[1], _NO_ROUTE)[1] == "inline" else None
+    call = call_parts(frame)
+    return call if call is not None and call[4] and routes.get(call[1], _NO_ROUTE)[1] == "inline" else None
 
 
 async def state(executor: Any, worker: WorkerProcess, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:

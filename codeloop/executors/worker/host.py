@@ -54,6 +54,7 @@ from codeloop.executors.worker.hosttools import (
 )
 from codeloop.executors.worker.pool import WorkerPool
 from codeloop.executors.worker.process import WorkerDied, WorkerProcess
+from codeloop.executors.worker.protocol import call_parts
 from codeloop.executors.worker.sandbox import Limits, bwrap_path, isolation_report
 
 __all__ = ["LocalPythonExecutor"]
@@ -445,26 +446,14 @@ class LocalPythonExecutor(PythonExecutor):
             if frame is None:
                 worker.kill(f"Code execution timed out after {timeout:g} seconds")
                 raise WorkerDied(worker.describe_exit())
-            if type(frame) is tuple:  # the usual call: one str argument, through the mailbox
-                cid, name, arg = frame
-                call: tuple = (cid, name, [arg], _NO_KWARGS, True, True, True)
-            else:
+            call = call_parts(frame)
+            if call is None:
                 op = frame["op"]
                 if op == "done" and frame.get("id") == run.rid:
                     return frame
-                if op != "call":  # the child never sends anything else during a run: forged or corrupt
-                    worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
-                    raise WorkerDied(worker.describe_exit())
-                # (a compact frame: its keys are all there, see protocol.parse_body)
-                call = (
-                    frame["cid"],
-                    frame["tool"],
-                    frame["args"],
-                    frame["kwargs"],
-                    frame["sync"],
-                    "box" in frame,
-                    "text" in frame,
-                )
+                # the child never sends anything else during a run: forged or corrupt
+                worker.kill(f"the worker sent an unexpected message ({op!r}) and was stopped")
+                raise WorkerDied(worker.describe_exit())
             if not run.plain_inline and call[4] and routes.get(call[1], _NO_ROUTE)[1] == "thread":
                 run.pending = call
                 return None
@@ -588,4 +577,3 @@ class LocalPythonExecutor(PythonExecutor):
 
 
 _NO_ROUTE: tuple[Any, str] = (None, "")
-_NO_KWARGS: dict[str, Any] = {}  # (read-only: the keyword arguments of every one-argument call)

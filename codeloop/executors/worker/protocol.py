@@ -327,6 +327,22 @@ class FrameReader:
         return out
 
 
+NO_KWARGS: dict[str, Any] = {}  # (read-only: the keyword arguments of every one-argument call)
+
+
+def call_parts(frame: Any) -> tuple | None:
+    """A tool call message as ``(cid, tool, args, kwargs, sync, boxed, text)``; None for anything else.
+
+    A tuple is the usual call (one str argument, through the mailbox); a dict call is a compact frame
+    whose keys are all there (see ``parse_body``)."""
+    if type(frame) is tuple:
+        cid, name, arg = frame
+        return (cid, name, [arg], NO_KWARGS, True, True, True)
+    if type(frame) is not dict or frame["op"] != "call":  # (None: nothing was read)
+        return None
+    return (frame["cid"], frame["tool"], frame["args"], frame["kwargs"], frame["sync"], "box" in frame, "text" in frame)
+
+
 CID = struct.Struct(">Q")  # the call id in a compact frame, after the kind byte
 CID_LEN = struct.Struct(">QB")  # call id and tool-name length in a call frame
 
