@@ -34,6 +34,23 @@ class _AgentRegistry(dict):  # type: ignore[type-arg]
 AGENT_REGISTRY: dict[str, type] = _AgentRegistry()
 
 
+def import_requirements(agent: Any) -> set[str]:
+    """The top-level packages of the agent's ``additional_authorized_imports`` (what it needs installed)."""
+    return {m.split(".")[0] for m in getattr(agent, "additional_authorized_imports", None) or [] if m != "*"}
+
+
+def settings_entries(agent: Any) -> dict[str, Any]:
+    """The settings both layouts (``to_dict`` and a saved folder's ``agent.json``) keep as they are."""
+    return {
+        "prompt_templates": agent.prompt_templates,
+        "max_steps": agent.max_steps,
+        "verbosity_level": int(agent.logger.level),
+        "planning_interval": agent.planning_interval,
+        "name": agent.name,
+        "description": agent.description,
+    }
+
+
 def agent_to_dict(agent: Any) -> dict[str, Any]:
     for attr in ("final_answer_checks", "step_callbacks"):
         if getattr(agent, attr, None):
@@ -42,7 +59,7 @@ def agent_to_dict(agent: Any) -> dict[str, Any]:
     managed = [member.to_dict() for member in agent.managed_agents.values()]
     requirements = {r for t in tools for r in t.get("requirements", [])}
     requirements |= {r for m in managed for r in m.get("requirements", [])}
-    requirements |= {m.split(".")[0] for m in getattr(agent, "additional_authorized_imports", None) or [] if m != "*"}
+    requirements |= import_requirements(agent)
     model = agent.model
     model_data = model.to_dict() if hasattr(model, "to_dict") else {}
     if isinstance(model_data, dict):
@@ -52,12 +69,7 @@ def agent_to_dict(agent: Any) -> dict[str, Any]:
         "tools": tools,
         "model": {"class": type(model).__name__, "data": model_data},
         "managed_agents": managed,
-        "prompt_templates": agent.prompt_templates,
-        "max_steps": agent.max_steps,
-        "verbosity_level": int(agent.logger.level),
-        "planning_interval": agent.planning_interval,
-        "name": agent.name,
-        "description": agent.description,
+        **settings_entries(agent),
         "instructions": agent.instructions,
         "requirements": sorted(requirements),
     }

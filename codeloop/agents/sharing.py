@@ -19,6 +19,7 @@ import yaml
 
 from ..tools.base import Tool
 from ..tools.sharing import hub_api, require_trust, save_tool, tag_space
+from .agent_dict import import_requirements, settings_entries
 
 __all__ = ["save_agent", "agent_from_folder", "push_agent_to_hub", "agent_from_hub", "agent_folder_dict"]
 
@@ -50,20 +51,14 @@ def agent_folder_dict(agent: Any) -> dict[str, Any]:
         from ..tools.base import _requirements
 
         requirements.update(_requirements(tool_file_code(item)))
-    extra_imports = getattr(agent, "additional_authorized_imports", None) or []
-    requirements.update(m.split(".")[0] for m in extra_imports if m != "*")
+    requirements.update(import_requirements(agent))
     requirements.add("smolagents")
     data: dict[str, Any] = {
         "class": type(agent).__name__,
         "tools": [t.name for t in tools],
         "model": _model_entry(agent.model),
         "managed_agents": {name: type(a).__name__ for name, a in agent.managed_agents.items()},
-        "prompt_templates": agent.prompt_templates,
-        "max_steps": agent.max_steps,
-        "verbosity_level": int(agent.logger.level),
-        "planning_interval": agent.planning_interval,
-        "name": agent.name,
-        "description": agent.description,
+        **settings_entries(agent),
         "requirements": sorted(requirements),
     }
     if hasattr(agent, "authorized_imports"):
