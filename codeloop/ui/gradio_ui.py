@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
-import os
 import re
 import shutil
 import tempfile
@@ -29,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import ApprovalRequested
-from .render import ChatRenderer, _gr
+from .render import ChatRenderer, _gr, launch_defaults
 
 __all__ = ["GradioUI", "stream_to_gradio", "astream_to_gradio"]
 
@@ -363,13 +361,7 @@ class GradioUI:
     def launch(self, share: bool = False, **kwargs: Any) -> Any:
         """Start the app on 127.0.0.1 (``server_name`` to change); ``share=True`` asks Gradio for a public
         link. Other arguments go to ``gr.Blocks.launch`` (``server_port``, ``prevent_thread_lock``...)."""
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-        kwargs.setdefault("server_name", "127.0.0.1")
-        kwargs.setdefault("ssr_mode", False)  # no Node server next to the Python one
-        if "run_history" in inspect.signature(_gr().Blocks.launch).parameters:
-            # Gradio 6 keeps past calls in the browser and offers uploading them to a Hub bucket: off
-            # unless asked, like analytics.
-            kwargs.setdefault("run_history", False)
+        launch_defaults(kwargs)
         allowed = [str(self.image_dir)] + ([str(self.file_upload_folder)] if self.file_upload_folder else [])
         kwargs["allowed_paths"] = [*kwargs.get("allowed_paths", []), *allowed]
         self.demo = self.create_app()

@@ -8,6 +8,8 @@ smolagents' ``stream_to_gradio`` yields. Images (PIL images, AgentImage, image p
 
 from __future__ import annotations
 
+import inspect
+import os
 import re
 import tempfile
 import uuid
@@ -43,6 +45,17 @@ def _gr() -> Any:
     except ImportError as e:
         raise ImportError("The Gradio UI needs gradio: pip install 'codeloop[ui]'.") from e
     return gr
+
+
+def launch_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What every codeloop Gradio app starts with unless asked otherwise: 127.0.0.1, no Node server, no
+    analytics, and (Gradio 6) no run history kept in the browser with its offer to upload it to a bucket."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    kwargs.setdefault("server_name", "127.0.0.1")
+    kwargs.setdefault("ssr_mode", False)
+    if "run_history" in inspect.signature(_gr().Blocks.launch).parameters:
+        kwargs.setdefault("run_history", False)
+    return kwargs
 
 
 def _cut(text: str) -> str:

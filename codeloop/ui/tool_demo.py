@@ -9,10 +9,9 @@ own validation (``sanitize_inputs_outputs=True``), as an agent's call does.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from .render import _gr
+from .render import _gr, launch_defaults
 
 __all__ = ["launch_gradio_demo", "tool_demo"]
 
@@ -83,9 +82,6 @@ def launch_gradio_demo(tool: Any, **launch_kwargs: Any) -> Any:
     """Serve a form that calls ``tool``, on 127.0.0.1 unless ``server_name`` says otherwise. Other keyword
     arguments go to ``gr.Interface.launch`` (``server_port``, ``share``, ``prevent_thread_lock``...). Returns
     the started ``gr.Interface`` (``.local_url``, ``.close()``) once ``launch`` returns."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    launch_kwargs.setdefault("server_name", "127.0.0.1")
-    launch_kwargs.setdefault("ssr_mode", False)
     demo = tool_demo(tool)
-    demo.launch(**launch_kwargs)
+    demo.launch(**launch_defaults(launch_kwargs))
     return demo
