@@ -6,11 +6,15 @@ import pytest
 
 from codeloop.executors.compiler import StaticViolation, compile_code
 from codeloop.executors.policy import (
+    ALLOWED_DUNDER_NAMES,
+    ALLOWED_DUNDER_STORES,
     ALLOWED_DUNDERS,
     DEFAULT_AUTHORIZED_IMPORTS,
     FORBIDDEN_ATTRIBUTES,
     Policy,
     attribute_violation,
+    dunder_store_violation,
+    format_attribute_violation,
 )
 
 
@@ -61,7 +65,11 @@ def test_policy_rejects_bad_limits():
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [
-        ("__class__", "dunder"),
+        ("__base__", "dunder"),
+        ("__bases__", "dunder"),
+        ("__mro__", "dunder"),
+        ("__dict__", "dunder"),
+        ("__getattribute__", "dunder"),
         ("__globals__", "dunder"),
         ("__subclasses__", "dunder"),
         ("_secret", "private"),
@@ -82,19 +90,25 @@ def test_allowlisted_names_pass():
     for name in ("__init__", "__name__", "__doc__", "append", "format", "_asdict"):
         assert attribute_violation(name) is None
     assert attribute_violation("_cache", private_ok=True) is None
-    assert "__class__" not in ALLOWED_DUNDERS and "__dict__" not in ALLOWED_DUNDERS
+    assert "__dict__" not in ALLOWED_DUNDERS and "__base__" not in ALLOWED_DUNDERS
+    # x.__class__ is type(x): readable, never writable, and not a bare name
+    assert attribute_violation("__class__") is None and format_attribute_violation("__class__") is None
+    assert "__class__" not in ALLOWED_DUNDER_STORES and "__class__" not in ALLOWED_DUNDER_NAMES
+    assert "'__class__'" in (dunder_store_violation("__class__") or "")
+    assert dunder_store_violation("__name__") is None and dunder_store_violation("name") is None
     assert {"gi_frame", "gi_code", "gi_yieldfrom", "f_locals", "f_globals", "tb_next"} <= FORBIDDEN_ATTRIBUTES
 
 
 @pytest.mark.parametrize(
     ("code", "line"),
     [
-        ("x = 1\ny = x.__class__", 2),
+        ("x = 1\ny = x.__class__.__base__", 2),
+        ("x = 1\nx.__class__ = int", 2),
         ("def f():\n    pass\n\n\nf.__globals__", 5),
         ("g = (i for i in [])\ng.gi_frame", 2),
         ("__builtins__", 1),
         ("x = __import__", 1),
-        ("'{0.__class__}'.format(1)", 1),
+        ("'{0.__class__.__mro__}'.format(1)", 1),
         ("final_answer = 1", 1),
         ("def f(x: '().__class__'):\n    pass", 1),
     ],

@@ -55,9 +55,36 @@ def refused(code: str, rule_words: str, **kwargs) -> InterpreterError:
 
 # ---- dunder and internals walks ----------------------------------------------------------------
 def test_subclasses_walk_is_refused():
-    err = refused("().__class__.__bases__[0].__subclasses__()", "dunder attribute: __class__")
+    # x.__class__ is type(x) and may be read; every step after it stays refused
+    err = refused("().__class__.__bases__[0].__subclasses__()", "dunder attribute: __bases__")
     assert err.exc_type == "PolicyViolation"
     assert "line 1" in str(err)
+    refused("{}.__class__.__base__.__subclasses__()", "dunder attribute: __base__")
+    refused("t = ().__class__\nt.__mro__[-1].__subclasses__()", "dunder attribute: __mro__")
+    refused("t = type(())\nt.__subclasses__()", "dunder attribute: __subclasses__")
+    refused("c = getattr((), '__class__')\ngetattr(c, '__ba' + 'se__')", "dunder attribute: __base__")
+    refused("c = (1).__class__.__class__\nc.__subclasses__(c)", "dunder attribute: __subclasses__")
+    refused("def f(): pass\nf.__class__.__getattribute__(f, '__globals__')", "'__getattribute__'")
+    refused("def f(): pass\nf.__class__.__dict__['__globals__']", "'__dict__'")
+
+
+def test_class_attribute_reads_as_type_and_cannot_be_written():
+    ex = InProcessExecutor()
+    code = (
+        "class A:\n    pass\n"
+        "a = A()\n"
+        "checks = [a.__class__ is type(a) is A, (1).__class__ is int, getattr([], '__class__') is list,\n"
+        "          hasattr(a, '__class__'), '{0.__class__.__name__}'.format(a) == 'A']\n"
+        "checks"
+    )
+    assert ex(code).output == [True, True, True, True, True]
+    refused("x = []\nx.__class__ = dict", "Forbidden write of dunder attribute '__class__'")
+    refused("class A:\n    pass\na = A()\na.__class__ = int", "Forbidden write of dunder attribute '__class__'")
+    refused("setattr(marker, '__class__', int)", "Forbidden write of dunder attribute '__class__'")
+    refused("class A:\n    pass\ndelattr(A(), '__class__')", "Forbidden write of dunder attribute '__class__'")
+    refused("del marker.__class__", "Forbidden write of dunder attribute '__class__'")
+    refused("class A:\n    __class__ = int", "dunder name '__class__'")
+    assert type(MARKER) is Marker
 
 
 def test_subclasses_through_type_and_getattr():
@@ -98,11 +125,13 @@ def test_code_object_internals():
 
 
 def test_format_traversal_is_refused():
-    refused("'{0.__class__.__mro__}'.format(1)", "format string")
+    refused("'{0.__class__.__mro__}'.format(1)", "'.__mro__' in a format string")
+    refused("'{0.__class__.__base__}'.format(1)", "'.__base__' in a format string")
     refused("s = '{0.__glo' + 'bals__}'\ns.format(secret_tool)", "format string")
     refused("s = '{f.__globals__}'\ns.format_map({'f': secret_tool})", "format string")
-    refused("fmt = str.format\nfmt('{0.__class__}', 1)", "format string")
-    refused("s = '{0:{1.__class__}}'\ns.format(1, 2)", "format string")
+    refused("fmt = str.format\nfmt('{0.__class__.__base__}', 1)", "'.__base__' in a format string")
+    refused("s = '{0:{1.__class__.__bases__}}'\ns.format(1, 2)", "'.__bases__' in a format string")
+    refused("import string\nstring.Formatter().format('{0.__class__.__base__}', 1)", "'__base__'")
 
 
 def test_string_formatter_traversal_is_refused():
@@ -541,8 +570,15 @@ def test_reserved_helper_names_are_refused():
 
 
 def test_match_class_cannot_read_dunders():
-    refused("match 1:\n    case int(__class__=c):\n        pass", "'__class__'")
-    refused("class P:\n    __match_args__ = ('__class__',)", "'__class__'")
+    # reading __class__ through a pattern is type(x); the next step of the walk is refused
+    refused("match 1:\n    case int(__class__=type(__base__=b)):\n        pass", "'__base__'")
+    refused("match 1:\n    case int(__dict__=d):\n        pass", "'__dict__'")
+    refused("class P:\n    __match_args__ = ('__class__', '__base__')", "'__base__'")
+    code = (
+        "class P:\n    __match_args__ = ('x',)\n    def __init__(self):\n        self.x = type\n"
+        "match P():\n    case P(type(__subclasses__=s)):\n        pass"
+    )
+    refused(code, "'__subclasses__'")
 
 
 def test_host_process_untouched():

@@ -126,12 +126,17 @@ async def test_aexecute(wasm):
         "import subprocess\nsubprocess.run(['id'])",
         "open('/etc/passwd').read()",
         "().__class__.__bases__[0].__subclasses__()",
+        "'{0.__class__.__base__}'.format(1)",
+        "x = []\nx.__class__ = dict",
         "eval('1 + 1')",
         "import pyodide",
         "import js",
     ],
-    ids=["import-os", "import-subprocess", "open", "dunder-walk", "eval", "import-pyodide", "import-js"],
-)
+    ids=[
+        "import-os", "import-subprocess", "open", "dunder-walk", "format-walk", "class-write", "eval",
+        "import-pyodide", "import-js",
+    ],
+)  # fmt: skip
 def test_policy_errors_are_the_local_workers(wasm, local, code):
     with pytest.raises(InterpreterError) as in_wasm:
         wasm(code)
@@ -139,6 +144,11 @@ def test_policy_errors_are_the_local_workers(wasm, local, code):
         local(code)
     assert str(in_wasm.value) == str(in_local.value)
     assert getattr(in_wasm.value, "exc_type", None) == getattr(in_local.value, "exc_type", None)
+
+
+def test_class_reads_as_type_as_in_the_local_worker(wasm, local):
+    code = "x = [1]\n(x.__class__ is type(x), getattr(x, '__class__') is list, '{0.__class__.__name__}'.format(x))"
+    assert wasm(code).output == local(code).output == (True, True, "list")
 
 
 def test_values_cross_through_the_codec(wasm):

@@ -1,7 +1,7 @@
 """Check and rewrite agent code, then compile it to ordinary CPython bytecode.
 
 Layer 3 (executors). The executor does not interpret the AST: it parses the code, refuses what the
-policy forbids when that is visible in the source (``x.__class__``, ``f.gi_frame``, rebinding a
+policy forbids when that is visible in the source (``x.__globals__``, ``f.gi_frame``, rebinding a
 tool), rewrites the few places that need a run-time check, and hands the tree to ``compile()``.
 The result runs at CPython speed; only the inserted guards cost anything.
 
@@ -66,9 +66,9 @@ from .astnodes import self_check as _self_check
 from .astnodes import tick_stmt as _tick_stmt
 from .policy import (
     ALLOWED_DUNDER_NAMES,
-    ALLOWED_DUNDER_STORES,
     ALLOWED_PRIVATE,
     attribute_violation,
+    dunder_store_violation,
     format_attribute_violation,
     format_attributes,
     is_dunder,
@@ -311,12 +311,8 @@ class _Rewriter(ast.NodeTransformer):
                 self._guard_value(node, names.PRIV)
             return node
         if not loading:
-            if is_dunder(attr) and attr not in ALLOWED_DUNDER_STORES:
-                self.fail(
-                    f"Forbidden write of dunder attribute '{attr}': define it in the class body instead "
-                    "(rule: no dunder attributes)",
-                    node,
-                )
+            if message := dunder_store_violation(attr):
+                self.fail(message, node)
             # writes: refused on classes the code did not define (no monkeypatching host classes)
             self._guard_value(node, names.STORE)
             return node
@@ -504,7 +500,11 @@ def check_expression_source(source: str) -> None:
         if isinstance(node, ast.Attribute):
             message = attribute_violation(node.attr)
             if node.attr.startswith("_") and not message:
-                message = f"Forbidden access to private attribute '{node.attr}' in an annotation (rule: no private attributes)"
+                kind = "dunder" if is_dunder(node.attr) else "private"
+                message = (
+                    f"Forbidden access to {kind} attribute '{node.attr}' in an annotation (rule: annotations "
+                    "may not read attributes that start with '_')"
+                )
             if message:
                 raise StaticViolation(message, None)
         elif isinstance(node, ast.Name) and (is_dunder(node.id) or node.id.startswith(names.RESERVED_PREFIX)):

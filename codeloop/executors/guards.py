@@ -1,7 +1,7 @@
 """Run-time guards: the checks the compiler cannot do from the source alone.
 
-Layer 3 (executors). The compiler refuses what it can see (``x.__class__``); what it cannot see
-(``getattr(x, name)``, ``"{0.__class__}".format(x)``, ``operator.attrgetter(name)``, a private
+Layer 3 (executors). The compiler refuses what it can see (``x.__globals__``); what it cannot see
+(``getattr(x, name)``, ``"{0.__globals__}".format(x)``, ``operator.attrgetter(name)``, a private
 attribute whose owner is only known at run time) goes through the functions here. Every builtin or
 library callable that looks attributes up by a string the code controls is replaced by a version
 that applies ``policy.attribute_violation`` first.
@@ -28,11 +28,11 @@ from typing import Any
 from .compiler import FILENAME
 from .names import CLASS_TOKEN
 from .policy import (
-    ALLOWED_DUNDER_STORES,
     ALLOWED_DUNDERS,
     ALLOWED_PRIVATE,
     FORBIDDEN_ATTRIBUTES,
     PolicyViolation,
+    dunder_store_violation,
     format_attribute_violation,
     format_attributes,
     is_dunder,
@@ -272,7 +272,7 @@ _format_ok: dict[str, bool] = {}  # format string -> whether it reads private at
 
 
 def check_format_string(fmt: str) -> bool:
-    """Refuse ``{0.__class__}``-style traversal in a format string; cached per string.
+    """Refuse ``{0.__globals__}``-style traversal in a format string; cached per string.
 
     Returns True when the string reads private attributes (``{0._x}``): those are allowed only on the
     code's own objects, so formatting must then look at the objects (``SafeFormatter``).
@@ -380,11 +380,8 @@ def safe_hasattr(obj: Any, name: Any) -> bool:
 
 
 def _check_dunder_store(name: str) -> None:
-    if is_dunder(name) and name not in ALLOWED_DUNDER_STORES:
-        raise PolicyViolation(
-            f"Forbidden write of dunder attribute '{name}': define it in the class body instead "
-            "(rule: no dunder attributes)"
-        )
+    if message := dunder_store_violation(name):
+        raise PolicyViolation(message)
 
 
 def safe_setattr(obj: Any, name: Any, value: Any) -> None:

@@ -8,11 +8,13 @@ any remote sandbox refuse exactly the same things with exactly the same messages
 Attribute rules (documented for users in ``InProcessExecutor``'s docstring):
 
 * Dunder attributes (``__x__``) are refused, except the harmless ones in ``ALLOWED_DUNDERS`` that
-  ordinary code needs (``super().__init__(...)``, ``f.__name__``, ``x.__len__()``, ...). Everything
-  that leads to interpreter internals (``__class__``, ``__dict__``, ``__globals__``,
-  ``__subclasses__``, ``__mro__``, ``__bases__``, ``__code__``, ``__closure__``, ``__self__``,
-  ``__func__``, ``__builtins__``, ``__getattribute__``, ``__reduce__``, ``__traceback__``...) is not
-  in it.
+  ordinary code needs (``super().__init__(...)``, ``f.__name__``, ``x.__len__()``, ...). Reading
+  ``x.__class__`` is allowed: it gives ``type(x)``, which code can call anyway (writing it stays
+  refused). Everything that leads on to interpreter internals (``__base__``, ``__bases__``,
+  ``__mro__``, ``__subclasses__``, ``__dict__``, ``__globals__``, ``__code__``, ``__closure__``,
+  ``__self__``, ``__func__``, ``__builtins__``, ``__getattribute__``, ``__reduce__``,
+  ``__traceback__``...) is not in it, so an escape chain such as
+  ``().__class__.__base__.__subclasses__()`` is refused at its next step.
 * Private attributes (``_x``, and name-mangled ``__x``) are allowed only on instances and classes
   that the sandboxed code defined itself (``self._cache`` works), plus the public-by-convention
   names in ``ALLOWED_PRIVATE`` (``namedtuple._asdict``...). On anything else (modules, library
@@ -57,6 +59,7 @@ __all__ = [
     "attribute_violation",
     "format_attributes",
     "format_attribute_violation",
+    "dunder_store_violation",
     "needs_owner_check",
     "is_dunder",
 ]
@@ -138,6 +141,8 @@ ALLOWED_DUNDERS: frozenset[str] = frozenset(
         "__index__", "__round__", "__trunc__", "__floor__", "__ceil__",
         # class-level data that is plain data
         "__slots__", "__match_args__", "__members__",
+        # x.__class__ is type(x) (read only: ALLOWED_DUNDER_STORES leaves it out)
+        "__class__",
         # exception chaining (the traceback itself stays refused)
         "__cause__", "__context__", "__suppress_context__", "__notes__",
     }
@@ -147,8 +152,9 @@ ALLOWED_DUNDERS: frozenset[str] = frozenset(
 # exists (``C.__match_args__ = ...``, ``C.__eq__ = ...``) is refused: define them in the class body.
 ALLOWED_DUNDER_STORES: frozenset[str] = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 
-# Dunder names (not attributes) code may write as plain names. ``__name__`` reads "__main__".
-ALLOWED_DUNDER_NAMES: frozenset[str] = ALLOWED_DUNDERS | {"__debug__", "__annotations__"}
+# Dunder names (not attributes) code may write as plain names. ``__name__`` reads "__main__". The bare
+# name ``__class__`` (a method's implicit class cell) stays out: the attribute rule is about ``x.__class__``.
+ALLOWED_DUNDER_NAMES: frozenset[str] = (ALLOWED_DUNDERS - {"__class__"}) | {"__debug__", "__annotations__"}
 
 # Private-looking names that are public API by convention.
 ALLOWED_PRIVATE: frozenset[str] = frozenset(
@@ -240,6 +246,15 @@ def attribute_violation(name: str, *, private_ok: bool = False) -> str | None:
     if name in FORBIDDEN_ATTRIBUTES:
         return f"Forbidden access to interpreter internals '{name}' (rule: no frame/code/generator internals)"
     return None
+
+
+def dunder_store_violation(name: str) -> str | None:
+    """The message for writing or deleting attribute ``name`` when it is a dunder code may not write,
+    else None (``x.__class__ = C`` is refused like every dunder outside ``ALLOWED_DUNDER_STORES``)."""
+    if not is_dunder(name) or name in ALLOWED_DUNDER_STORES:
+        return None
+    hint = "" if name == "__class__" else ": define it in the class body instead"
+    return f"Forbidden write of dunder attribute '{name}'{hint} (rule: no dunder attributes)"
 
 
 def format_attributes(fmt: str) -> Iterator[str]:
