@@ -68,6 +68,20 @@ def test_subclasses_walk_is_refused():
     refused("def f(): pass\nf.__class__.__dict__['__globals__']", "'__dict__'")
 
 
+def test_a_refused_import_before_a_static_offence_is_reported_first():
+    # the compiler refuses the whole action before it runs; a module-level import that precedes the
+    # offence would have been refused first, so that refusal is the one reported (with its line)
+    code = "x = 1\nimport sys\nb = sys._getframe().f_builtins"
+    err = refused(code, "Import of sys is not allowed")
+    assert err.lineno == 2 and "line 2" in str(err) and err.exc_type == "PolicyViolation"
+    refused("import json; from os import path; f = (lambda: 0).__globals__", "Import of os is not allowed")
+    # an import after the offence, or one inside a function that may never run, does not move it
+    err = refused("g = (lambda: 0).__globals__\nimport sys", "'__globals__'")
+    assert err.lineno == 1
+    refused("def f():\n    import os\ng = (lambda: 0).__globals__", "'__globals__'")
+    refused("import sys\ng = (lambda: 0).__globals__", "'__globals__'", additional_authorized_imports=["sys"])
+
+
 def test_class_attribute_reads_as_type_and_cannot_be_written():
     ex = InProcessExecutor()
     code = (

@@ -93,10 +93,13 @@ _CLASS_BODY_DENIED = frozenset(
 class StaticViolation(Exception):
     """A rule broken visibly in the source; raised before anything runs."""
 
-    def __init__(self, message: str, lineno: int | None, exc_type: str = "PolicyViolation"):
+    def __init__(
+        self, message: str, lineno: int | None, exc_type: str = "PolicyViolation", col_offset: int = 0
+    ):
         super().__init__(message)
         self.message = message
         self.lineno = lineno
+        self.col_offset = col_offset  # where on the line the offence starts
         self.exc_type = exc_type
 
 
@@ -125,7 +128,7 @@ class _Rewriter(ast.NodeTransformer):
 
     # ---- helpers -------------------------------------------------------------------------
     def fail(self, message: str, node: ast.AST) -> None:
-        raise StaticViolation(message, getattr(node, "lineno", None))
+        raise StaticViolation(message, getattr(node, "lineno", None), col_offset=getattr(node, "col_offset", 0))
 
     def check_binding(self, name: str | None, node: ast.AST) -> None:
         """A name the code binds (assignment target, def, import as, parameter, ...)."""
@@ -164,7 +167,8 @@ class _Rewriter(ast.NodeTransformer):
             try:
                 check_expression_source(ann.value)
             except StaticViolation as exc:
-                raise StaticViolation(exc.message, getattr(ann, "lineno", None)) from None
+                lineno, col = getattr(ann, "lineno", None), getattr(ann, "col_offset", 0)
+                raise StaticViolation(exc.message, lineno, col_offset=col) from None
 
     def body_with_tick(self, body: list[ast.stmt], node: ast.AST) -> list[ast.stmt]:
         anchor = body[0] if body else node

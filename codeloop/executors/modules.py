@@ -24,6 +24,7 @@ attributes on its ``math`` without touching the host's).
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import sys
@@ -145,14 +146,45 @@ class ModuleGate:
                 )
         return self.proxy(real)
 
-    def _load(self, name: str) -> types.ModuleType:
+    def refusal(self, name: str) -> str | None:
+        """Why an import of module ``name`` is refused, or None when it is authorized."""
         if name == "__future__":
-            return importlib.import_module(name)
+            return None
         private = any(part.startswith("_") for part in name.split("."))
         if not self.policy.is_import_authorized(name) or (
             private and name not in self.policy.authorized_imports and not self.policy.allows_all_imports
         ):
-            raise PolicyViolation(self.policy.import_refusal(name))
+            return self.policy.import_refusal(name)
+        return None
+
+    def refused_before(self, source: str, line: int, col: int) -> tuple[int, str] | None:
+        """The first module-level import statement of ``source`` that ends before ``(line, col)`` and
+        is refused, as (its line, the refusal). The compiler refuses a whole action before it runs;
+        an import statement that precedes the offence at module level would have been refused first,
+        so that is the refusal to report (the first offence in reading order)."""
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            return None
+        for stmt in body:
+            if (stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0) > (line, col):
+                break
+            if isinstance(stmt, ast.Import):
+                modules = [alias.name for alias in stmt.names]
+            elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
+                modules = [stmt.module]
+            else:
+                continue
+            for name in modules:
+                if message := self.refusal(name):
+                    return stmt.lineno, message
+        return None
+
+    def _load(self, name: str) -> types.ModuleType:
+        if name == "__future__":
+            return importlib.import_module(name)
+        if message := self.refusal(name):
+            raise PolicyViolation(message)
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -324,8 +324,12 @@ class ExecutionSession:
             _annotate(err, "", type(exc).__name__, exc.lineno)
             raise err from None
         except StaticViolation as exc:
-            err = InterpreterError(_located(exc.lineno, exc.message))
-            _annotate(err, "", exc.exc_type, exc.lineno)
+            lineno, message, exc_type = exc.lineno, exc.message, exc.exc_type
+            earlier = None if lineno is None else self._modules.refused_before(code, lineno, exc.col_offset)
+            if earlier is not None:
+                (lineno, message), exc_type = earlier, "PolicyViolation"
+            err = InterpreterError(_located(lineno, message))
+            _annotate(err, "", exc_type, lineno)
             raise err from None
 
     def _begin(self) -> None:
