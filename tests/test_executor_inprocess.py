@@ -81,8 +81,8 @@ def test_error_names_line_type_and_keeps_logs():
         ex("print('before')\na = 1\nb = a + missing\n")
     err = info.value
     assert str(err) == (
-        "Code execution failed at line 3: NameError: name 'missing' is not defined "
-        "(The variable `missing` is not defined.)"
+        "Code execution failed at line 'b = a + missing' (line 3) due to: NameError: name 'missing' is not "
+        "defined (The variable `missing` is not defined.)"
     )
     assert err.logs == "before\n" and err.exc_type == "NameError" and err.lineno == 3
     assert isinstance(err, ValueError)  # smolagents callers catch ValueError
@@ -90,8 +90,28 @@ def test_error_names_line_type_and_keeps_logs():
 
 def test_error_inside_function_points_at_the_agent_line():
     ex = InProcessExecutor()
-    with pytest.raises(InterpreterError, match="line 3: ZeroDivisionError"):
+    with pytest.raises(InterpreterError) as info:
         ex("def f(x):\n    y = x\n    return y / 0\nf(1)")
+    # smolagents' phrase quotes the module-level statement; the lines say where it failed
+    assert str(info.value) == (
+        "Code execution failed at line 'f(1)' (line 3, called from line 4) due to: ZeroDivisionError: "
+        "division by zero"
+    )
+    assert info.value.lineno == 3
+
+
+def test_error_quotes_the_statements_of_its_line():
+    ex = InProcessExecutor()
+    cases = {
+        "a = 1; b = a / 0": "'a = 1; b = a / 0' (line 1)",
+        "x = 0\nfor i in range(3):\n    x += 1\n    y = i / 0": "'for i in range(3): ...' (line 4)",
+        "def f():\n    return (lambda: 0).__globals__": "'def f(): ...' (line 2)",  # refused before it runs
+        "t = '" + "x" * 300 + "' / 2": "'t = '" + "x" * 195 + "...' (line 1)",  # cut at 200
+    }
+    for code, where in cases.items():
+        with pytest.raises(InterpreterError) as info:
+            ex(code)
+        assert str(info.value).startswith(f"Code execution failed at line {where} due to: "), str(info.value)
 
 
 def test_syntax_error_is_reported_with_line():

@@ -23,7 +23,7 @@ import re
 import types
 from typing import Any
 
-__all__ = ["explain"]
+__all__ = ["explain", "located"]
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 _CONTAINERS = (dict, list, tuple, str, bytes, range)
@@ -114,6 +114,43 @@ def _is_scalar(value: Any) -> bool:
 def _shown(value: Any) -> str:
     text = repr(value) if type(value) not in (str,) else value
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
+
+
+_MAX_QUOTED = 200
+
+
+def located(message: str, source: str | None, line: int | None, outer: int | None = None) -> str:
+    """The text of an error that ends a run, in smolagents' words plus the line numbers.
+
+    smolagents quotes the top-level statement that failed (``Code execution failed at line
+    'counts += 1' due to: TypeError: ...``); codeloop keeps that phrase and adds where the error
+    happened: ``line`` is the innermost line of agent code, ``outer`` the module-level line that was
+    running (they differ when the error is inside a function the code called). A multi-line statement
+    is quoted by its first line."""
+    if line is None:
+        return f"Code execution failed: {message}"
+    outer = line if outer is None else outer
+    stmts = _top_statements(source or "", outer)
+    if not stmts:
+        return f"Code execution failed at line {line} due to: {message}"
+    quoted = "; ".join((ast.get_source_segment(source or "", s) or "").split("\n")[0].strip() for s in stmts)
+    if len(quoted) > _MAX_QUOTED:
+        quoted = quoted[:_MAX_QUOTED] + "..."
+    elif any(s.end_lineno != s.lineno for s in stmts):
+        quoted += " ..."
+    inside = any(s.lineno <= line <= (s.end_lineno or s.lineno) for s in stmts)
+    where = f"line {line}" if inside else f"line {line}, called from line {outer}"
+    return f"Code execution failed at line '{quoted}' ({where}) due to: {message}"
+
+
+def _top_statements(source: str, lineno: int) -> list[ast.stmt]:
+    """The module-level statements of ``source`` that span line ``lineno`` (``a = 1; b = c[0]``
+    puts two on one line, and a traceback names only the line)."""
+    try:
+        body = ast.parse(source).body if source else []
+    except SyntaxError:
+        return []
+    return [s for s in body if s.lineno <= lineno <= (s.end_lineno or s.lineno)]
 
 
 def _agent_frame(exc: BaseException, filename: str) -> tuple[types.FrameType | None, int | None]:

@@ -328,7 +328,7 @@ class ExecutionSession:
             earlier = None if lineno is None else self._modules.refused_before(code, lineno, exc.col_offset)
             if earlier is not None:
                 (lineno, message), exc_type = earlier, "PolicyViolation"
-            err = InterpreterError(_located(lineno, message))
+            err = InterpreterError(hints.located(message, code, lineno))
             _annotate(err, "", exc_type, lineno)
             raise err from None
 
@@ -511,13 +511,13 @@ class ExecutionSession:
         if self._final is not _UNSET:  # final_answer was called, even if the code swallowed the signal
             return self._output()
         logs = self._capture.getvalue()
-        lineno = _code_line(exc)
+        outer, lineno = _code_lines(exc)
         tripped = self._budget.tripped
         if tripped is not None:  # whatever the code made of it, the limit is the cause
             exc = tripped if not isinstance(exc, ExecutionTimeout | OperationLimitExceeded) else exc
         if isinstance(exc, PolicyViolation | ExecutionTimeout | OperationLimitExceeded):
             exc_type = getattr(exc, "exc_type", type(exc).__name__)
-            message = _located(lineno, str(exc))
+            message = hints.located(str(exc), self._source, lineno, outer)
         else:
             exc_type = type(exc).__name__
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
@@ -526,7 +526,7 @@ class ExecutionSession:
             hint = hints.explain(exc, self._source, FILENAME)
             if hint:
                 detail = f"{detail} ({hint})" if detail else hint
-            message = _located(lineno, f"{exc_type}: {detail}" if detail else exc_type)
+            message = hints.located(f"{exc_type}: {detail}" if detail else exc_type, self._source, lineno, outer)
         err = (ExecutionTimeoutError if isinstance(exc, ExecutionTimeout) else InterpreterError)(message)
         _annotate(err, logs, exc_type, lineno)
         raise err from (exc if isinstance(exc, Exception) else None)
@@ -550,29 +550,24 @@ def _is_outer_cancel() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def _located(lineno: int | None, message: str) -> str:
-    if lineno is None:
-        return f"Code execution failed: {message}"
-    return f"Code execution failed at line {lineno}: {message}"
-
-
 def _annotate(err: InterpreterError, logs: str, exc_type: str, lineno: int | None) -> None:
     err.logs = logs  # type: ignore[attr-defined]
     err.exc_type = exc_type  # type: ignore[attr-defined]
     err.lineno = lineno  # type: ignore[attr-defined]
 
 
-def _code_line(exc: BaseException) -> int | None:
-    """Line of the innermost frame of agent code in the traceback."""
-    line = None
+def _code_lines(exc: BaseException) -> tuple[int | None, int | None]:
+    """Lines of the outermost and the innermost frame of agent code in the traceback."""
+    outer = line = None
     tb = exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == FILENAME:
             line = tb.tb_lineno
+            outer = line if outer is None else outer
         tb = tb.tb_next
     if line is None and isinstance(exc, SyntaxError) and exc.filename == FILENAME:
-        line = exc.lineno
-    return line
+        outer = line = exc.lineno
+    return outer, line
 
 
 BASE_PYTHON_TOOLS: dict[str, Any] = dict(_PLAIN_BUILTINS)
