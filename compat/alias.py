@@ -95,8 +95,6 @@ PRIVATE: frozenset[str] = frozenset(
         "ALLOWED_DUNDER_METHODS",
         "MethodChecker",
         "CallbackRegistry",
-        "timeout",
-        "fix_final_answer_code",
         "instance_to_source",
         "Path",
         "RETRY_WAIT",

@@ -33,6 +33,13 @@ def _error(code: str, **kwargs: object) -> str:
         ("def f(**k):\n    return k\nf(**[1])", "Cannot unpack non-dict value in **kwargs: list"),
         ("a, b = 1, 2, 3", "ValueError: too many values to unpack (expected 2) (Cannot unpack tuple of wrong size)"),
         ("del x", "Cannot delete name 'x': name is not defined"),
+        ("y = x + 1", "NameError: name 'x' is not defined (The variable `x` is not defined.)"),
+        (
+            "y = add_two(3)",
+            "NameError: name 'add_two' is not defined (Forbidden function evaluation: 'add_two' is not among the "
+            "explicitly allowed tools or defined/imported in the preceding code)",
+        ),
+        ("def f():\n    return g(1)\nf()", "name 'g' is not defined (Forbidden function evaluation: 'g' is not"),
         ("assert 1 == 1\nassert 1 == 2", "AssertionError: Assertion failed: 1 == 2"),
         ("counts = [1]\ncounts += 1", "Cannot add non-list value 1 to a list."),
     ],
@@ -311,3 +318,96 @@ def test_a_worker_killed_while_its_fork_server_is_sending_does_not_deadlock() ->
         ex.close()
     finally:
         pool.close()
+
+
+def test_timeout_decorator_returns_raises_and_stops_waiting_at_the_deadline() -> None:
+    import asyncio
+    import contextvars
+    import time
+
+    from codeloop.errors import ExecutionTimeoutError
+    from codeloop.executors.compat import timeout
+
+    probe: contextvars.ContextVar[str] = contextvars.ContextVar("probe", default="unset")
+
+    @timeout(2)
+    def quick(x: int) -> tuple[int, str]:
+        return x * 2, probe.get()
+
+    probe.set("caller's")
+    assert quick(21) == (42, "caller's")  # the caller's context variables reach the thread
+    assert quick.__name__ == "quick"
+
+    @timeout(2)
+    def fails() -> None:
+        raise KeyError("inner")
+
+    with pytest.raises(KeyError, match="inner"):
+        fails()
+
+    @timeout(0.2)
+    def slow() -> str:
+        time.sleep(1.5)
+        return "late"
+
+    start = time.monotonic()
+    with pytest.raises(ExecutionTimeoutError, match="Code execution exceeded the maximum execution time of 0.2"):
+        slow()
+    assert time.monotonic() - start < 1.0  # the caller is not kept waiting for the thread
+
+    @timeout(0.2)
+    async def slow_async() -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    @timeout(1)
+    async def quick_async() -> str:
+        return "ok"
+
+    assert asyncio.run(quick_async()) == "ok"
+    with pytest.raises(ExecutionTimeoutError, match="maximum execution time of 0.2 seconds"):
+        asyncio.run(slow_async())
+
+
+@pytest.mark.parametrize(
+    "code, fixed",
+    [
+        ("final_answer = 3.21\nfinal_answer(final_answer)", "final_answer_variable = 3.21\nfinal_answer(final_answer_variable)"),
+        ("def f(final_answer):\n    return final_answer\nfinal_answer(f(1))", "def f(final_answer_variable):\n    return final_answer_variable\nfinal_answer(f(1))"),
+        ("s = 'é'; final_answer = 1\nprint('final_answer', obj.final_answer, g(final_answer=2))  # final_answer\nfinal_answer(final_answer)",
+         "s = 'é'; final_answer_variable = 1\nprint('final_answer', obj.final_answer, g(final_answer=2))  # final_answer\nfinal_answer(final_answer_variable)"),
+        ("final_answer = 3", "final_answer = 3"),  # no call: left for the executor to refuse
+        ("final_answer(final_answer)", "final_answer(final_answer)"),  # nothing bound
+        ("final_answer = (\nfinal_answer(1)", "final_answer = (\nfinal_answer(1)"),  # does not parse
+    ],
+)  # fmt: skip
+def test_fix_final_answer_code_renames_only_the_variable(code: str, fixed: str) -> None:
+    from codeloop.executors.compat import fix_final_answer_code
+
+    assert fix_final_answer_code(code) == fixed
+    if fixed != code:  # the fixed code runs where the original is refused (final_answer is read-only)
+        ex = InProcessExecutor()
+        ex.send_variables({"obj": type("O", (), {"final_answer": 0})(), "g": lambda **k: k})
+        with pytest.raises(InterpreterError, match="final_answer"):
+            ex(code)
+        assert ex(fixed).is_final_answer
+
+
+def test_state_shows_name_main_as_smolagents_and_round_trips() -> None:
+    from codeloop.executors.worker.host import LocalPythonExecutor
+
+    inproc, worker = InProcessExecutor(), LocalPythonExecutor()
+    try:
+        for ex in (inproc, worker):
+            ex("x = 1\nwho = __name__")
+            assert ex.state == {"__name__": "__main__", "x": 1, "who": "__main__"}
+        again = InProcessExecutor()
+        again.send_variables(worker.state)  # what state shows can be sent back
+        assert again("(__name__, x + 1)").output == ("__main__", 2)
+        with pytest.raises(ValueError, match="dunder names are reserved"):
+            again.send_variables({"__builtins__": {}})
+        state: dict = {}
+        evaluate_python_code("x = 1", {}, state=state)  # smolagents' function leaves it out of the state
+        assert "__name__" not in state and state["x"] == 1
+    finally:
+        worker.close()

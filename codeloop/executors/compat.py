@@ -1,4 +1,5 @@
-"""``evaluate_python_code``: the smolagents-compatible one-shot entry point.
+"""``evaluate_python_code``: the smolagents-compatible one-shot entry point, and the small helpers of
+smolagents' ``local_python_executor`` module that user code calls (``timeout``, ``fix_final_answer_code``).
 
 Layer 3 (executors). Runs one piece of code in a fresh in-process session and returns
 ``(result, is_final_answer)`` like smolagents does; ``state`` (if given) provides the variables and
@@ -8,12 +9,28 @@ receives them back afterwards, with the printed text under ``state["_print_outpu
 from __future__ import annotations
 
 import ast
-from typing import Any
+import asyncio
+import contextvars
+import functools
+import inspect
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from ..errors import ExecutionTimeoutError
 from .policy import DEFAULT_AUTHORIZED_IMPORTS, Policy
 from .session import BASE_PYTHON_TOOLS, ExecutionSession
 
-__all__ = ["evaluate_python_code", "BASE_BUILTIN_MODULES", "check_import_authorized"]
+__all__ = [
+    "evaluate_python_code",
+    "BASE_BUILTIN_MODULES",
+    "check_import_authorized",
+    "timeout",
+    "fix_final_answer_code",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 BASE_BUILTIN_MODULES = sorted(DEFAULT_AUTHORIZED_IMPORTS)
 _MISSING = object()
@@ -95,7 +112,7 @@ def evaluate_python_code(
         out = session.run(code)
     finally:
         if state is not None:
-            after = session.state
+            after = {k: v for k, v in session.state.items() if k != "__name__"}  # as smolagents' function
             for name in [k for k in variables if k not in after]:  # deleted by the code (del x)
                 state.pop(name, None)
             state.update(after)
@@ -133,3 +150,87 @@ evaluate_subscript = _evaluate_node
 evaluate_condition = _evaluate_node
 evaluate_boolop = _evaluate_node
 evaluate_delete = _evaluate_node
+
+
+def _timed_out(timeout_seconds: float) -> ExecutionTimeoutError:
+    return ExecutionTimeoutError(
+        f"Code execution exceeded the maximum execution time of {timeout_seconds} seconds (rule: timeout)"
+    )
+
+
+def timeout(timeout_seconds: float) -> Callable[[_F], _F]:
+    """Decorator: a call that takes longer than ``timeout_seconds`` raises ``ExecutionTimeoutError``.
+
+    A plain function runs in a daemon thread (with the caller's context variables) and the caller gets
+    the error at the deadline; Python cannot stop a thread, so the function runs on to its end and its
+    result is dropped. A coroutine function is cancelled at the deadline instead."""
+
+    def decorator(func: _F) -> _F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def awaiting(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await asyncio.wait_for(func(*args, **kwargs), timeout_seconds)
+                except TimeoutError:
+                    raise _timed_out(timeout_seconds) from None
+
+            return awaiting  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            box: dict[str, Any] = {}
+            context = contextvars.copy_context()
+
+            def target() -> None:
+                try:
+                    box["value"] = context.run(func, *args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                    box["error"] = exc
+
+            thread = threading.Thread(target=target, name=f"codeloop-timeout-{func.__name__}", daemon=True)
+            thread.start()
+            thread.join(timeout_seconds)
+            if thread.is_alive():
+                raise _timed_out(timeout_seconds)
+            if "error" in box:
+                raise box["error"]
+            return box["value"]
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def fix_final_answer_code(code: str) -> str:
+    """Rename a variable called ``final_answer`` to ``final_answer_variable`` in code that also calls
+    the ``final_answer`` tool (smolagents' helper: LLMs sometimes write ``final_answer = x`` before
+    ``final_answer(final_answer)``). Calls, attributes (``obj.final_answer``), keyword names, strings and
+    comments are left alone; code that does not both bind and call the name is returned unchanged, as
+    is code that does not parse. codeloop's executors refuse the binding instead (tools are read-only),
+    so an agent learns to use another name; this helper is for callers who want smolagents' rewrite."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    callees = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    called = bound = False
+    spots: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "final_answer":
+            if id(node) in callees:
+                called = True
+                continue
+            bound = bound or isinstance(node.ctx, ast.Store)
+            spots.append((node.lineno, node.col_offset))
+        elif isinstance(node, ast.arg) and node.arg == "final_answer":
+            bound = True
+            spots.append((node.lineno, node.col_offset))
+    if not (called and bound):
+        return code
+    lines = re.split(r"(?<=\n)", code)
+    old, new = b"final_answer", b"final_answer_variable"
+    for lineno, col in sorted(spots, reverse=True):  # right to left: earlier offsets stay valid
+        raw = lines[lineno - 1].encode()  # ast offsets count UTF-8 bytes
+        lines[lineno - 1] = (raw[:col] + new + raw[col + len(old) :]).decode()
+    return "".join(lines)

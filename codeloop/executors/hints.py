@@ -9,6 +9,9 @@ uses for the same error, so that a migrated prompt or test that looks for them f
   when a subscript of a variable fails;
 * ``Cannot unpack non-dict value in **kwargs: list``, ``Cannot unpack tuple of wrong size``;
 * ``Cannot delete name 'x': name is not defined``; ``Assertion failed: 1 == 2`` for a bare assert;
+* ``Forbidden function evaluation: 'f' is not among the explicitly allowed tools or defined/imported in
+  the preceding code`` when the undefined name is called (``The variable `x` is not defined.`` when it
+  is read, added by the session);
 * ``Cannot add non-list value 1 to a list.`` for ``a_list += 1``.
 
 Nothing here runs the code's own methods: values are looked up in the failing frame's variables and
@@ -58,6 +61,14 @@ def _explain(exc: BaseException, source: str | None, filename: str) -> str:
         name = getattr(exc, "name", None)
         if any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
             return f"Cannot delete name '{name}': name is not defined"
+        return ""
+    if type(exc) is NameError:
+        name = getattr(exc, "name", None)
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(stmt)):
+            return (
+                f"Forbidden function evaluation: '{name}' is not among the explicitly allowed tools or "
+                "defined/imported in the preceding code"
+            )
         return ""
     if type(exc) is AssertionError:
         return f"Assertion failed: {ast.unparse(stmt.test)}" if isinstance(stmt, ast.Assert) and not exc.args else ""

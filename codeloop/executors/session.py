@@ -219,6 +219,9 @@ class ExecutionSession:
                 raise ValueError(f"Invalid variable name {name!r}: variable names must be Python identifiers")
             if name in self._protected:
                 raise ValueError(f"Cannot define variable {name!r}: a tool has that name")
+            if name == "__name__" and isinstance(value, str):  # state shows it, so state can be sent back
+                self._namespace[name] = value
+                continue
             if is_dunder(name) or name.startswith(names.RESERVED_PREFIX):
                 raise ValueError(f"Cannot define variable {name!r}: dunder names are reserved")
             self._namespace[name] = value
@@ -229,8 +232,10 @@ class ExecutionSession:
 
     @property
     def state(self) -> dict[str, Any]:
-        """The code's variables (a copy of the namespace without the executor's entries)."""
-        return {k: v for k, v in self._namespace.items() if not is_dunder(k)}
+        """The code's variables (a copy of the namespace without the executor's entries), and
+        ``__name__`` ("__main__"), which smolagents' executors show there too. Callers that keep
+        variables (runs, summaries) skip names that start with "_"."""
+        return {k: v for k, v in self._namespace.items() if not is_dunder(k) or k == "__name__"}
 
     def builtins_for_module(self, with_tools: bool = False) -> dict[str, Any]:
         """What ``import builtins`` shows code (only when authorized): the guarded builtins (``with_tools``:
@@ -521,9 +526,9 @@ class ExecutionSession:
         else:
             exc_type = type(exc).__name__
             detail = _text_of(exc) + self._modules.refusal_hint(exc)
-            if type(exc) is NameError and isinstance(exc.name, str):  # smolagents' wording, kept
-                detail += f" (The variable `{exc.name}` is not defined.)"
             hint = hints.explain(exc, self._source, FILENAME)
+            if type(exc) is NameError and isinstance(exc.name, str) and not hint:  # smolagents' wording
+                hint = f"The variable `{exc.name}` is not defined."
             if hint:
                 detail = f"{detail} ({hint})" if detail else hint
             message = hints.located(f"{exc_type}: {detail}" if detail else exc_type, self._source, lineno, outer)
