@@ -392,22 +392,3 @@ def test_fix_final_answer_code_renames_only_the_variable(code: str, fixed: str) 
             ex(code)
         assert ex(fixed).is_final_answer
 
-
-def test_state_shows_name_main_as_smolagents_and_round_trips() -> None:
-    from codeloop.executors.worker.host import LocalPythonExecutor
-
-    inproc, worker = InProcessExecutor(), LocalPythonExecutor()
-    try:
-        for ex in (inproc, worker):
-            ex("x = 1\nwho = __name__")
-            assert ex.state == {"__name__": "__main__", "x": 1, "who": "__main__"}
-        again = InProcessExecutor()
-        again.send_variables(worker.state)  # what state shows can be sent back
-        assert again("(__name__, x + 1)").output == ("__main__", 2)
-        with pytest.raises(ValueError, match="dunder names are reserved"):
-            again.send_variables({"__builtins__": {}})
-        state: dict = {}
-        evaluate_python_code("x = 1", {}, state=state)  # smolagents' function leaves it out of the state
-        assert "__name__" not in state and state["x"] == 1
-    finally:
-        worker.close()

@@ -112,7 +112,7 @@ def evaluate_python_code(
         out = session.run(code)
     finally:
         if state is not None:
-            after = {k: v for k, v in session.state.items() if k != "__name__"}  # as smolagents' function
+            after = session.state
             for name in [k for k in variables if k not in after]:  # deleted by the code (del x)
                 state.pop(name, None)
             state.update(after)

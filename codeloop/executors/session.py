@@ -219,9 +219,6 @@ class ExecutionSession:
                 raise ValueError(f"Invalid variable name {name!r}: variable names must be Python identifiers")
             if name in self._protected:
                 raise ValueError(f"Cannot define variable {name!r}: a tool has that name")
-            if name == "__name__" and isinstance(value, str):  # state shows it, so state can be sent back
-                self._namespace[name] = value
-                continue
             if is_dunder(name) or name.startswith(names.RESERVED_PREFIX):
                 raise ValueError(f"Cannot define variable {name!r}: dunder names are reserved")
             self._namespace[name] = value
@@ -232,10 +229,8 @@ class ExecutionSession:
 
     @property
     def state(self) -> dict[str, Any]:
-        """The code's variables (a copy of the namespace without the executor's entries), and
-        ``__name__`` ("__main__"), which smolagents' executors show there too. Callers that keep
-        variables (runs, summaries) skip names that start with "_"."""
-        return {k: v for k, v in self._namespace.items() if not is_dunder(k) or k == "__name__"}
+        """The code's variables (a copy of the namespace without the executor's entries)."""
+        return {k: v for k, v in self._namespace.items() if not is_dunder(k)}
 
     def builtins_for_module(self, with_tools: bool = False) -> dict[str, Any]:
         """What ``import builtins`` shows code (only when authorized): the guarded builtins (``with_tools``:

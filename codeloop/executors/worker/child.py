@@ -138,7 +138,7 @@ def _set_cpu_budget(per_run: int | None) -> None:
 
 def _user_vars(session: Any) -> dict[str, Any]:
     state = getattr(session, "state", None) or {}
-    return {k: v for k, v in state.items() if type(k) is str and (not k.startswith("_") or k == "__name__")}
+    return {k: v for k, v in state.items() if type(k) is str and not k.startswith("_")}
 
 
 def _run(session: Any, msg: dict[str, Any], interp_error: type) -> tuple[dict[str, Any], bool]:
