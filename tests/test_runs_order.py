@@ -136,7 +136,7 @@ def test_an_instant_tools_result_is_written_when_the_loop_is_next_idle(tmp_path)
         journal._before("1:note#1", "note", "1")
         journal._after("1:note#1", "note", "1", "1;", None)
         waiting = list(store.log)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
         return waiting
 
     waiting = asyncio.run(on_the_loop())
@@ -147,7 +147,7 @@ def test_an_instant_tools_result_is_written_when_the_loop_is_next_idle(tmp_path)
         journal._before("1:note#2", "note", "2")
         journal._after("1:note#2", "note", "2", "2;", None)
         journal._before("1:note#3", "note", "3")  # before the loop's next turn: it carries the result
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
 
     asyncio.run(next_write_first())
     assert store.log[-2:] == [[("call", "1:note#2", "started")], [("call", "1:note#2", "done"), ("call", "1:note#3", "started")]]

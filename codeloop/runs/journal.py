@@ -222,7 +222,9 @@ class Journal:
             self._write(reply=True)
         else:
             self._idle = True
-            loop.call_soon(self._idle_write)
+            # A timer due now runs after the callbacks already queued (call_soon would run first): the
+            # task that sends the step's code to the worker goes before this write, so they overlap.
+            loop.call_later(0, self._idle_write)
 
     def _idle_write(self) -> None:
         self._idle = False
