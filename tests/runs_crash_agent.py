@@ -48,7 +48,13 @@ REPLIES = [
 
 def reply(messages):
     point()
-    done = sum(1 for m in messages if getattr(m.role, "value", m.role) == "assistant")
+    roles = [getattr(m.role, "value", m.role) for m in messages]
+    done = roles.count("assistant")
+    if done >= len(REPLIES):
+        # The script is done and the run goes on: a step failed. Say why (a bare IndexError here once
+        # hid it in a resumed run, under heavy load).
+        said = [str(m.content)[-400:] for m, role in zip(messages, roles, strict=True) if role != "assistant"][-3:]
+        raise RuntimeError(f"the script has no reply {done + 1}: a step failed; the run's last messages: {said}")
     return REPLIES[done]
 
 
