@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from codeloop import CodeAgent
+from codeloop.memory import ActionStep
 from codeloop.models.scripted import ScriptedModel
 from codeloop.runs import SQLiteStore
 from codeloop.runs.journal import Journal
@@ -55,7 +56,7 @@ class Logging(SQLiteStore):
     def write(self, run_id, *, steps=(), call=None, state=None, data=None, calls=()):
         entry = [("step", index) for index, _, _ in steps] + self._reply(data)
         entry += [("call", c.key, c.status) for c in (*calls, *([call] if call else []))]
-        if self.fail_idle_once and steps and call is None and steps[0][0] > 0:
+        if self.fail_idle_once and steps and not any(c.status == "started" for c in calls):
             self.fail_idle_once = False
             raise OSError("disk full, once")
         super().write(run_id, steps=steps, call=call, state=state, data=data, calls=calls)
@@ -98,39 +99,45 @@ def test_each_write_keeps_its_place_in_the_run_order(tmp_path, executor_type):
     assert {k: (c.status, c.result) for k, c in stored.calls.items()} == {
         "1:note#1": ("done", "1;"), "2:note#1": ("done", "2;"), "2:note#2": ("done", "3;"),
     }
-    if executor_type == "local":
-        # Code in another process: step 1 went with step 2's reply in a write of their own, made while
-        # the code ran, so step 2's first call needed only its own record.
-        assert [("step", index[1]), ("reply", 2)] in store.log
     store.close()
+
+
+def _journal(store):
+    from codeloop.agents.run import Run
+
+    agent = CodeAgent(tools=[note], model=ScriptedModel(reply), store=store, executor_type="inprocess", verbosity_level=0)
+    run = Run(agent, "t", agent.memory, max_steps=3)
+    run.id = "r"
+    store.create_run("r", agent="CodeAgent", task="t")
+    run.step_number = 2
+    return Journal(run, store)
 
 
 def test_a_write_that_failed_while_the_loop_was_idle_goes_with_the_next_one(tmp_path):
     store = Logging(str(tmp_path / "runs.db"), fail_idle_once=True)
-    agent = CodeAgent(tools=[note], model=ScriptedModel(reply), store=store, executor_type="local", verbosity_level=0)
-    result = agent.run("Note.", run_id="r", return_full_result=True)
-    assert (result.state, result.output) == ("success", "1;2;3;")
-    assert not store.fail_idle_once  # the idle write did fail once
+    journal = _journal(store)
+    step = ActionStep(step_number=1, model_output="Thought: one.", observations="1;")
+    journal._unsaved.append((1, step, None, []))
+    journal._unsaved_data.update({"step_number": 1, "pending_step": None})
+    journal._reply = {"step_number": 2, "message": {"role": "assistant", "content": "Thought: two."}}
+    journal._idle_write()  # fails: nobody waits on it, so what it carried waits again
+    assert not store.fail_idle_once and store.log == []
+    assert store.get_run("r").steps == [] and journal._reply is not None
+    journal._before("2:note#1", "note", "2")
+    assert store.log == [[("step", 1), ("reply", 2), ("call", "2:note#1", "started")]]
     stored = store.get_run("r")
-    assert [s.get("step_number") for s in stored.steps] == [None, 1, 2, 3]
-    index = {s["step_number"]: i for i, s in enumerate(stored.steps) if "step_number" in s}
-    _check_order(store.log, index)
+    assert stored.steps[0]["observations"] == "1;" and stored.data["pending_step"]["step_number"] == 2
     store.close()
 
 
 def test_an_instant_tools_result_is_written_when_the_loop_is_next_idle(tmp_path):
     """The result of a call made on the loop thread waits for the loop's next turn (the code has its
     answer by then), or for the run's next write, whichever comes first; a thread writes at once."""
-    from codeloop.agents.run import Run
     from codeloop.runs.base import CallRecord
 
     store = Logging(str(tmp_path / "runs.db"))
-    agent = CodeAgent(tools=[note], model=ScriptedModel(reply), store=store, executor_type="inprocess", verbosity_level=0)
-    run = Run(agent, "t", agent.memory, max_steps=3)
-    run.id = "r"
-    store.create_run("r", agent="CodeAgent", task="t")
-    journal = Journal(run, store)
-    run.step_number = 1
+    journal = _journal(store)
+    journal.run.step_number = 1
 
     async def on_the_loop():
         journal._before("1:note#1", "note", "1")
@@ -154,4 +161,36 @@ def test_an_instant_tools_result_is_written_when_the_loop_is_next_idle(tmp_path)
     journal._after("1:note#3", "note", "3", "3;", None)  # no loop here: written at once
     assert store.log[-1] == [("call", "1:note#3", "done")]
     assert store.get_run("r").calls["1:note#2"] == CallRecord("1:note#2", 1, "note", "2", "done", "2;")
+    store.close()
+
+
+def test_the_finished_steps_go_with_the_next_reply_after_the_code_is_sent(tmp_path):
+    """With code in another process, the reply's write waits for the loop's next turn and comes after
+    what was already queued: the task that sends the step's code goes first, so the two overlap."""
+    from codeloop.messages import ChatMessage
+
+    order: list[str] = []
+
+    class Ordered(Logging):
+        def write(self, run_id, **kwargs):
+            order.append("write")
+            super().write(run_id, **kwargs)
+
+    store = Ordered(str(tmp_path / "runs.db"))
+    journal = _journal(store)
+    journal._overlap = True  # as before_code sets it for an executor whose code runs in another process
+    journal._unsaved.append((1, ActionStep(step_number=1, model_output="Thought: one."), None, []))
+
+    async def send_code():
+        order.append("code sent")
+
+    async def step():
+        journal.model_output(journal.run, ChatMessage(role="assistant", content="Thought: two."))
+        task = asyncio.ensure_future(send_code())  # as the agent starts the executor's run
+        await asyncio.sleep(0.01)
+        await task
+
+    asyncio.run(step())
+    assert order == ["code sent", "write"]
+    assert store.log == [[("step", 1), ("reply", 2)]]
     store.close()
