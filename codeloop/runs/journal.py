@@ -148,9 +148,9 @@ class Journal:
         self._write_lock = threading.Lock()
         self._flush_timer: Any = None
         # results of tool calls made on the loop thread, written when the loop is next idle (or first
-        # thing in the run's next write); _idle: such a write is scheduled
+        # thing in the run's next write); _idle: the loop such a write is scheduled on
         self._late: list[CallRecord] = []
-        self._idle = False
+        self._idle: asyncio.AbstractEventLoop | None = None
         # whether the code runs in another process (set by before_code): only then does a write made
         # while the code runs overlap with it (in-process code would wait for the lock and the GIL)
         self._overlap = False
@@ -215,19 +215,17 @@ class Journal:
 
     def _when_idle(self) -> None:
         """Write what waits once the event loop has nothing else to do (when on the loop thread)."""
-        if self._idle:
-            return
         loop = asyncio._get_running_loop()
         if loop is None:
             self._write(reply=True)
-        else:
-            self._idle = True
+        elif self._idle is not loop:  # (a write scheduled on a loop that stopped since does not count)
+            self._idle = loop
             # A timer due now runs after the callbacks already queued (call_soon would run first): the
             # task that sends the step's code to the worker goes before this write, so they overlap.
             loop.call_later(0, self._idle_write)
 
     def _idle_write(self) -> None:
-        self._idle = False
+        self._idle = None
         try:
             self._write(reply=True, keep=True)
         except Exception:  # noqa: BLE001 - it stays waiting: the run's next write retries it and fails there
