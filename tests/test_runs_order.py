@@ -117,7 +117,7 @@ def test_a_write_that_failed_while_the_loop_was_idle_goes_with_the_next_one(tmp_
     store = Logging(str(tmp_path / "runs.db"), fail_idle_once=True)
     journal = _journal(store)
     step = ActionStep(step_number=1, model_output="Thought: one.", observations="1;")
-    journal._unsaved.append((1, step, None, []))
+    journal._unsaved.append((1, step.dict(), None, []))
     journal._unsaved_data.update({"step_number": 1, "pending_step": None})
     journal._reply = {"step_number": 2, "message": {"role": "assistant", "content": "Thought: two."}}
     journal._idle_write()  # fails: nobody waits on it, so what it carried waits again
@@ -179,7 +179,7 @@ def test_the_finished_steps_go_with_the_next_reply_after_the_code_is_sent(tmp_pa
     store = Ordered(str(tmp_path / "runs.db"))
     journal = _journal(store)
     journal._overlap = True  # as before_code sets it for an executor whose code runs in another process
-    journal._unsaved.append((1, ActionStep(step_number=1, model_output="Thought: one."), None, []))
+    journal._unsaved.append((1, ActionStep(step_number=1, model_output="Thought: one.").dict(), None, []))
 
     async def send_code():
         order.append("code sent")

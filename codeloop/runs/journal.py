@@ -84,12 +84,8 @@ def event_record(event: Event) -> dict[str, Any]:
     return record
 
 
-def _row(index: int, step: Any, tape: list[Any] | None, events: list[Event]) -> tuple[int, dict[str, Any], list[Any]]:
+def _row(index: int, record: dict[str, Any], message: Any, events: list[Event]) -> tuple[int, dict[str, Any], list[Any]]:
     """A finished step as the store writes it: (index, record, event records)."""
-    record = step_record(step)
-    if tape:
-        record["tape"] = tape
-    message = getattr(step, "model_output_message", None)
     records = []
     for event in events:
         item = event_record(event)
@@ -140,10 +136,12 @@ class Journal:
         # the reply of the step in progress, not stored yet (taken as the model gave it: the agent may
         # edit the message afterwards)
         self._reply: dict[str, Any] | None = None
-        # finished steps not written yet (index, step, tape, events) and the run data that goes with
-        # them; taken and written under _write_lock, so writes from the loop and from code threads keep
-        # order. They are turned into records when written (off the step's path when the loop is idle).
-        self._unsaved: list[tuple[int, Any, list[Any] | None, list[Event]]] = []
+        # finished steps not written yet (index, record, reply message, events) and the run data that
+        # goes with them; taken and written under _write_lock, so writes from the loop and from code
+        # threads keep order. The record is taken when the step finishes (compaction may edit the step
+        # later); the events are immutable and made into records when written (off the step's path
+        # when the loop is idle).
+        self._unsaved: list[tuple[int, dict[str, Any], Any, list[Event]]] = []
         self._unsaved_data: dict[str, Any] = {}
         self._write_lock = threading.Lock()
         self._flush_timer: Any = None
@@ -284,11 +282,13 @@ class Journal:
         while self._stored_steps < len(steps):
             index = self._stored_steps
             step = steps[index]
-            tape = self._tapes.pop(getattr(step, "step_number", -1), None) if self._tapes else None
+            record = step_record(step)
+            tape = self._tapes.pop(record.get("step_number", -1), None) if self._tapes else None
             if tape:
+                record["tape"] = tape
                 defer = False
             defer = defer and type(step) is ActionStep
-            rows.append((index, step, tape, events))
+            rows.append((index, record, getattr(step, "model_output_message", None), events))
             events = []
             self._stored_steps += 1
         if not rows:
