@@ -41,7 +41,7 @@ class CrashingStore(SQLiteStore):
 
 REPLIES = [
     "Thought: one.\n<code>\na = ledger('one')\nprint(a)\n</code>",
-    "Thought: two.\n<code>\nb = ledger('two') + ledger('three')\nprint(b)\n</code>",
+    "Thought: two.\n<code>\nb = quick('two') + ledger('three')\nprint(b)\n</code>",
     "Thought: done.\n<code>\nfinal_answer(a + b)\n</code>",
 ]
 
@@ -71,8 +71,20 @@ def make_agent(db: str, ledger_path: str) -> CodeAgent:
             f.write(tag + "\n")
         return tag + ";"
 
+    @tool
+    def quick(tag: str) -> str:
+        """Append a tag to the ledger, as an instant tool: it runs on the event loop thread, and its
+        result is written once its answer went back to the code.
+
+        Args:
+            tag: what to write
+        """
+        return ledger(tag)
+
+    quick.blocking = False
+
     return CodeAgent(
-        tools=[ledger],
+        tools=[ledger, quick],
         model=ScriptedModel(reply),
         store=CrashingStore(db),
         step_callbacks=[lambda step, agent=None: point()],
