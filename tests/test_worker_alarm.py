@@ -56,13 +56,18 @@ def test_code_that_takes_sigalrm_over_is_still_stopped_by_the_host(pool):
         assert ex("2 + 2").output == 4
 
 
-def test_a_session_of_its_own_process_uses_the_alarm_in_the_main_thread_only():
+def test_a_session_of_its_own_process_uses_the_alarm_in_the_main_thread_only(monkeypatch):
     policy = Policy.from_args([], timeout_seconds=0.5, max_operations=None)
     session = ExecutionSession(policy, own_process=True)
     assert session._budget._watcher is limits._ALARM
     previous = signal.getsignal(signal.SIGALRM)
     try:
         session.run("done = []")
+        installs = []
+        monkeypatch.setattr(signal, "signal", lambda *args: installs.append(args))
+        session.run("done = []")
+        assert installs == []  # the handler is set once, not at every run
+        monkeypatch.undo()
         with pytest.raises(InterpreterError, match="timeout_seconds"):
             session.run(SLOW_LOOP)
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # cleared when the run ended

@@ -315,7 +315,7 @@ class _Alarm:
         if threading.get_ident() != threading.main_thread().ident:
             return _WATCHDOG, _WATCHDOG.register(deadline, ref, run_id)
         try:
-            if signal.getsignal(signal.SIGALRM) is not self._ring:
+            if signal.getsignal(signal.SIGALRM) != self._ring:  # (a bound method: equal, not identical)
                 signal.signal(signal.SIGALRM, self._ring)
             self._armed = (ref, run_id)
             signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-6))
