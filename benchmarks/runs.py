@@ -16,6 +16,7 @@ import argparse
 import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from typing import Any
@@ -82,31 +83,49 @@ def _commit_cost(tmp: str, n: int = 300) -> float:
     return (time.perf_counter() - start) / n
 
 
-def _store_writes(tmp: str, steps: int, executor: str) -> Any:
-    """The store's share of the overhead: record a run's writes, then time them alone on fresh stores."""
+def _idle() -> bool:
+    """Whether this write is one the run journal makes when the event loop is idle (while the worker
+    runs the step's code, off the step's path)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_idle_write":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _store_writes(tmp: str, steps: int, executor: str) -> tuple[Any, float, float]:
+    """The store's share of the overhead: record a run's writes, then time them alone on fresh stores.
+    Also returns the transactions per step, and how many of them were made while the loop was idle."""
     from codeloop.runs import SQLiteStore
 
     log: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    idle: list[bool] = []
 
     class Recording(SQLiteStore):
         def create_run(self, *a: Any, **k: Any) -> None:
             log.append(("create_run", a, k))
+            idle.append(_idle())
             super().create_run(*a, **k)
 
         def update_run(self, *a: Any, **k: Any) -> None:
             log.append(("update_run", a, k))
+            idle.append(_idle())
             super().update_run(*a, **k)
 
         def append_step(self, *a: Any, **k: Any) -> None:
             log.append(("append_step", a, k))
+            idle.append(_idle())
             super().append_step(*a, **k)
 
         def record_call(self, *a: Any, **k: Any) -> None:
             log.append(("record_call", a, k))
+            idle.append(_idle())
             super().record_call(*a, **k)
 
         def write(self, *a: Any, **k: Any) -> None:
             log.append(("write", a, k))
+            idle.append(_idle())
             super().write(*a, **k)
 
     _timed_run(steps, executor, Recording(os.path.join(tmp, "recorded.db")), "recorded")
@@ -121,7 +140,7 @@ def _store_writes(tmp: str, steps: int, executor: str) -> Any:
         store.close()
         return elapsed
 
-    return replay
+    return replay, len(log) / steps, sum(idle) / steps
 
 
 def _pairs(tmp: str, steps: int, executor: str, repeat: int, tag: str) -> tuple[list[float], list[float]]:
@@ -161,9 +180,12 @@ def main() -> int:
         # right after the other, so the median of the pairs' differences is the steadier estimate.
         paired = statistics.median(s - p for p, s in zip(plain, stored, strict=True)) / steps
         print(f"  median over the {args.repeat} back-to-back pairs: {paired * 1e3:.3f} ms per step")
+        writes, per_step_tx, idle_tx = _store_writes(tmp, steps, executor)
         print(
-            f"floor: one bare SQLite WAL transaction here costs {_commit_cost(tmp) * 1e3:.3f} ms; a step with "
-            "a tool call writes 2 (call started + model reply + the previous step and its events; call result)"
+            f"floor: one bare SQLite WAL transaction here costs {_commit_cost(tmp) * 1e3:.3f} ms; a step with a "
+            f"tool call makes {per_step_tx:.1f} store writes, {idle_tx:.1f} of them while the event loop is idle "
+            "(the previous step with this step's reply, once the code went to the worker; the call's result, once "
+            "its answer went back) and the rest on the step's path (the call's start, before the tool runs)"
         )
         print(f"store bytes per step: {size / steps:.0f} B of database file ({rows / steps:.0f} B of row data)")
         other = "inprocess" if executor == "local" else "local"
@@ -172,7 +194,6 @@ def main() -> int:
             f"executor={other} (same run): step without store {min(o_plain) / steps * 1e3:.3f} ms, store overhead "
             f"{(min(o_stored) - min(o_plain)) / steps * 1e3:.3f} ms per step, ratio {min(o_stored) / min(o_plain):.2f}x"
         )
-        writes = _store_writes(tmp, steps, executor)
         print(
             f"store writes alone (this run's writes replayed on a fresh store, best of {args.repeat}): "
             f"{min(writes() for _ in range(args.repeat)) / steps * 1e3:.3f} ms per step"

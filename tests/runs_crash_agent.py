@@ -41,14 +41,20 @@ class CrashingStore(SQLiteStore):
 
 REPLIES = [
     "Thought: one.\n<code>\na = ledger('one')\nprint(a)\n</code>",
-    "Thought: two.\n<code>\nb = ledger('two') + ledger('three')\nprint(b)\n</code>",
+    "Thought: two.\n<code>\nb = quick('two') + ledger('three')\nprint(b)\n</code>",
     "Thought: done.\n<code>\nfinal_answer(a + b)\n</code>",
 ]
 
 
 def reply(messages):
     point()
-    done = sum(1 for m in messages if getattr(m.role, "value", m.role) == "assistant")
+    roles = [getattr(m.role, "value", m.role) for m in messages]
+    done = roles.count("assistant")
+    if done >= len(REPLIES):
+        # The script is done and the run goes on: a step failed. Say why (a bare IndexError here once
+        # hid it in a resumed run, under heavy load).
+        said = [str(m.content)[-400:] for m, role in zip(messages, roles, strict=True) if role != "assistant"][-3:]
+        raise RuntimeError(f"the script has no reply {done + 1}: a step failed; the run's last messages: {said}")
     return REPLIES[done]
 
 
@@ -65,8 +71,20 @@ def make_agent(db: str, ledger_path: str) -> CodeAgent:
             f.write(tag + "\n")
         return tag + ";"
 
+    @tool
+    def quick(tag: str) -> str:
+        """Append a tag to the ledger, as an instant tool: it runs on the event loop thread, and its
+        result is written once its answer went back to the code.
+
+        Args:
+            tag: what to write
+        """
+        return ledger(tag)
+
+    quick.blocking = False
+
     return CodeAgent(
-        tools=[ledger],
+        tools=[ledger, quick],
         model=ScriptedModel(reply),
         store=CrashingStore(db),
         step_callbacks=[lambda step, agent=None: point()],

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,12 +56,27 @@ def _default(value: Any) -> Any:
 
 # The C encoder does the walk; only values it does not know (objects with to_dict, sets...) come to
 # _default, which turns them into JSON-safe data.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
+_encode = _encoder.encode
+# One C encoder for every call (JSONEncoder.encode builds a new one per call, which costs as much as
+# encoding a small row). Without a markers dict it keeps no state between calls, so threads may share
+# it; a cycle then ends in RecursionError, as it does in the thorough copy below.
+_iterencode = (
+    None
+    if json.encoder.c_make_encoder is None
+    else json.encoder.c_make_encoder(
+        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
 
 
 def dumps(value: Any) -> str:
+    if value is None:
+        return "null"
     try:
-        return _encode(value)
+        if _iterencode is None or type(value) is str:
+            return _encode(value)
+        return "".join(_iterencode(value, 0))
     except (TypeError, ValueError):  # e.g. a dict key JSON cannot take: the slow, thorough copy
         return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False)
 
@@ -165,17 +180,17 @@ class RunStore(ABC):
         call: CallRecord | None = None,
         state: str | None = None,
         data: dict[str, Any] | None = None,
+        calls: Sequence[CallRecord] = (),
     ) -> None:
-        """Several writes of one run: memory steps ``(index, step, events)``, then ``call``, then the run's
-        state and ``data``. The SQL stores do it in one transaction (a run journal batches a finished
-        step with the next write this way); this default makes one write after the other."""
+        """Several writes of one run: memory steps ``(index, step, events)``, then ``calls`` and ``call``
+        in that order, then the run's state and ``data``. The SQL stores do it in one transaction (a run
+        journal batches a finished step with the next write this way); this default makes one write
+        after the other."""
         for index, step, events in steps:
             self.append_step(run_id, index, step, events)
-        if call is not None:
-            self.record_call(run_id, call, data=data)
-            if state is not None:
-                self.update_run(run_id, state=state)
-        elif state is not None or data:
+        for record in (*calls, call) if call is not None else calls:
+            self.record_call(run_id, record)
+        if state is not None or data:
             self.update_run(run_id, state=state, data=data)
 
     @abstractmethod
@@ -363,11 +378,14 @@ class SQLStore(RunStore):
         call: CallRecord | None = None,
         state: str | None = None,
         data: dict[str, Any] | None = None,
+        calls: Sequence[CallRecord] = (),
     ) -> None:
         with self._transaction() as cur:
             for index, step, events in steps:
                 self._insert_step(cur, run_id, index, step, events)
             self._update(cur, run_id, state, data)
+            for record in calls:
+                self._upsert_call(cur, run_id, record)
             if call is not None:
                 self._upsert_call(cur, run_id, call)
 

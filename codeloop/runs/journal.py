@@ -12,12 +12,20 @@ or random value, is not written at once: it goes with the run's next write (the 
 call, a pause, the end), one transaction instead of two, or after ``FLUSH_AFTER`` seconds when nothing
 else was written (a slow model call). A crash in between loses no effect: the step's reply and its tool
 results are stored, so a resumed run redoes it from them with every call answered from the record.
+
+Writes wait for the event loop to be idle where nothing depends on them yet, so that they overlap with
+the worker process running the step's code: the next step's reply with the finished steps not written
+yet, once the reply is known (then the step's first tool call is one small write), and the result of a
+tool call made on the loop thread (an instant tool), once its answer went back to the code. Every write
+keeps its place in the one order of the run's writes (a later write first writes what is still waiting,
+in the same transaction), so the store always holds a prefix of that order, as it did when each write
+was made at once: a tool's start is on record before it runs, and a result not yet on record at a crash
+is a call in flight, as it would be after a crash right after the tool returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
@@ -59,9 +67,12 @@ def step_record(step: Any) -> dict[str, Any]:
     """A memory step as stored: its dict, without the model input (rebuilt from the earlier steps)."""
     if step.__dict__.get("_inputs_ref") is not None or isinstance(step, ActionStep):
         # Reading the inputs of a step that refers to memory would rebuild (and store) the whole
-        # conversation at every step: serialize a shallow copy without them.
-        step = copy.copy(step)
-        step.model_input_messages = None
+        # conversation at every step: serialize a shallow copy without them (made by hand: copy.copy
+        # goes through __reduce_ex__, which costs more than the rest of this).
+        shallow = object.__new__(type(step))
+        shallow.__dict__.update(step.__dict__)
+        shallow.__dict__["_inputs"] = shallow.__dict__["_inputs_ref"] = None
+        step = shallow
     return step.dict()
 
 
@@ -71,6 +82,17 @@ def event_record(event: Event) -> dict[str, Any]:
     record = {"type": event.type}
     record.update(event.__dict__)
     return record
+
+
+def _row(index: int, record: dict[str, Any], message: Any, events: list[Event]) -> tuple[int, dict[str, Any], list[Any]]:
+    """A finished step as the store writes it: (index, record, event records)."""
+    records = []
+    for event in events:
+        item = event_record(event)
+        if message is not None and item.get("message") is message:  # the reply is stored once, with the step
+            item["message"] = MESSAGE_REF
+        records.append(item)
+    return index, record, records
 
 
 class Journal:
@@ -111,13 +133,25 @@ class Journal:
         self._counts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._stored_steps = 0
+        # the reply of the step in progress, not stored yet (taken as the model gave it: the agent may
+        # edit the message afterwards)
         self._reply: dict[str, Any] | None = None
-        # finished steps not written yet (index, record, events) and the run data that goes with them;
-        # taken and written under _write_lock, so writes from the loop and from code threads keep order
-        self._unsaved: list[tuple[int, dict[str, Any], list[dict[str, Any]]]] = []
+        # finished steps not written yet (index, record, reply message, events) and the run data that
+        # goes with them; taken and written under _write_lock, so writes from the loop and from code
+        # threads keep order. The record is taken when the step finishes (compaction may edit the step
+        # later); the events are immutable and made into records when written (off the step's path
+        # when the loop is idle).
+        self._unsaved: list[tuple[int, dict[str, Any], Any, list[Event]]] = []
         self._unsaved_data: dict[str, Any] = {}
         self._write_lock = threading.Lock()
         self._flush_timer: Any = None
+        # results of tool calls made on the loop thread, written when the loop is next idle (or first
+        # thing in the run's next write); _idle: the loop such a write is scheduled on
+        self._late: list[CallRecord] = []
+        self._idle: asyncio.AbstractEventLoop | None = None
+        # whether the code runs in another process (set by before_code): only then does a write made
+        # while the code runs overlap with it (in-process code would wait for the lock and the GIL)
+        self._overlap = False
 
     # ---- the event subscriber ----
     def on_event(self, event: Event) -> None:
@@ -135,20 +169,65 @@ class Journal:
             self._events.append(event)
 
     def _write(
-        self, call: CallRecord | None = None, state: str | None = None, data: dict[str, Any] | None = None
+        self,
+        call: CallRecord | None = None,
+        state: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        reply: bool = False,
+        keep: bool = False,
     ) -> None:
-        """One write of the run, carrying the finished steps not written yet."""
+        """One write of the run, carrying what waits for it, in order: the finished steps not written
+        yet, the results of calls made on the loop thread, then ``call``, ``state`` and ``data``.
+        ``reply``: also the reply of the step in progress (taken here, under the lock, so that no tool
+        call can go on record before the reply of its step). ``keep``: on failure, what was waiting
+        waits again (for a write nobody waits on, whose error would otherwise be lost)."""
         with self._write_lock:
             steps, self._unsaved = self._unsaved, []
+            late, self._late = self._late, []
+            saved_data = self._unsaved_data
             if steps:
-                data = {**self._unsaved_data, **(data or {})}
+                data = {**saved_data, **(data or {})}
                 self._unsaved_data = {}
-            elif call is None and state is None and not data:
-                return
-            if steps or call is None:
-                self.store.write(self.run.id, steps=steps, call=call, state=state, data=data)  # type: ignore[union-attr]
-            else:
-                self.store.record_call(self.run.id, call, data=data)  # type: ignore[union-attr]
+            pending = self._reply if reply else None
+            if pending is not None:
+                self._reply = None
+                data = {**(data or {}), "pending_step": pending}
+            calls = late if call is None else [*late, call]
+            try:
+                if steps or state is not None or len(calls) != 1:
+                    if steps or calls or state is not None or data:
+                        rows = [_row(*unsaved) for unsaved in steps]
+                        self.store.write(self.run.id, steps=rows, calls=calls, state=state, data=data)  # type: ignore[union-attr]
+                else:
+                    self.store.record_call(self.run.id, calls[0], data=data)  # type: ignore[union-attr]
+            except BaseException:
+                if keep:  # one transaction: none of it was written
+                    self._unsaved[:0] = steps
+                    self._late[:0] = late
+                    if steps:
+                        self._unsaved_data = {**saved_data, **self._unsaved_data}
+                    if pending is not None and self._reply is None:
+                        self._reply = pending
+                raise
+
+    def _when_idle(self) -> None:
+        """Write what waits once the event loop has nothing else to do (when on the loop thread)."""
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self._write(reply=True)
+        elif self._idle is not loop:  # (a write scheduled on a loop that stopped since does not count)
+            self._idle = loop
+            # A timer due now runs after the callbacks already queued (call_soon would run first): the
+            # task that sends the step's code to the worker goes before this write, so they overlap.
+            loop.call_later(0, self._idle_write)
+
+    def _idle_write(self) -> None:
+        self._idle = None
+        try:
+            self._write(reply=True, keep=True)
+        except Exception:  # noqa: BLE001 - it stays waiting: the run's next write retries it and fails there
+            pass
 
     def flush(self) -> None:
         """Write the finished steps still waiting for the run's next write (no-op when none)."""
@@ -193,8 +272,7 @@ class Journal:
     def _save_step(self) -> None:
         run = self.run
         steps = run.memory.steps
-        events = [event_record(e) for e in self._events]
-        self._events = []
+        events, self._events = self._events, []
         # A step may wait for the run's next write only when a resumed run can redo it exactly: its reply
         # went into the store with its first tool call (so no reply is waiting here), and its code read
         # no clock or random value (those are kept in the step's own record).
@@ -210,10 +288,7 @@ class Journal:
                 record["tape"] = tape
                 defer = False
             defer = defer and type(step) is ActionStep
-            message = getattr(step, "model_output_message", None)
-            if events and message is not None:  # the reply is stored once, with the step
-                events = [{**e, "message": MESSAGE_REF} if e.get("message") is message else e for e in events]
-            rows.append((index, record, events))
+            rows.append((index, record, getattr(step, "model_output_message", None), events))
             events = []
             self._stored_steps += 1
         if not rows:
@@ -257,6 +332,8 @@ class Journal:
         when a finished step is replayed, to give it the recorded values)."""
         if self.seed is None or self.store is None:
             return
+        isolation = getattr(type(executor), "isolation", None)  # the class's: a property may block
+        self._overlap = not (isinstance(isolation, dict) and isolation.get("process") is False)
         set_tape = getattr(executor, "set_tape", None)
         if set_tape is not None:
             set_tape({"seed": self.seed} if replay is None else {"seed": self.seed, "replay": replay})
@@ -285,13 +362,12 @@ class Journal:
 
     def model_output(self, run: Run, message: ChatMessage) -> None:
         """Keep the reply of the step in progress; it is stored with the step's first tool call (before
-        any effect: a step redone from it repeats the same calls) or with the step itself."""
+        any effect: a step redone from it repeats the same calls) or with the step itself, or earlier,
+        with the finished steps still waiting, as soon as the loop is idle (the code runs meanwhile)."""
         if self.store is not None:
             self._reply = {"step_number": run.step_number, "message": message.to_dict()}
-
-    def _take_reply(self) -> dict[str, Any] | None:
-        reply, self._reply = self._reply, None
-        return None if reply is None else {"pending_step": reply}
+            if self._overlap and self._unsaved:
+                self._when_idle()
 
     # ---- tool calls ----
     def code_call_key(self, name: str) -> str:
@@ -349,10 +425,7 @@ class Journal:
             entry = {"call_id": key, "tool": name, "arguments": arguments, "reason": reason}
             self.pending.append(entry)
             if self.store is not None:
-                self._write(
-                    CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason),
-                    data=self._take_reply(),
-                )
+                self._write(CallRecord(key, run.step_number, name, arguments, "awaiting", error=reason), reply=True)
             run.push_event(
                 run.event(ApprovalRequested, call_id=key, tool_name=name, arguments=arguments, reason=reason)
             )
@@ -370,14 +443,20 @@ class Journal:
 
     def _before(self, key: str, name: str, arguments: Any) -> None:
         if self.store is not None:
-            self._write(CallRecord(key, self.run.step_number, name, arguments, "started"), data=self._take_reply())
+            self._write(CallRecord(key, self.run.step_number, name, arguments, "started"), reply=True)
 
     def _after(self, key: str, name: str, arguments: Any, result: Any, error: BaseException | None) -> None:
-        if self.store is not None:
-            text = None if error is None else f"{type(error).__name__}: {error}"
-            self._write(
-                CallRecord(key, self.run.step_number, name, arguments, "done", None if error else result, text)
-            )
+        if self.store is None:
+            return
+        text = None if error is None else f"{type(error).__name__}: {error}"
+        record = CallRecord(key, self.run.step_number, name, arguments, "done", None if error else result, text)
+        if asyncio._get_running_loop() is None:  # a code or tool thread: nothing to overlap with
+            self._write(record)
+            return
+        # On the loop thread (an instant tool): written once the answer went back to the code
+        with self._write_lock:
+            self._late.append(record)
+        self._when_idle()
 
     async def _ask(self, key: str, name: str, arguments: Any) -> Any:
         run = self.run

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import DONE_SQL, CallRecord, SQLStore, dumps
+from .base import CallRecord, SQLStore
 
 __all__ = ["SQLiteStore"]
 
@@ -54,21 +54,21 @@ class SQLiteStore(SQLStore):
                 cur.close()
 
     def record_call(self, run_id: str, call: CallRecord, *, data: dict[str, Any] | None = None) -> None:
-        if call.status == "done" and call.decision is None and not data:
-            # The usual result of a started call is one UPDATE: run as its own (implicit) transaction, it
-            # needs no BEGIN and COMMIT round trips of its own.
-            with self._lock:
-                conn = self._conn
-                if conn is None:
-                    raise RuntimeError("This SQLiteStore is closed.")
-                cur = conn.cursor()
-                try:
-                    self._execute(cur, DONE_SQL, (dumps(call.result), call.error, run_id, call.key))
-                    if cur.rowcount == 1:
-                        return
-                finally:
-                    cur.close()
-        super().record_call(run_id, call, data=data)
+        if data:
+            super().record_call(run_id, call, data=data)
+            return
+        # A call record alone is one statement (a result whose start is not on record: an UPDATE that
+        # changes nothing, then the upsert), each atomic on its own, so it needs no BEGIN and COMMIT
+        # round trips: this is the write made before and after every tool call.
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("This SQLiteStore is closed.")
+            cur = conn.cursor()
+            try:
+                self._upsert_call(cur, run_id, call)
+            finally:
+                cur.close()
 
     def close(self) -> None:
         with self._lock:
