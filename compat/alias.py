@@ -100,7 +100,6 @@ PRIVATE: frozenset[str] = frozenset(
         "instance_to_source",
         "Path",
         "RETRY_WAIT",
-        "encode_image_base64",
         "random",
     }
 )

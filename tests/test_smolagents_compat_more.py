@@ -1,0 +1,33 @@
+"""More smolagents behaviours that migrated code relies on (issue #16, models/tools/agents side).
+
+Each test pins, with codeloop's own components and no alias, one behaviour that smolagents' own suite
+checks in the compatibility tier (scripts/compat-smolagents.sh).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from codeloop import ChatMessage, MessageRole
+from codeloop.messages import encode_image_base64
+from codeloop.models import convert, get_clean_message_list
+
+
+def test_clean_message_list_encodes_images_with_encode_image_base64(monkeypatch):
+    picture = Image.new("RGB", (3, 2), (10, 20, 30))
+    png = io.BytesIO()
+    picture.save(png, format="PNG")
+    encoded = base64.b64encode(png.getvalue()).decode()
+    assert encode_image_base64(picture) == encoded and encode_image_base64(b"\x01") == "AQ=="
+    message = ChatMessage(role=MessageRole.USER, content=[{"type": "image", "image": picture}])
+    assert get_clean_message_list([message])[0]["content"] == [{"type": "image", "image": encoded}]
+    as_url = get_clean_message_list([message], convert_images_to_image_urls=True)[0]["content"]
+    assert as_url == [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + encoded}}]
+    # the helper is looked up through the module, as in smolagents, so a patch of it takes effect
+    seen = []
+    monkeypatch.setattr(convert, "encode_image_base64", lambda image: seen.append(image) or "stub")
+    assert get_clean_message_list([message])[0]["content"] == [{"type": "image", "image": "stub"}]
+    assert seen == [picture]
