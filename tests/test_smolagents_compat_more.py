@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import io
 
+import pytest
 from PIL import Image
 
-from codeloop import ChatMessage, MessageRole
+from codeloop import ChatMessage, InferenceClientModel, MessageRole
+from codeloop.errors import ModelConfigurationError
 from codeloop.messages import encode_image_base64
 from codeloop.models import convert, get_clean_message_list
 
@@ -31,3 +33,10 @@ def test_clean_message_list_encodes_images_with_encode_image_base64(monkeypatch)
     monkeypatch.setattr(convert, "encode_image_base64", lambda image: seen.append(image) or "stub")
     assert get_clean_message_list([message])[0]["content"] == [{"type": "image", "image": "stub"}]
     assert seen == [picture]
+
+
+def test_model_configuration_errors_are_value_errors_with_smolagents_phrase():
+    with pytest.raises(ValueError, match="Received both `token` and `api_key` arguments"):
+        InferenceClientModel(model_id="m", token="abc", api_key="def")
+    assert InferenceClientModel(model_id="m", token="abc", api_key="abc").api_key == "abc"
+    assert issubclass(ModelConfigurationError, ValueError)
