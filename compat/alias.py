@@ -90,7 +90,6 @@ PENDING: dict[str, str] = {
 # smolagents internals that codeloop's executor and memory replace by design (see exclusions.txt)
 PRIVATE: frozenset[str] = frozenset(
     {
-        "_AGENT_TYPE_MAPPING",
         "get_safe_module",
         "ALLOWED_DUNDER_METHODS",
         "MethodChecker",

@@ -12,7 +12,7 @@ import io
 import pytest
 from PIL import Image
 
-from codeloop import ChatMessage, InferenceClientModel, MessageRole
+from codeloop import ChatMessage, InferenceClientModel, MessageRole, PythonInterpreterTool
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import encode_image_base64
 from codeloop.models import convert, get_clean_message_list
@@ -40,3 +40,16 @@ def test_model_configuration_errors_are_value_errors_with_smolagents_phrase():
         InferenceClientModel(model_id="m", token="abc", api_key="def")
     assert InferenceClientModel(model_id="m", token="abc", api_key="abc").api_key == "abc"
     assert issubclass(ModelConfigurationError, ValueError)
+
+
+def test_agent_type_mapping_names_the_wrapper_of_each_output_type():
+    from codeloop.tools.agent_media import AgentAudio, AgentImage
+    from codeloop.tools.agent_types import _AGENT_TYPE_MAPPING, AGENT_TYPE_MAPPING, AgentText
+
+    assert _AGENT_TYPE_MAPPING is AGENT_TYPE_MAPPING
+    assert dict(AGENT_TYPE_MAPPING) == {"string": AgentText, "image": AgentImage, "audio": AgentAudio}
+    with pytest.raises(KeyError):
+        AGENT_TYPE_MAPPING["number"]
+    tool = PythonInterpreterTool()
+    output = tool("2 * 2", sanitize_inputs_outputs=True)
+    assert isinstance(output, AGENT_TYPE_MAPPING[tool.output_type]) and "4" in output
