@@ -6,16 +6,19 @@ checks in the compatibility tier (scripts/compat-smolagents.sh).
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 
 import pytest
 from PIL import Image
 
-from codeloop import ChatMessage, InferenceClientModel, MessageRole, PythonInterpreterTool
+from codeloop import ChatMessage, CodeAgent, InferenceClientModel, MessageRole, PythonInterpreterTool, tool
+from codeloop.agents.sharing import create_agent_gradio_app_template
 from codeloop.errors import ModelConfigurationError
 from codeloop.messages import encode_image_base64
 from codeloop.models import convert, get_clean_message_list
+from codeloop.models.scripted import ScriptedModel
 
 
 def test_clean_message_list_encodes_images_with_encode_image_base64(monkeypatch):
@@ -53,3 +56,41 @@ def test_agent_type_mapping_names_the_wrapper_of_each_output_type():
     tool = PythonInterpreterTool()
     output = tool("2 * 2", sanitize_inputs_outputs=True)
     assert isinstance(output, AGENT_TYPE_MAPPING[tool.output_type]) and "4" in output
+
+
+def test_agent_app_template_renders_smolagents_variables_and_saved_apps_parse(tmp_path):
+    agent_dict = {
+        "class": "CodeAgent",
+        "model": {"class": "OpenAIModel", "data": {"class": "OpenAIModel", "model_id": "m"}},
+        "tools": [],
+        "managed_agents": {},
+        "requirements": [],
+        "prompt_templates": {},
+        "max_steps": 3,
+        "authorized_imports": ["json"],
+    }
+    code = create_agent_gradio_app_template().render(
+        agent_name="agent_x", class_name="CodeAgent", agent_dict=agent_dict, tools={}, managed_agents={},
+        managed_agent_relative_path="",
+    )
+    ast.parse(code)
+    assert "class=" not in code and "    max_steps=3,\n" in code and "model_id='m'" in code
+    assert "additional_authorized_imports=['json']" in code and "GradioUI(agent_x).launch()" in code
+
+    @tool
+    def shout(text: str) -> str:
+        """Shouts.
+
+        Args:
+            text: what to shout
+        """
+        return text.upper()
+
+    helper = CodeAgent(tools=[], model=ScriptedModel(["x"]), name="helper", description="Helps.")
+    CodeAgent(tools=[shout], model=ScriptedModel(["x"]), managed_agents=[helper], name="boss").save(tmp_path)
+    app = (tmp_path / "app.py").read_text()
+    ast.parse(app)
+    assert "from tools.shout import SimpleTool as Tool_shout" in app  # a @tool is saved as class SimpleTool
+    assert "from managed_agents.helper.app import agent_helper" in app and "agent_boss = CodeAgent(" in app
+    assert "managed_agents=[agent_helper]," in app and "    name='boss',\n" in app
+    ast.parse((tmp_path / "managed_agents" / "helper" / "app.py").read_text())
