@@ -19,6 +19,7 @@ from codeloop.errors import ModelConfigurationError
 from codeloop.messages import encode_image_base64
 from codeloop.models import convert, get_clean_message_list
 from codeloop.models.scripted import ScriptedModel
+from codeloop.tools.validation import validate_tool_attributes
 
 
 def test_clean_message_list_encodes_images_with_encode_image_base64(monkeypatch):
@@ -94,3 +95,23 @@ def test_agent_app_template_renders_smolagents_variables_and_saved_apps_parse(tm
     assert "from managed_agents.helper.app import agent_helper" in app and "agent_boss = CodeAgent(" in app
     assert "managed_agents=[agent_helper]," in app and "    name='boss',\n" in app
     ast.parse((tmp_path / "managed_agents" / "helper" / "app.py").read_text())
+
+
+def test_the_class_of_a_tool_function_validates():
+    @tool
+    def double(x: int) -> int:
+        """Doubles.
+
+        Args:
+            x: a number
+        """
+        return 2 * x
+
+    assert validate_tool_attributes(type(double)) is None
+    assert double.__name__ == "double" and double.to_dict()["name"] == "double"
+
+    class Unnamed(type(double)):  # a subclass is checked like any Tool class
+        pass
+
+    with pytest.raises(ValueError, match="name"):
+        validate_tool_attributes(Unnamed)
