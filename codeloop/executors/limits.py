@@ -22,7 +22,8 @@ limit's error every time it is asked (sticky: code that catches the exception wi
 BaseException`` meets it again at its next loop iteration or call). ``Budget.__next__`` itself never
 raises, because a chain whose source raised stops for good (it would end loops quietly). A shared
 watchdog thread does the same stop at the deadline, so a loop whose iterations are slow (each one a
-long C call) still stops at its next iteration. Neither can interrupt one long C call
+long C call) still stops at its next iteration; in a process of its own (the isolated worker, see
+``_Alarm``) a SIGALRM timer does it instead of that thread. Neither can interrupt one long C call
 (``sum(range(10**12))``): in-process that call runs to its end; the isolated worker kills the
 process instead.
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+import signal
 import threading
 import time
 import weakref
@@ -92,8 +94,16 @@ class _Raise:
 class Budget:
     """One per session; ``start()``/``stop()`` bracket each run."""
 
-    def __init__(self, policy: Policy, builtins_dict: dict[str, Any], namespace: dict[str, Any]):
+    def __init__(
+        self,
+        policy: Policy,
+        builtins_dict: dict[str, Any],
+        namespace: dict[str, Any],
+        own_process: bool = False,
+    ):
         self.policy = policy
+        # what stops code at the deadline between two slow iterations (see _Alarm)
+        self._watcher: _Watchdog | _Alarm = _ALARM if own_process and _ALARM.usable else _WATCHDOG
         # The names live in the builtins and in the namespace too: module-level code looks names
         # up with LOAD_NAME (namespace first), so this saves two dict lookups per tick there.
         self._dicts = (builtins_dict, namespace)
@@ -103,7 +113,7 @@ class Budget:
         self._run_id = 0
         self._active = False
         self._tripped: BaseException | None = None
-        self._watch: Any = None  # this run's entry with the watchdog
+        self._watch: Any = None  # this run's entry with the watcher
         self._live = bytearray()
         self._ref = weakref.ref(self)  # what the watchdog holds
         for d in self._dicts:
@@ -177,12 +187,12 @@ class Budget:
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self._new_period()
         if self.deadline is not None:
-            self._watch = _WATCHDOG.register(self.deadline, self._ref, self._run_id)
+            self._watch = self._watcher.register(self.deadline, self._ref, self._run_id)
 
     def stop(self) -> None:
         self._active = False
         if self._watch is not None:
-            _WATCHDOG.unregister(self._watch)
+            self._watcher.unregister(self._watch)
             self._watch = None
         # The between-runs allowance. What is left of the run's current chunk (under CHUNK items)
         # goes with it, unless the run was stopped: then the chain is spent and a new one is needed.
@@ -285,3 +295,48 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WATCHDOG._after_fork)
+
+
+class _Alarm:
+    """The watchdog of a process of its own (the isolated worker): a SIGALRM timer set to the run's
+    deadline, whose handler stops the code as the watchdog thread would (``Budget.expire``). Python
+    runs it in the main thread between two bytecodes, so a loop of slow iterations still stops at
+    its next one. A forked worker then starts no thread at its first run (a third of its CPU for a
+    one-step run). Set and cleared with one system call each; a run outside the main thread uses the
+    watchdog thread. Code that is allowed to import ``signal`` and takes SIGALRM over only loses
+    this early stop: the host still kills the worker shortly after the deadline."""
+
+    usable = hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM")
+
+    def __init__(self) -> None:
+        self._armed: tuple[weakref.ref[Budget], int] | None = None
+
+    def register(self, deadline: float, ref: weakref.ref[Budget], run_id: int) -> Any:
+        if threading.get_ident() != threading.main_thread().ident:
+            return _WATCHDOG, _WATCHDOG.register(deadline, ref, run_id)
+        try:
+            if signal.getsignal(signal.SIGALRM) != self._ring:  # (a bound method: equal, not identical)
+                signal.signal(signal.SIGALRM, self._ring)
+            self._armed = (ref, run_id)
+            signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-6))
+        except (OSError, ValueError):  # no timers here after all
+            self._armed = None
+            return _WATCHDOG, _WATCHDOG.register(deadline, ref, run_id)
+        return self, None
+
+    def unregister(self, entry: Any) -> None:
+        owner, inner = entry
+        if owner is not self:
+            owner.unregister(inner)
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._armed = None
+
+    def _ring(self, signum: int, frame: Any) -> None:
+        armed = self._armed
+        budget = armed[0]() if armed is not None else None
+        if budget is not None:
+            budget.expire(armed[1])  # type: ignore[index]
+
+
+_ALARM = _Alarm()

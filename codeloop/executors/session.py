@@ -162,7 +162,7 @@ class ExecutionSession:
             "__name__": "__main__",
             "__doc__": None,
         }
-        self._budget = Budget(self.policy, self._builtins, self._namespace)
+        self._budget = Budget(self.policy, self._builtins, self._namespace, own_process=own_process)
         self._tools: dict[str, Any] = {}
         self._guarded_tools: set[str] = set()  # tools that are guarded builtins (print...): read-only too
         self._protected: frozenset[str] = frozenset({"final_answer"})

@@ -35,6 +35,7 @@ from ..messages import (
     TokenUsage,
 )
 from ._clients import LoopClients
+from ._openai_post import create_chat
 from .base import REMOVE_PARAMETER, Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .cost import Price
@@ -365,8 +366,9 @@ class OpenAIModel(Model):
     _classify = staticmethod(classify_error)
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
-        """Send one request (a stream when ``request["stream"]``)."""
-        return await client.chat.completions.create(**request)
+        """Send one request (a stream when ``request["stream"]``): as ``client.chat.completions.create``
+        sends it, without its per-request type transform when that changes nothing (see ``_openai_post``)."""
+        return await create_chat(client, request)
 
     async def _send(self, client: Any, request: dict[str, Any]) -> Any:
         """``_create``; when the server refuses ``stop`` (a 400 naming it), the request is sent once more
