@@ -94,8 +94,9 @@ class ToolValidationError(CodeloopError, ValueError):
     """A tool was called with arguments that do not fit its inputs schema."""
 
 
-class ModelConfigurationError(CodeloopError):
-    """A model cannot be built as configured (missing API key, missing extra, bad option)."""
+class ModelConfigurationError(CodeloopError, ValueError):
+    """A model cannot be built as configured (missing API key, missing extra, bad option). Also a
+    ValueError, which is what smolagents raises for these mistakes."""
 
 
 class ModelRequestError(CodeloopError):

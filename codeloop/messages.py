@@ -26,6 +26,7 @@ __all__ = [
     "ChatMessage",
     "agglomerate_stream_deltas",
     "image_to_data_url",
+    "encode_image_base64",
 ]
 
 
@@ -215,10 +216,8 @@ class ChatMessageStreamDelta:
         )
 
 
-def image_to_data_url(image: Any, mime: str = "image/png") -> str:
-    """Encode a PIL image, raw bytes or an existing data URL/URL string as a data URL (strings pass through)."""
-    if isinstance(image, str):
-        return image
+def encode_image_base64(image: Any) -> str:
+    """A PIL image (saved as PNG) or raw image bytes as base64 text (smolagents' helper of the same name)."""
     if isinstance(image, bytes | bytearray):
         data = bytes(image)
     elif hasattr(image, "save"):  # PIL.Image, duck-typed so PIL stays optional
@@ -231,7 +230,14 @@ def image_to_data_url(image: Any, mime: str = "image/png") -> str:
         raise TypeError(
             f"Cannot encode {type(image).__name__} as an image: pass PIL.Image, bytes or a URL string."
         )
-    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+    return base64.b64encode(data).decode("ascii")
+
+
+def image_to_data_url(image: Any, mime: str = "image/png") -> str:
+    """Encode a PIL image, raw bytes or an existing data URL/URL string as a data URL (strings pass through)."""
+    if isinstance(image, str):
+        return image
+    return f"data:{mime};base64," + encode_image_base64(image)
 
 
 def _content_to_jsonable(content: Any) -> Any:

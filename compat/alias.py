@@ -10,7 +10,7 @@ Names that codeloop does not have are not invented here. Two kinds are given a s
 can still be imported and its other tests run; using a stand-in raises, and the tests that use one are in
 ``exclusions.txt`` with the same reason:
 
-* names that belong to an open codeloop issue (``PENDING``), e.g. ``launch_gradio_demo`` (#15);
+* names that belong to an open codeloop issue (``PENDING``; none at present);
 * smolagents' private internals that codeloop's design replaces (``PRIVATE``), e.g. ``evaluate_subscript``.
 """
 
@@ -57,6 +57,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
         "codeloop.models.toolcall_parsing",
         "codeloop.executors.compat",
         "codeloop.tools.self_contained",
+        "codeloop.agents.sharing",
     ),
     "smolagents.local_python_executor": (
         "codeloop.executors",
@@ -83,14 +84,11 @@ VIEWS: dict[str, tuple[str, ...]] = {
 }
 
 # names of open issues: the tests that need them wait for that issue
-PENDING: dict[str, str] = {
-    "create_agent_gradio_app_template": "#15",
-}
+PENDING: dict[str, str] = {}
 
 # smolagents internals that codeloop's executor and memory replace by design (see exclusions.txt)
 PRIVATE: frozenset[str] = frozenset(
     {
-        "_AGENT_TYPE_MAPPING",
         "get_safe_module",
         "ALLOWED_DUNDER_METHODS",
         "MethodChecker",
@@ -98,7 +96,6 @@ PRIVATE: frozenset[str] = frozenset(
         "instance_to_source",
         "Path",
         "RETRY_WAIT",
-        "encode_image_base64",
         "random",
     }
 )

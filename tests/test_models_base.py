@@ -195,11 +195,15 @@ def test_stop_cutter_no_stop_emits_everything():
 
 def test_profiles_from_table_and_overrides():
     assert resolve_profile("gpt-4o").supports_stop
-    for mid in ("o3-mini", "openai/o4-mini", "gpt-5", "o1"):
+    for mid in ("o3", "openai/o4-mini", "gpt-5", "o1"):
         profile = resolve_profile(mid)
         assert not profile.supports_stop, mid
         assert profile.max_tokens_param == "max_completion_tokens"
-    assert not resolve_profile("grok-4").supports_stop
+    o3_mini = resolve_profile("o3-mini")  # smolagents' rule: o3-mini takes stop, the other o3/o4 do not
+    assert o3_mini.supports_stop and o3_mini.max_tokens_param == "max_completion_tokens"
+    for mid in ("grok-4", "grok-3", "grok-code-fast-1", "oci/xai.grok-3-mini", "gpt-5x", "gpt-5.2-mini"):
+        assert not resolve_profile(mid).supports_stop, mid
+    assert resolve_profile("o3x").supports_stop and resolve_profile("prefix-o3").supports_stop
     assert resolve_profile("o3", {"supports_stop": True}).supports_stop
     custom = ModelProfile(supports_images=False)
     assert resolve_profile("gpt-4o", custom) is custom

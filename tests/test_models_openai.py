@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
 
 from codeloop.errors import ModelConfigurationError, ModelRequestError
 from codeloop.messages import agglomerate_stream_deltas
-from codeloop.models import AzureOpenAIModel, OpenAIModel, OpenAIServerModel
+from codeloop.models import AzureOpenAIModel, OpenAIModel, OpenAIServerModel, profiles
 from codeloop.models.retry import RetryPolicy
 from codeloop.testing import OpenAICompatibleServer, Reply
 
@@ -162,7 +163,7 @@ async def test_stop_sent_when_supported(server):
 
 async def test_stop_cut_client_side_for_models_rejecting_it(server):
     server.add("print(1)<end_code>leak", Reply(content="print(2)\n<end_code>more leak", chunk_size=3))
-    model = make(server, model_id="o3-mini", max_tokens=50, temperature=0.5)
+    model = make(server, model_id="o4-mini", max_tokens=50, temperature=0.5)
     message = await model.agenerate(USER, stop_sequences=["<end_code>"])
     body = server.last_request["json"]
     assert message.content == "print(1)"
@@ -306,3 +307,79 @@ async def test_more_than_four_stops_and_no_stream_usage(server):
     body = server.last_request["json"]
     assert body["stop"] == stops[:4] and "stream_options" not in body
     assert message.content == "one two " and message.token_usage is None
+
+
+def refusing_stop(body):
+    """A server that refuses requests carrying ``stop`` with ``body`` (a 400), and otherwise answers with
+    text that runs past the stop sequence."""
+
+    def handler(request):
+        if "stop" in request:
+            return Reply(status=400, body=body)
+        if request.get("stream"):
+            return Reply(content="print(2)<end_code>leak", chunk_size=3)
+        return "print(1)<end_code>leak"
+
+    return handler
+
+
+OPENAI_REFUSAL = {
+    "error": {
+        "message": "Unsupported parameter: 'stop' is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "stop",
+        "code": "unsupported_parameter",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [OPENAI_REFUSAL, {"error": {"message": "Model newthing-1 does not support parameter stop.", "code": 400}}],
+    ids=["openai-param-field", "message-only"],
+)
+async def test_stop_refused_by_server_retried_without_it_and_remembered(server, body, monkeypatch, caplog):
+    monkeypatch.setattr(profiles, "_LEARNED", {})
+    server.handler = refusing_stop(body)
+    model = make(server, model_id="newthing-1")
+    assert model.supports_stop_parameter
+    with caplog.at_level(logging.WARNING, logger="codeloop.models"):
+        first = await model.agenerate(USER, stop_sequences=["<end_code>"])
+        assert first.content == "print(1)"
+        refused, retried = server.chat_requests
+        assert refused["json"]["stop"] == ["<end_code>"] and "stop" not in retried["json"]
+        assert not model.supports_stop_parameter
+        # later requests, streamed ones and those of a new model for the same id leave stop out at once
+        deltas = [d async for d in model.astream(USER, stop_sequences=["<end_code>"])]
+        assert agglomerate_stream_deltas(deltas).content == "print(2)"
+        again = make(server, model_id="newthing-1")
+        assert (await again.agenerate(USER, stop_sequences=["<end_code>"])).content == "print(1)"
+    assert len(server.chat_requests) == 4
+    assert all("stop" not in r["json"] for r in server.chat_requests[1:])
+    logged = [r for r in caplog.records if "refused the 'stop' parameter" in r.getMessage()]
+    assert len(logged) == 1 and "newthing-1" in logged[0].getMessage()
+    assert not profiles.resolve_profile("newthing-1").supports_stop
+    assert profiles.resolve_profile("other-model").supports_stop
+
+
+async def test_stop_refused_while_streaming_first(server, monkeypatch):
+    monkeypatch.setattr(profiles, "_LEARNED", {})
+    server.handler = refusing_stop(OPENAI_REFUSAL)
+    deltas = [d async for d in make(server, model_id="newthing-2").astream(USER, stop_sequences=["<end_code>"])]
+    assert agglomerate_stream_deltas(deltas).content == "print(2)"
+    assert [("stop" in r["json"]) for r in server.chat_requests] == [True, False]
+
+
+async def test_other_400s_are_not_mistaken_for_a_refused_stop(server, monkeypatch):
+    monkeypatch.setattr(profiles, "_LEARNED", {})
+    # the word alone (here inside echoed prompt text) is not a refusal of the parameter
+    server.add(Reply.error(400, "This model's maximum context length is 10 tokens; the prompt was: please stop"))
+    with pytest.raises(ModelRequestError, match="maximum context length") as info:
+        await make(server, model_id="newthing-3").agenerate(USER, stop_sequences=["<end_code>"])
+    assert info.value.status_code == 400 and len(server.chat_requests) == 1
+    # a refusal whose retry without stop fails too: that error is raised and nothing is learned
+    server.add(Reply(status=400, body=OPENAI_REFUSAL), Reply.error(400, "bad messages"))
+    model = make(server, model_id="newthing-3")
+    with pytest.raises(ModelRequestError, match="bad messages"):
+        await model.agenerate(USER, stop_sequences=["<end_code>"])
+    assert model.supports_stop_parameter and profiles.resolve_profile("newthing-3").supports_stop

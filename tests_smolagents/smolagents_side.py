@@ -28,6 +28,14 @@ out["agent_tools"] = sorted(agent.tools)
 out["agent_managed"] = sorted(agent.managed_agents)
 out["agent_model"] = [type(agent.model).__name__, agent.model.model_id]
 out["agent_answer"] = agent.run("Shout yo twice, then count the vowels of banana with your helper.")
+# the folder's app.py (its Gradio Space; it launches only as __main__) builds the same agent here
+sys.path.insert(0, args["agent_dir"])
+app_spec = importlib.util.spec_from_file_location("saved_app", Path(args["agent_dir"], "app.py"))
+app = importlib.util.module_from_spec(app_spec)
+app_spec.loader.exec_module(app)
+built = app.agent_shouter
+out["app_agent"] = [type(built).__name__, sorted(built.tools), sorted(built.managed_agents), built.max_steps,
+                    "json" in built.additional_authorized_imports, type(built.model).__name__]
 
 # the Hub: what codeloop pushed
 hub_tool = load_tool("me/shout", trust_remote_code=True, token="tok")

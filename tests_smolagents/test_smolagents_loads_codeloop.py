@@ -82,6 +82,8 @@ def test_smolagents_loads_and_runs_what_codeloop_saved(tmp_path, smolagents_pyth
         assert out["agent_managed"] == ["vowel_helper"]
         assert out["agent_model"] == ["OpenAIModel", "scripted-model"]  # codeloop's model entry, read by smolagents
         assert out["agent_answer"] == "YO YO / 3"
+        assert out["app_agent"] == ["CodeAgent", ["count_vowels", "final_answer", "shout"], ["vowel_helper"], 5, True,
+                                    "OpenAIModel"]
         assert out["hub_shout"] == "HUB HUB" and out["hub_agent_answer"] == 50
         # every model call went to the loopback server, with the saved model id
         assert [r["json"]["model"] for r in llm.chat_requests] == ["scripted-model"] * 4

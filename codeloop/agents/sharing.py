@@ -21,7 +21,14 @@ from ..tools.base import Tool
 from ..tools.sharing import hub_api, require_trust, save_tool, tag_space
 from .agent_dict import import_requirements, settings_entries
 
-__all__ = ["save_agent", "agent_from_folder", "push_agent_to_hub", "agent_from_hub", "agent_folder_dict"]
+__all__ = [
+    "save_agent",
+    "agent_from_folder",
+    "push_agent_to_hub",
+    "agent_from_hub",
+    "agent_folder_dict",
+    "create_agent_gradio_app_template",
+]
 
 _DOWNLOAD_KWARGS = ("cache_dir", "force_download", "proxies", "revision", "local_files_only")
 _AGENT_CLASSES = ("CodeAgent", "ToolCallingAgent")
@@ -97,46 +104,81 @@ def save_agent(agent: Any, output_dir: Any, relative_path: str | None = None) ->
     (out / "app.py").write_text(_app_code(agent, data, relative_path), encoding="utf-8")
 
 
+# app.py of a saved agent: a Gradio Space that rebuilds the agent from the folder. Rendered with the same
+# variables as smolagents' template, so code that renders smolagents' template works with this one.
+_APP_TEMPLATE = """\
+import os
+
+import yaml
+from smolagents import GradioUI, {{ class_name }}, {{ agent_dict["model"]["class"] }}
+
+CURRENT_DIR = os.path.dirname(os.path.abspath(__file__))
+{% for name, tool in tools.items() %}
+from {{ managed_agent_relative_path }}tools.{{ name }} import {{ tool | tool_class }} as Tool_{{ name }}
+{%- endfor %}
+{%- for name in managed_agents %}
+from {{ managed_agent_relative_path }}managed_agents.{{ name }}.app import agent_{{ name }}
+{%- endfor %}
+
+model = {{ agent_dict["model"]["class"] }}(
+{%- for key, value in agent_dict["model"]["data"].items() if key != "class" %}
+    {{ key }}={{ value | repr }},
+{%- endfor %}
+)
+{%- for name in tools %}
+{{ name }} = Tool_{{ name }}()
+{%- endfor %}
+
+with open(os.path.join(CURRENT_DIR, "prompts.yaml")) as stream:
+    prompt_templates = yaml.safe_load(stream)
+
+{{ agent_name }} = {{ class_name }}(
+    model=model,
+    tools=[{{ tools | join(", ") }}],
+    managed_agents=[{% for name in managed_agents %}agent_{{ name }}{{ ", " if not loop.last }}{% endfor %}],
+{%- for key, value in agent_dict.items() if key not in not_arguments %}
+    {{ key }}={{ value | repr }},
+{%- endfor %}
+{%- if "authorized_imports" in agent_dict %}
+    additional_authorized_imports={{ agent_dict["authorized_imports"] | repr }},
+{%- endif %}
+    prompt_templates=prompt_templates,
+)
+if __name__ == "__main__":
+    GradioUI({{ agent_name }}).launch()
+"""
+
+# agent.json entries that are not constructor arguments of the agent, or are passed another way
+_NOT_ARGUMENTS = ("class", "model", "tools", "managed_agents", "prompt_templates", "requirements", "authorized_imports")
+
+
+def _tool_class(tool: Any) -> str:
+    # a @tool is saved as a class named SimpleTool (smolagents' name), any other tool under its own class name
+    return "SimpleTool" if type(tool).__name__ == "FunctionTool" else type(tool).__name__
+
+
+def create_agent_gradio_app_template() -> Any:
+    """The jinja2 template of a saved agent's ``app.py`` (smolagents' helper). Render it with ``agent_name``,
+    ``class_name``, ``agent_dict`` (agent.json's content), ``tools`` and ``managed_agents`` (name -> object)
+    and ``managed_agent_relative_path`` (the module prefix of a managed agent's folder, "" at the top)."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["repr"] = repr
+    env.filters["tool_class"] = _tool_class
+    env.globals["not_arguments"] = _NOT_ARGUMENTS
+    return env.from_string(_APP_TEMPLATE)
+
+
 def _app_code(agent: Any, data: dict[str, Any], relative_path: str | None) -> str:
-    prefix = f"{relative_path}." if relative_path else ""
-    lines = [
-        "import os",
-        "",
-        "import yaml",
-        f"from smolagents import GradioUI, {data['class']}, {data['model']['class']}",
-        "",
-        "CURRENT_DIR = os.path.dirname(os.path.abspath(__file__))",
-        "",
-    ]
-    tool_vars = []
-    for name in data["tools"]:
-        cls = "SimpleTool" if type(agent.tools[name]).__name__ == "FunctionTool" else type(agent.tools[name]).__name__
-        lines.append(f"from {prefix}tools.{name} import {cls} as Tool_{name}")
-        tool_vars.append(name)
-    for name in data["managed_agents"]:
-        lines.append(f"from {prefix}managed_agents.{name}.app import agent_{name}")
-    model_args = ", ".join(f"{k}={v!r}" for k, v in data["model"]["data"].items())
-    lines += ["", f"model = {data['model']['class']}({model_args})"]
-    lines += [f"{name} = Tool_{name}()" for name in tool_vars]
-    lines += [
-        "",
-        'with open(os.path.join(CURRENT_DIR, "prompts.yaml")) as stream:',
-        "    prompt_templates = yaml.safe_load(stream)",
-        "",
-        f"agent_{agent.name or 'main'} = {data['class']}(",
-        "    model=model,",
-        f"    tools=[{', '.join(tool_vars)}],",
-        f"    managed_agents=[{', '.join(f'agent_{n}' for n in data['managed_agents'])}],",
-        f"    max_steps={data['max_steps']!r},",
-        f"    planning_interval={data['planning_interval']!r},",
-        f"    name={data['name']!r},",
-        f"    description={data['description']!r},",
-        "    prompt_templates=prompt_templates,",
-        ")",
-        'if __name__ == "__main__":',
-        f"    GradioUI(agent_{agent.name or 'main'}).launch()",
-    ]
-    return "\n".join(lines) + "\n"
+    return create_agent_gradio_app_template().render(
+        agent_name=f"agent_{agent.name or 'main'}",
+        class_name=data["class"],
+        agent_dict=data,
+        tools={name: agent.tools[name] for name in data["tools"]},
+        managed_agents=dict(agent.managed_agents),
+        managed_agent_relative_path=f"{relative_path}." if relative_path else "",
+    )
 
 
 def _model_from_entry(entry: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ import copy
 import json
 from typing import Any
 
-from ..messages import ChatMessage, ChatMessageToolCall, MessageRole, image_to_data_url
+from ..messages import ChatMessage, ChatMessageToolCall, MessageRole, encode_image_base64, image_to_data_url
 
 __all__ = [
     "DEFAULT_ROLE_CONVERSIONS",
@@ -206,12 +206,16 @@ def get_clean_message_list(
             if part.get("type") == "image":
                 if flatten_messages_as_text:
                     raise ValueError("Cannot send images with flatten_messages_as_text=True")
-                url = image_to_data_url(part["image"])
+                image = part.pop("image")
+                if isinstance(image, str):  # already a (data) URL
+                    url, encoded = image, image.partition(",")[2]
+                else:
+                    encoded = encode_image_base64(image)
+                    url = "data:image/png;base64," + encoded
                 if convert_images_to_image_urls:
-                    part.pop("image")
                     part.update({"type": "image_url", "image_url": {"url": url}})
                 else:
-                    part["image"] = url.partition(",")[2]
+                    part["image"] = encoded
         previous = out[-1] if out else None
         if previous is not None and previous["role"] == role:
             if flatten_messages_as_text:

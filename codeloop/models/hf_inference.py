@@ -51,7 +51,9 @@ class InferenceClientModel(OpenAIModel):
         **kwargs: Any,
     ):
         if token and api_key and token != api_key:
-            raise ModelConfigurationError("Pass either token= or api_key= to InferenceClientModel, not both.")
+            raise ModelConfigurationError(
+                "Received both `token` and `api_key` arguments: pass only one of them to InferenceClientModel."
+            )
         self.provider = provider
         self.bill_to = bill_to
         self.timeout = timeout

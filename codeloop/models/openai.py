@@ -18,6 +18,7 @@ overrides it.
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
@@ -38,9 +39,9 @@ from ._openai_post import create_chat
 from .base import REMOVE_PARAMETER, Model, StopCutter, cut_at_stop
 from .convert import to_chat_messages, tool_schema
 from .cost import Price
-from .profiles import ModelProfile
+from .profiles import ModelProfile, learn_profile
 from .ratelimit import RateLimiter
-from .retry import RetryPolicy, classify_error, retry_call, stream_with_retries
+from .retry import RetryPolicy, classify_error, refuses_parameter, retry_call, stream_with_retries
 from .toolcall_parsing import parse_arguments, tool_calls_from_text
 
 __all__ = ["OpenAIModel", "OpenAIServerModel", "AzureOpenAIModel", "AzureOpenAIServerModel"]
@@ -49,6 +50,7 @@ _MAX_STOP = 4  # the chat completions API accepts at most 4 stop sequences; extr
 _NO_KEY_NEEDED = "not-needed"  # placeholder key for local servers that do not check one
 DEFAULT_TIMEOUT = 120.0  # seconds per request (the SDK's own default is 600 s); client_kwargs["timeout"] wins
 DEFAULT_CONNECT_TIMEOUT = 10.0
+logger = logging.getLogger("codeloop.models")
 
 
 def usage_from(raw_usage: Any) -> TokenUsage | None:
@@ -323,7 +325,7 @@ class OpenAIModel(Model):
             messages, stop_sequences, response_format, tools_to_call_from, **kwargs
         )
         client = self._async_client()
-        response = await retry_call(lambda: self._create(client, request), self.retry_policy, self._what(),
+        response = await retry_call(lambda: self._send(client, request), self.retry_policy, self._what(),
                                     self._classify, self.rate_limiter.acquire)
         names = {tool_schema(t)["function"]["name"] for t in tools_to_call_from or ()}
         return self._to_message(response, client_stop, stop_sequences, names)
@@ -344,8 +346,9 @@ class OpenAIModel(Model):
         client = self._async_client()
 
         async def attempt() -> AsyncIterator[ChatMessageStreamDelta]:
-            cutter = StopCutter(client_stop) if client_stop else None
-            stream = await self._create(client, request)
+            stream = await self._send(client, request)
+            stops = stop_sequences if "stop" not in request else client_stop
+            cutter = StopCutter(stops) if stops else None
             try:
                 async for delta in self._stream_deltas(stream, cutter):
                     yield delta
@@ -366,6 +369,29 @@ class OpenAIModel(Model):
         """Send one request (a stream when ``request["stream"]``): as ``client.chat.completions.create``
         sends it, without its per-request type transform when that changes nothing (see ``_openai_post``)."""
         return await create_chat(client, request)
+
+    async def _send(self, client: Any, request: dict[str, Any]) -> Any:
+        """``_create``; when the server refuses ``stop`` (a 400 naming it), the request is sent once more
+        without it, and when that works ``stop`` is taken out of ``request`` (retries and the caller's stop
+        cutting see that) and left out of every later request to this model id, with one log line."""
+        try:
+            return await self._create(client, request)
+        except Exception as exc:  # noqa: BLE001 - anything but a refused stop is re-raised as it was
+            if "stop" not in request or not refuses_parameter(exc, self._classify(exc), "stop"):
+                raise
+        without_stop = {k: v for k, v in request.items() if k != "stop"}
+        await self.rate_limiter.acquire()
+        response = await self._create(client, without_stop)
+        del request["stop"]
+        self.profile = self.profile.updated({"supports_stop": False})
+        if learn_profile(self.model_id, supports_stop=False):
+            logger.warning(
+                "%s: the server refused the 'stop' parameter, so requests to this model are sent without it "
+                "from now on and stop sequences are cut client-side (pass profile={'supports_stop': False} "
+                "to skip the refused first request).",
+                self._what(),
+            )
+        return response
 
     async def _stream_deltas(
         self, stream: Any, cutter: StopCutter | None

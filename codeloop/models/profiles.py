@@ -3,7 +3,8 @@
 A ``ModelProfile`` says whether the model takes ``stop``, native tools, ``response_format``, images,
 streamed usage, which parameter caps output tokens, and so on. ``resolve_profile(model_id, override)``
 starts from the defaults, applies every row of ``PROFILE_RULES`` whose pattern matches the model id (in
-order, so later rows refine earlier ones), then the user's override (a ``ModelProfile`` replaces the
+order, so later rows refine earlier ones), then what servers taught this process (``learn_profile``: a
+server that refused a parameter for a model), then the user's override (a ``ModelProfile`` replaces the
 result, a dict updates single fields). Add rows with ``register_profile`` rather than editing callers.
 """
 
@@ -13,7 +14,14 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["ModelProfile", "PROFILE_RULES", "resolve_profile", "register_profile", "model_name"]
+__all__ = [
+    "ModelProfile",
+    "PROFILE_RULES",
+    "resolve_profile",
+    "register_profile",
+    "learn_profile",
+    "model_name",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ PROFILE_RULES: list[tuple[str, dict[str, Any]]] = [
         r"^(o1|o3|o4|gpt-5)([-.]|$)",
         {"supports_stop": False, "supports_temperature": False, "max_tokens_param": "max_completion_tokens"},
     ),
+    # Which names reject stop follows smolagents' rule: every gpt-5 name (gpt-5.2, gpt-5-mini, ...) and
+    # every grok model; o3-mini (and its dated snapshots) accepts it.
+    (r"^gpt-5", {"supports_stop": False}),
+    (r"^o3-mini(-\d{4}-\d{2}-\d{2})?$", {"supports_stop": True}),
     # The first small reasoning models had no tools, no structured output, no images, no system role.
     (
         r"^o1-(mini|preview)",
@@ -55,8 +67,8 @@ PROFILE_RULES: list[tuple[str, dict[str, Any]]] = [
             "system_role": "user",
         },
     ),
-    # xAI reasoning models reject stop.
-    (r"^([a-z][\w-]*\.)?grok-(3-mini|4)", {"supports_stop": False}),
+    # xAI's grok models reject stop (also under a provider's prefix: "xai.grok-4" on OCI).
+    (r"^([a-z][\w-]*\.)?grok-", {"supports_stop": False}),
     # Anthropic's OpenAI-compatible endpoint documents response_format as ignored: do not rely on it.
     (r"^claude", {"supports_response_format": False}),
     # Open reasoning models as commonly served locally: no native tools, text only.
@@ -88,6 +100,20 @@ def model_name(model_id: str | None) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+# What servers refused at run time, per bare model name (see learn_profile); applied after PROFILE_RULES.
+_LEARNED: dict[str, dict[str, Any]] = {}
+
+
+def learn_profile(model_id: str | None, **changes: Any) -> bool:
+    """Remember for this process that ``model_id`` needs ``changes`` (a server refused a parameter for it),
+    so every model built for that id afterwards gets them. Returns True when this was news."""
+    ModelProfile().updated(changes)
+    learned = _LEARNED.setdefault(model_name(model_id), {})
+    news = any(learned.get(k, object()) != v for k, v in changes.items())
+    learned.update(changes)
+    return news
+
+
 def register_profile(pattern: str, **changes: Any) -> None:
     """Add a rule: models whose bare name matches ``pattern`` (regex) get ``changes``."""
     ModelProfile().updated(changes)  # validate field names now, not at first use
@@ -104,6 +130,8 @@ def resolve_profile(
     for pattern, changes in PROFILE_RULES:
         if re.search(pattern, name):
             profile = profile.updated(changes)
+    if name in _LEARNED:
+        profile = profile.updated(_LEARNED[name])
     if override:
         profile = profile.updated(dict(override))
     return profile

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +26,15 @@ from typing import Any, TypeVar
 
 from ..errors import ModelRequestError
 
-__all__ = ["RetryPolicy", "Retrier", "ErrorInfo", "classify_error", "retry_call", "stream_with_retries"]
+__all__ = [
+    "RetryPolicy",
+    "Retrier",
+    "ErrorInfo",
+    "classify_error",
+    "refuses_parameter",
+    "retry_call",
+    "stream_with_retries",
+]
 
 T = TypeVar("T")
 
@@ -113,6 +123,29 @@ def classify_error(exc: BaseException) -> ErrorInfo:
     if isinstance(exc, TimeoutError | ConnectionError) or names & _TRANSIENT_NAMES:
         return ErrorInfo(True, True, None, None, f"{type(exc).__name__}: {text}")
     return ErrorInfo(False, False, status)
+
+
+def refuses_parameter(exc: BaseException, info: ErrorInfo, name: str) -> bool:
+    """Whether a request failed because the server does not accept the parameter ``name``: an HTTP 400/422
+    whose error names it as a parameter (OpenAI's ``"param": "stop"``, or a message such as "Unsupported
+    parameter: 'stop'" or "does not support parameter stop"). A message that merely contains the word does
+    not count."""
+    if info.status not in (400, 422):
+        return False
+    if getattr(exc, "param", None) == name:
+        return True
+    body = getattr(exc, "body", None)
+    text = f"{exc} {json.dumps(body, default=str) if body is not None else ''}"
+    word = re.escape(name)
+    return any(
+        re.search(pattern, text, re.IGNORECASE)
+        for pattern in (
+            rf"""['"`]{word}['"`]""",
+            rf"\b(parameter|argument|param)s?:?\s+{word}\b",
+            rf"\b{word}\s+(parameter|argument)",
+            rf"\b{word}\s+(is|are)\s+not\s+(supported|allowed|permitted)",
+        )
+    )
 
 
 class Retrier:

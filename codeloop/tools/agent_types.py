@@ -9,9 +9,16 @@ type needs Pillow).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["AgentType", "AgentText", "handle_agent_input_types", "handle_agent_output_types"]
+__all__ = [
+    "AgentType",
+    "AgentText",
+    "AGENT_TYPE_MAPPING",
+    "handle_agent_input_types",
+    "handle_agent_output_types",
+]
 
 
 class AgentType:
@@ -37,6 +44,35 @@ class AgentText(str, AgentType):
         return str(self)
 
 
+class _AgentTypeMapping(Mapping[str, type]):
+    """Output type name -> wrapper class ("string", "image", "audio"). A mapping rather than a dict so that
+    the media classes (they need Pillow) load only when one is looked up."""
+
+    _NAMES = ("string", "image", "audio")
+
+    def __getitem__(self, output_type: str) -> type:
+        if output_type == "string":
+            return AgentText
+        if output_type in ("image", "audio"):
+            from .agent_media import AgentAudio, AgentImage
+
+            return AgentImage if output_type == "image" else AgentAudio
+        raise KeyError(output_type)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+    def __repr__(self) -> str:
+        return "AGENT_TYPE_MAPPING"
+
+
+AGENT_TYPE_MAPPING: Mapping[str, type] = _AgentTypeMapping()
+_AGENT_TYPE_MAPPING = AGENT_TYPE_MAPPING  # smolagents' name
+
+
 def handle_agent_input_types(*args: Any, **kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
     """Replace wrapped values by their raw form."""
     unwrap = lambda v: v.to_raw() if isinstance(v, AgentType) else v  # noqa: E731
@@ -47,9 +83,7 @@ def handle_agent_output_types(output: Any, output_type: str | None = None) -> An
     """Wrap outputs as smolagents does: text as AgentText, declared image/audio outputs (or PIL images)
     as AgentImage/AgentAudio; leave everything else as it is."""
     if output_type in ("image", "audio") and output is not None and not isinstance(output, AgentType):
-        from .agent_media import AgentAudio, AgentImage
-
-        return AgentImage(output) if output_type == "image" else AgentAudio(output)
+        return AGENT_TYPE_MAPPING[output_type](output)
     if output_type in (None, "any") and type(output).__module__.startswith("PIL."):
         from .agent_media import AgentImage
 

@@ -147,6 +147,10 @@ def function_schema(
 class FunctionTool(Tool):
     """A Tool made from a function by ``@tool``; ``forward`` is the function itself (sync or async)."""
 
+    # name, description and inputs come from each instance's function (checked when @tool builds it), so
+    # the class itself has nothing for validate_tool_attributes to check
+    _defined_per_instance = True
+
     def __init__(
         self,
         func: Callable[..., Any],

@@ -240,6 +240,8 @@ def validate_tool_attributes(cls: type, check_imports: bool = True) -> None:
     """
     from .self_contained import check_self_contained, is_builtin_tool
 
+    if vars(cls).get("_defined_per_instance"):  # FunctionTool, the class of every @tool
+        return
     check_definition(cls, getattr(cls, "forward", None), owner=cls.__name__)
     if not is_builtin_tool(cls):
         check_self_contained(cls, check_imports=check_imports)
