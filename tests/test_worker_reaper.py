@@ -46,3 +46,21 @@ def test_kill_uids_stops_a_fork_bomb():
         time.sleep(0.02)
     assert _alive(uid) == []
     kill_uids({uid})  # nothing left: returns at once
+
+
+def test_kill_uids_without_freezing_still_kills_a_forking_bomb():
+    # freeze_for=0: no SIGSTOP pass at all, so only the repeated kill passes stand between the bomb's
+    # children (forked between a pass's read of /proc and its kills) and survival
+    uid = random.randrange(1_000_000_000, 2_000_000_000)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", BOMB, "x", "5"], env={"S": BOMB}, user=uid, group=uid, cwd="/", start_new_session=True
+    )
+    deadline = time.monotonic() + 10
+    while len(_alive(uid)) < 16 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kill_uids({uid}, freeze_for=0)
+    proc.wait(timeout=5)
+    deadline = time.monotonic() + 3
+    while _alive(uid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _alive(uid) == []

@@ -64,5 +64,14 @@ def kill_uids(uids: set[int] | frozenset[int], *, freeze_for: float = 2.0) -> No
     for pid, state in procs:
         if state not in "ZX":
             _signal(pid, signal.SIGKILL)
-    for pid, _ in _procs_of(uids):  # anything the deadline left running
-        _signal(pid, signal.SIGKILL)
+    # Anything the freeze deadline left running may have forked between a pass's read of /proc and its
+    # kills, so kill again until a pass finds nothing alive: a killed process forks no more, so this
+    # ends once the last live ones are hit (bounded, for a process this sweep may not signal).
+    give_up = time.monotonic() + max(freeze_for, 1.0)
+    while True:
+        alive = [pid for pid, state in _procs_of(uids) if state not in "ZX"]
+        if not alive or time.monotonic() > give_up:
+            return
+        for pid in alive:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.001)
