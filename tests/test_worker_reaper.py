@@ -30,14 +30,20 @@ def _alive(uid):
     return out
 
 
-def test_kill_uids_stops_a_fork_bomb():
+def _start_bomb(at_least: int) -> tuple[int, subprocess.Popen]:
+    """A fork bomb under a fresh uid, once at least ``at_least`` of its processes are alive (or 10 s)."""
     uid = random.randrange(1_000_000_000, 2_000_000_000)
     proc = subprocess.Popen(
         ["/bin/sh", "-c", BOMB, "x", "5"], env={"S": BOMB}, user=uid, group=uid, cwd="/", start_new_session=True
     )
     deadline = time.monotonic() + 10
-    while len(_alive(uid)) < 32 and time.monotonic() < deadline:
+    while len(_alive(uid)) < at_least and time.monotonic() < deadline:
         time.sleep(0.02)
+    return uid, proc
+
+
+def test_kill_uids_stops_a_fork_bomb():
+    uid, proc = _start_bomb(32)
     assert len(_alive(uid)) >= 32  # 2**6 - 1 processes, some still forking
     kill_uids({uid})
     proc.wait(timeout=5)
@@ -51,13 +57,7 @@ def test_kill_uids_stops_a_fork_bomb():
 def test_kill_uids_without_freezing_still_kills_a_forking_bomb():
     # freeze_for=0: no SIGSTOP pass at all, so only the repeated kill passes stand between the bomb's
     # children (forked between a pass's read of /proc and its kills) and survival
-    uid = random.randrange(1_000_000_000, 2_000_000_000)
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", BOMB, "x", "5"], env={"S": BOMB}, user=uid, group=uid, cwd="/", start_new_session=True
-    )
-    deadline = time.monotonic() + 10
-    while len(_alive(uid)) < 16 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    uid, proc = _start_bomb(16)
     kill_uids({uid}, freeze_for=0)
     proc.wait(timeout=5)
     deadline = time.monotonic() + 3

@@ -55,8 +55,9 @@ class InProcessExecutor(PythonExecutor):
       (``typing.sys``, ``random._os`` are refused) and whose attribute-by-name helpers are checked
       versions (``operator.attrgetter``, ``string.Formatter``, ``functools.wraps``...);
     * attributes: no dunders except a small harmless allowlist (``__init__``, ``__name__``,
-      ``__doc__``, operator methods, reading ``__class__``, which is ``type(x)``...); private ``_x`` names only on objects the code defined; no
-      frame/code/generator/coroutine/traceback internals; the same rules through ``getattr``,
+      ``__doc__``, operator methods, reading ``__class__``, which is ``type(x)``...); private ``_x``
+      names only on objects the code defined; no frame/code/generator/coroutine/traceback internals;
+      the same rules through ``getattr``,
       ``str.format``/``format_map`` traversal, ``attrgetter``... ; no writes to classes the code did
       not define;
     * builtins: no ``exec``, ``eval``, ``compile``, ``open``, ``input``, ``globals``, ``vars``...;
